@@ -1,0 +1,2 @@
+//! The `taglock` command.
+fn main() {}

@@ -1,0 +1,186 @@
+//! Which tags are immutable (SPEC §3.1–§3.2), and the pattern tester's view of it.
+
+use crate::document::{Protect, ReferrerTags};
+use crate::names;
+use crate::policy::{Immutability, Policy, Rule};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// What protects a tag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Protection<'p> {
+    /// `protect: all`.
+    All,
+    /// The first rule, in document order, that matches.
+    Rule(&'p Rule),
+}
+
+impl<'p> Protection<'p> {
+    /// The rule's name (`None` under `all`).
+    pub(crate) fn rule_name(self) -> Option<Arc<str>> {
+        match self {
+            Protection::All => None,
+            Protection::Rule(rule) => Some(Arc::clone(&rule.name)),
+        }
+    }
+
+    /// The rule's pattern (`None` under `all`).
+    pub(crate) fn pattern(self) -> Option<Arc<str>> {
+        match self {
+            Protection::All => None,
+            Protection::Rule(rule) => Some(Arc::clone(rule.tags.display())),
+        }
+    }
+
+    /// How a message names it: `rule "semver"` or `all tags are protected`.
+    pub(crate) fn describe(self) -> String {
+        match self {
+            Protection::All => "all tags are protected".to_owned(),
+            Protection::Rule(rule) => format!("rule \"{}\"", rule.name),
+        }
+    }
+}
+
+impl Immutability {
+    /// Whether `tag` of `image` is protected once it exists (both already validated).
+    #[inline]
+    pub(crate) fn protection(&self, image: &str, tag: &str) -> Option<Protection<'_>> {
+        match self.protect {
+            Protect::None => return None,
+            Protect::All | Protect::Some => {}
+        }
+        if self.referrer_tags == ReferrerTags::Mutable && names::is_referrer_tag(tag) {
+            return None;
+        }
+        let protection = match self.protect {
+            Protect::All => Protection::All,
+            _ => Protection::Rule(
+                self.rules
+                    .iter()
+                    .find(|r| r.tags.matches(tag) && r.applies_to(image))?,
+            ),
+        };
+        if self.exceptions.iter().any(|e| e.matches(tag)) {
+            return None;
+        }
+        Some(protection)
+    }
+
+    /// What could protect some tag of `image` whose tags are unknown (fail closed).
+    pub(crate) fn could_protect(&self, image: &str) -> Option<Protection<'_>> {
+        match self.protect {
+            Protect::None => None,
+            Protect::All => Some(Protection::All),
+            Protect::Some => self
+                .rules
+                .iter()
+                .find(|r| r.applies_to(image))
+                .map(Protection::Rule),
+        }
+    }
+}
+
+/// The pattern tester's answer for one tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagTest {
+    /// The tag tested.
+    pub tag: String,
+    /// Why the tag or image name is not valid, if it is not; nothing else is computed then.
+    pub error: Option<String>,
+    /// Whether the tag is immutable once pushed to the image.
+    pub protected: bool,
+    /// The rule that protects it (the first in document order); `None` under `all` or when unprotected.
+    pub rule: Option<Arc<str>>,
+    /// `rule`, `all`, `exception`, `referrer`, `no-rule` or `mode-none`: why it is (not) protected.
+    pub because: TagVerdict,
+    /// Every rule whose selectors match (tag and image), in document order, with the matched span.
+    pub matches: Vec<RuleMatch>,
+    /// Index of the first exception that exempts the tag.
+    pub exception: Option<usize>,
+}
+
+/// Why a tag is, or is not, protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TagVerdict {
+    /// A rule protects it.
+    Rule,
+    /// `protect: all` protects it.
+    All,
+    /// An exception exempts it.
+    Exception,
+    /// It is a referrer tag and `referrer_tags` is `mutable`.
+    Referrer,
+    /// `protect: some` and no rule matches.
+    NoRule,
+    /// `protect: none`.
+    ModeNone,
+    /// The tag or image name is malformed.
+    Invalid,
+}
+
+/// One rule matching a tag, and where (character range in the tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleMatch {
+    /// The rule's name.
+    pub rule: Arc<str>,
+    /// Start of the matched part of the tag.
+    pub start: usize,
+    /// End (exclusive) of the matched part of the tag.
+    pub end: usize,
+}
+
+impl Policy {
+    /// Tests one tag of one image: protected or not, by which rule, and every rule
+    /// that matches with the matched span (for highlighting).
+    pub fn test_tag(&self, image: &str, tag: &str) -> TagTest {
+        let mut test = TagTest {
+            tag: tag.to_owned(),
+            error: None,
+            protected: false,
+            rule: None,
+            because: TagVerdict::Invalid,
+            matches: Vec::new(),
+            exception: None,
+        };
+        if let Err(err) = names::check_image_name(image).and_then(|()| names::check_tag(tag)) {
+            test.error = Some(err.to_string());
+            return test;
+        }
+        let imm = &self.immutability;
+        if imm.protect == crate::document::Protect::Some {
+            test.matches = imm
+                .rules
+                .iter()
+                .filter(|r| r.applies_to(image))
+                .filter_map(|r| {
+                    r.tags.find(tag).map(|span| RuleMatch {
+                        rule: Arc::clone(&r.name),
+                        start: span.start,
+                        end: span.end,
+                    })
+                })
+                .collect();
+        }
+        test.exception = imm.exceptions.iter().position(|e| e.matches(tag));
+        let protection = imm.protection(image, tag);
+        test.protected = protection.is_some();
+        test.rule = protection.and_then(Protection::rule_name);
+        test.because = match (protection, imm.protect) {
+            (Some(Protection::All), _) => TagVerdict::All,
+            (Some(Protection::Rule(_)), _) => TagVerdict::Rule,
+            (None, Protect::None) => TagVerdict::ModeNone,
+            (None, _)
+                if imm.referrer_tags == ReferrerTags::Mutable && names::is_referrer_tag(tag) =>
+            {
+                TagVerdict::Referrer
+            }
+            (None, Protect::All) => TagVerdict::Exception,
+            (None, _) if test.exception.is_some() && !test.matches.is_empty() => {
+                TagVerdict::Exception
+            }
+            (None, _) => TagVerdict::NoRule,
+        };
+        test
+    }
+}

@@ -1,0 +1,43 @@
+//! Limit profiles, validated by the engine rather than by a UI.
+
+use crate::document::LimitsSpec;
+
+/// The caps a policy is held to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The most rules, and separately the most exceptions.
+    pub max_rules: usize,
+    /// The longest pattern in characters (a glob list counts joined by commas).
+    pub max_pattern_length: usize,
+}
+
+/// Custom limits may not exceed these, so that no policy loads unbounded work.
+pub const CEILING: Limits = Limits {
+    max_rules: 1000,
+    max_pattern_length: 4096,
+};
+
+/// Bitbucket's profile: 7 rules, 100 characters.
+pub const BITBUCKET: Limits = Limits {
+    max_rules: 7,
+    max_pattern_length: 100,
+};
+
+/// Harbor's profile: 15 rules, 255 characters.
+pub const HARBOR: Limits = Limits {
+    max_rules: 15,
+    max_pattern_length: 255,
+};
+
+impl From<LimitsSpec> for Limits {
+    fn from(spec: LimitsSpec) -> Limits {
+        match spec {
+            LimitsSpec::Bitbucket => BITBUCKET,
+            LimitsSpec::Harbor => HARBOR,
+            LimitsSpec::Custom(custom) => Limits {
+                max_rules: custom.max_rules,
+                max_pattern_length: custom.max_pattern_length,
+            },
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! parse → validate → compile. Every problem is collected and located; a policy
+//! with any problem is refused whole.
+
+use crate::document::{self, ImageDocument, LimitsSpec, PermissionsDocument, PolicyDocument};
+use crate::error::{LoadError, LoadErrorCode, LoadErrors};
+use crate::json::{JsonError, from_json};
+use crate::limits::{CEILING, Limits};
+use crate::names;
+use crate::pattern::PatternErrorKind;
+use crate::policy::{ImageLink, Immutability, Permissions, Policy, Rule};
+use crate::principal::Principal;
+use crate::role::Role;
+use crate::selector::{self, Selector, SelectorError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Parses policy JSON into its document, locating structural problems.
+pub fn parse(text: &str) -> Result<PolicyDocument, LoadErrors> {
+    from_json(text).map_err(|err| LoadErrors(vec![json_error(err)]))
+}
+
+fn json_error(err: JsonError) -> LoadError {
+    let code = if err.syntax {
+        LoadErrorCode::JsonSyntax
+    } else {
+        LoadErrorCode::Schema
+    };
+    LoadError {
+        code,
+        message: err.message,
+        path: err.path,
+        rule: None,
+        offset: None,
+        line: (err.line > 0).then_some(err.line),
+        column: (err.line > 0).then_some(err.column),
+    }
+}
+
+/// Collects problems while compiling.
+#[derive(Default)]
+struct Problems(Vec<LoadError>);
+
+impl Problems {
+    fn push(&mut self, error: LoadError) {
+        self.0.push(error);
+    }
+}
+
+/// Validates and compiles a document.
+pub fn compile(document: PolicyDocument) -> Result<Policy, LoadErrors> {
+    let mut problems = Problems::default();
+    if document.version != 1 {
+        problems.push(LoadError::new(
+            LoadErrorCode::UnsupportedVersion,
+            "version",
+            format!(
+                "version {} is not supported; this taglock reads version 1",
+                document.version
+            ),
+        ));
+    }
+    let limits = check_limits(document.limits, &mut problems);
+    let immutability = compile_immutability(&document.immutability, limits, &mut problems);
+    let permissions = document
+        .permissions
+        .as_ref()
+        .map(|p| compile_permissions(p, limits, &mut problems));
+    if !problems.0.is_empty() {
+        return Err(LoadErrors(problems.0));
+    }
+    let mut policy = Policy {
+        mode: document.mode,
+        limits,
+        immutability,
+        permissions,
+        lints: Vec::new(),
+        document,
+    };
+    policy.lints = crate::lint::lints(&policy);
+    Ok(policy)
+}
+
+fn check_limits(spec: LimitsSpec, problems: &mut Problems) -> Limits {
+    let limits = Limits::from(spec);
+    let checks = [
+        ("max_rules", limits.max_rules, CEILING.max_rules),
+        (
+            "max_pattern_length",
+            limits.max_pattern_length,
+            CEILING.max_pattern_length,
+        ),
+    ];
+    for (field, value, ceiling) in checks {
+        if value == 0 || value > ceiling {
+            problems.push(LoadError::new(
+                LoadErrorCode::InvalidLimits,
+                format!("limits.{field}"),
+                format!("`{field}` is {value}; it must be between 1 and {ceiling}"),
+            ));
+        }
+    }
+    Limits {
+        max_rules: limits.max_rules.clamp(1, CEILING.max_rules),
+        max_pattern_length: limits
+            .max_pattern_length
+            .clamp(1, CEILING.max_pattern_length),
+    }
+}
+
+fn compile_immutability(
+    doc: &document::ImmutabilityDocument,
+    limits: Limits,
+    problems: &mut Problems,
+) -> Immutability {
+    if doc.rules.len() > limits.max_rules {
+        problems.push(LoadError::new(
+            LoadErrorCode::TooManyRules,
+            "immutability.rules",
+            format!(
+                "{} rules, but the limits allow at most {}",
+                doc.rules.len(),
+                limits.max_rules
+            ),
+        ));
+    }
+    if doc.exceptions.len() > limits.max_rules {
+        problems.push(LoadError::new(
+            LoadErrorCode::TooManyRules,
+            "immutability.exceptions",
+            format!(
+                "{} exceptions, but the limits allow at most {}",
+                doc.exceptions.len(),
+                limits.max_rules
+            ),
+        ));
+    }
+    let mut names = BTreeSet::new();
+    let mut rules = Vec::with_capacity(doc.rules.len());
+    for (index, rule) in doc.rules.iter().enumerate() {
+        let path = format!("immutability.rules[{index}]");
+        let name = rule.name.trim();
+        if name.is_empty() {
+            problems.push(LoadError::new(
+                LoadErrorCode::EmptyRuleName,
+                format!("{path}.name"),
+                "every rule needs a name; decisions quote it",
+            ));
+        } else if !names.insert(rule.name.as_str()) {
+            problems.push(
+                LoadError::new(
+                    LoadErrorCode::DuplicateRuleName,
+                    format!("{path}.name"),
+                    format!(
+                        "another rule is already named `{}`; rule names are unique",
+                        rule.name
+                    ),
+                )
+                .in_rule(Some(&rule.name)),
+            );
+        }
+        let rule_name = (!name.is_empty()).then_some(rule.name.as_str());
+        let tags = compile_selector(
+            &rule.tags,
+            &format!("{path}.tags"),
+            rule_name,
+            limits,
+            problems,
+        );
+        // `Some(None)`: the rule applies to every image; `None`: the selector failed.
+        let repositories = match &rule.repositories {
+            None => Some(None),
+            Some(s) => compile_selector(
+                s,
+                &format!("{path}.repositories"),
+                rule_name,
+                limits,
+                problems,
+            )
+            .map(Some),
+        };
+        if let (Some(tags), Some(repositories)) = (tags, repositories) {
+            rules.push(Rule {
+                name: Arc::from(rule.name.as_str()),
+                tags,
+                repositories,
+            });
+        }
+    }
+    let exceptions = doc
+        .exceptions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, s)| {
+            compile_selector(
+                s,
+                &format!("immutability.exceptions[{index}]"),
+                None,
+                limits,
+                problems,
+            )
+        })
+        .collect();
+    Immutability {
+        protect: doc.protect,
+        rules,
+        exceptions,
+        identical_repush: doc.identical_repush,
+        admin_delete: doc.admin_delete,
+        referrer_tags: doc.referrer_tags,
+    }
+}
+
+/// Compiles one selector, reporting its problems under `path`.
+fn compile_selector(
+    source: &document::Selector,
+    path: &str,
+    rule: Option<&str>,
+    limits: Limits,
+    problems: &mut Problems,
+) -> Option<Selector> {
+    let (field, globs) = match source {
+        document::Selector::Regex(_) => ("regex", None),
+        document::Selector::Matching(globs) => ("matching", Some(globs)),
+        document::Selector::Excluding(globs) => ("excluding", Some(globs)),
+    };
+    let path = format!("{path}.{field}");
+    if globs.is_some_and(|g| g.is_empty()) {
+        problems.push(
+            LoadError::new(
+                LoadErrorCode::EmptyGlobList,
+                path,
+                "a glob list needs at least one glob",
+            )
+            .in_rule(rule),
+        );
+        return None;
+    }
+    let length = selector::pattern_length(source);
+    let mut ok = true;
+    if length > limits.max_pattern_length {
+        let what = if globs.is_some() {
+            "the glob list (joined by commas)"
+        } else {
+            "the pattern"
+        };
+        problems.push(
+            LoadError::new(
+                LoadErrorCode::PatternTooLong,
+                path.clone(),
+                format!(
+                    "{what} has {length} characters, but the limits allow at most {}",
+                    limits.max_pattern_length
+                ),
+            )
+            .in_rule(rule)
+            .at_offset(Some(limits.max_pattern_length)),
+        );
+        ok = false;
+        if length > CEILING.max_pattern_length {
+            // Too long to be worth compiling: nothing good can come of it.
+            return None;
+        }
+    }
+    match Selector::compile(source) {
+        Ok(selector) => ok.then_some(selector),
+        Err(SelectorError { glob, error }) => {
+            let code = match error.kind {
+                PatternErrorKind::RegexSyntax => LoadErrorCode::RegexSyntax,
+                PatternErrorKind::RegexUnsupported => LoadErrorCode::RegexUnsupported,
+                PatternErrorKind::RegexTooLarge => LoadErrorCode::RegexTooLarge,
+                PatternErrorKind::GlobSyntax => LoadErrorCode::GlobSyntax,
+            };
+            let path = match glob {
+                Some(index) => format!("{path}[{index}]"),
+                None => path,
+            };
+            problems.push(
+                LoadError::new(code, path, error.message)
+                    .in_rule(rule)
+                    .at_offset(error.offset),
+            );
+            None
+        }
+    }
+}
+
+fn compile_permissions(
+    doc: &PermissionsDocument,
+    limits: Limits,
+    problems: &mut Problems,
+) -> Permissions {
+    let workspace_admins = principals(
+        &doc.workspace_admins,
+        "permissions.workspace_admins",
+        problems,
+    );
+    let mut repositories = BTreeMap::new();
+    for (name, grants) in &doc.repositories {
+        let path = format!("permissions.repositories.{name}");
+        if name.trim().is_empty() {
+            problems.push(LoadError::new(
+                LoadErrorCode::InvalidRepository,
+                path.clone(),
+                "a repository name cannot be empty",
+            ));
+        }
+        let mut list = Vec::new();
+        for (role, principals_text) in [
+            (Role::Admin, &grants.admin),
+            (Role::Write, &grants.write),
+            (Role::Read, &grants.read),
+        ] {
+            let parsed = principals(principals_text, &format!("{path}.{role}"), problems);
+            list.extend(parsed.into_iter().map(|p| (p, role)));
+        }
+        repositories.insert(name.clone(), list);
+    }
+    let mut records = BTreeMap::new();
+    let mut patterns = Vec::new();
+    for (index, image) in doc.images.iter().enumerate() {
+        let path = format!("permissions.images[{index}]");
+        let Some(link) = image_link(image, doc, &path, problems) else {
+            continue;
+        };
+        match (&image.name, &image.pattern) {
+            (Some(name), None) => {
+                if let Err(err) = names::check_image_name(name) {
+                    problems.push(
+                        LoadError::new(
+                            LoadErrorCode::InvalidImageName,
+                            format!("{path}.name"),
+                            err.to_string(),
+                        )
+                        .at_offset(err.offset),
+                    );
+                } else if records.insert(name.clone(), link).is_some() {
+                    problems.push(LoadError::new(
+                        LoadErrorCode::DuplicateImage,
+                        format!("{path}.name"),
+                        format!("image `{name}` has two records; keep one"),
+                    ));
+                }
+            }
+            (None, Some(pattern)) => {
+                let source = document::Selector::Matching(vec![pattern.clone()]);
+                if let Some(selector) = compile_selector(&source, &path, None, limits, problems) {
+                    patterns.push((selector, link));
+                }
+            }
+            _ => problems.push(LoadError::new(
+                LoadErrorCode::InvalidImageEntry,
+                path,
+                "an image entry has exactly one of `name` (a record) and `pattern` (a glob)",
+            )),
+        }
+    }
+    Permissions {
+        workspace_admins,
+        repositories,
+        records,
+        patterns,
+        pipelines_inherit_write: doc.pipelines_inherit_write,
+    }
+}
+
+fn image_link(
+    image: &ImageDocument,
+    doc: &PermissionsDocument,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<ImageLink> {
+    if image.repository.trim().is_empty() {
+        problems.push(LoadError::new(
+            LoadErrorCode::InvalidRepository,
+            format!("{path}.repository"),
+            "an image links to a repository: name one",
+        ));
+        return None;
+    }
+    let mut overrides = Vec::new();
+    for (principal, role) in &image.overrides {
+        match Principal::parse(principal) {
+            Ok(p) => overrides.push((p, *role)),
+            Err(err) => problems.push(LoadError::new(
+                LoadErrorCode::InvalidPrincipal,
+                format!("{path}.overrides.{principal}"),
+                err.to_string(),
+            )),
+        }
+    }
+    Some(ImageLink {
+        repository: Arc::from(image.repository.as_str()),
+        public: image.public,
+        publish: image.publish.unwrap_or(doc.publish),
+        overrides,
+    })
+}
+
+fn principals(texts: &[String], path: &str, problems: &mut Problems) -> Vec<Principal> {
+    texts
+        .iter()
+        .enumerate()
+        .filter_map(|(index, text)| match Principal::parse(text) {
+            Ok(p) => Some(p),
+            Err(err) => {
+                problems.push(LoadError::new(
+                    LoadErrorCode::InvalidPrincipal,
+                    format!("{path}[{index}]"),
+                    err.to_string(),
+                ));
+                None
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,404 @@
+//! The OCI grammars for image names, tags and digests.
+//!
+//! Every name a request carries is checked here before any pattern sees it, so
+//! the matchers only ever run on short ASCII strings.
+
+use std::fmt;
+
+/// The longest tag the OCI distribution specification allows.
+pub const MAX_TAG_LEN: usize = 128;
+
+/// The longest image name (repository path) CNCF distribution accepts.
+pub const MAX_IMAGE_NAME_LEN: usize = 255;
+
+/// What kind of name failed to parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// An image (repository) name such as `acme/web`.
+    Image,
+    /// A tag such as `v1.2.0`.
+    Tag,
+    /// A content digest such as `sha256:…`.
+    Digest,
+}
+
+impl NameKind {
+    fn noun(self) -> &'static str {
+        match self {
+            NameKind::Image => "image name",
+            NameKind::Tag => "tag",
+            NameKind::Digest => "digest",
+        }
+    }
+}
+
+/// A name that does not follow its OCI grammar, with the offending character's offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    /// Which grammar was violated.
+    pub kind: NameKind,
+    /// The rejected value.
+    pub value: String,
+    /// Byte offset of the first offending character, when one character is to blame.
+    pub offset: Option<usize>,
+    /// What is wrong, in words.
+    pub problem: &'static str,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {} `{}`: {}",
+            self.kind.noun(),
+            self.value,
+            self.problem
+        )?;
+        if let Some(offset) = self.offset {
+            write!(f, " (at character {offset})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for NameError {}
+
+fn error(kind: NameKind, value: &str, offset: Option<usize>, problem: &'static str) -> NameError {
+    NameError {
+        kind,
+        value: value.to_owned(),
+        offset,
+        problem,
+    }
+}
+
+/// Checks a tag against `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
+///
+/// ```
+/// assert!(policy_core::names::check_tag("v1.2.0").is_ok());
+/// assert!(policy_core::names::check_tag(".hidden").is_err());
+/// ```
+pub fn check_tag(tag: &str) -> Result<(), NameError> {
+    let kind = NameKind::Tag;
+    if tag.is_empty() {
+        return Err(error(kind, tag, None, "a tag cannot be empty"));
+    }
+    if tag.len() > MAX_TAG_LEN {
+        return Err(error(
+            kind,
+            tag,
+            Some(MAX_TAG_LEN),
+            "a tag has at most 128 characters",
+        ));
+    }
+    for (i, c) in tag.char_indices() {
+        let ok = if i == 0 {
+            c.is_ascii_alphanumeric() || c == '_'
+        } else {
+            is_tag_char(c)
+        };
+        if !ok {
+            let problem = if i == 0 {
+                "a tag starts with a letter, a digit or `_`"
+            } else {
+                "a tag holds only letters, digits, `_`, `.` and `-`"
+            };
+            return Err(error(kind, tag, Some(i), problem));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `c` may appear in a tag (after its first character).
+pub fn is_tag_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
+}
+
+/// Whether `c` may appear in an image name.
+pub fn is_image_name_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-' | '/')
+}
+
+/// Checks an image name against the OCI name grammar:
+/// path components of `[a-z0-9]+` runs joined by `.`, `_`, `__` or `-+`, separated by `/`.
+///
+/// ```
+/// assert!(policy_core::names::check_image_name("acme/web-app").is_ok());
+/// assert!(policy_core::names::check_image_name("Acme/web").is_err());
+/// ```
+pub fn check_image_name(name: &str) -> Result<(), NameError> {
+    let kind = NameKind::Image;
+    if name.is_empty() {
+        return Err(error(kind, name, None, "an image name cannot be empty"));
+    }
+    if name.len() > MAX_IMAGE_NAME_LEN {
+        return Err(error(
+            kind,
+            name,
+            Some(MAX_IMAGE_NAME_LEN),
+            "an image name has at most 255 characters",
+        ));
+    }
+    let mut start = 0;
+    for component in name.split('/') {
+        check_component(name, component, start)?;
+        start += component.len() + 1;
+    }
+    Ok(())
+}
+
+/// One `/`-separated component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn check_component(name: &str, component: &str, start: usize) -> Result<(), NameError> {
+    let kind = NameKind::Image;
+    if component.is_empty() {
+        return Err(error(
+            kind,
+            name,
+            Some(start),
+            "a path component cannot be empty (no leading, trailing or double `/`)",
+        ));
+    }
+    // Separator run seen since the last alphanumeric character: (dots, underscores, dashes).
+    let mut run = (0u32, 0u32, 0u32);
+    let mut previous_alnum = false;
+    for (i, c) in component.char_indices() {
+        let at = Some(start + i);
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            let (dots, unders, dashes) = run;
+            let separator_ok = matches!(
+                (dots, unders, dashes),
+                (0, 0, 0) | (1, 0, 0) | (0, 1, 0) | (0, 2, 0) | (0, 0, _)
+            );
+            if !separator_ok {
+                return Err(error(
+                    kind,
+                    name,
+                    at,
+                    "components are joined by `.`, `_`, `__` or dashes, never by a mix",
+                ));
+            }
+            run = (0, 0, 0);
+            previous_alnum = true;
+            continue;
+        }
+        if !previous_alnum && run == (0, 0, 0) {
+            return Err(error(
+                kind,
+                name,
+                at,
+                "each path component starts with a lowercase letter or a digit",
+            ));
+        }
+        match c {
+            '.' => run.0 += 1,
+            '_' => run.1 += 1,
+            '-' => run.2 += 1,
+            _ if c.is_ascii_uppercase() => {
+                return Err(error(kind, name, at, "image names are lowercase"));
+            }
+            _ => {
+                return Err(error(
+                    kind,
+                    name,
+                    at,
+                    "image names hold only a-z, 0-9, `.`, `_`, `-` and `/`",
+                ));
+            }
+        }
+        previous_alnum = false;
+    }
+    if !previous_alnum {
+        return Err(error(
+            kind,
+            name,
+            Some(start + component.len().saturating_sub(1)),
+            "each path component ends with a lowercase letter or a digit",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a digest: `algorithm:encoded` per the OCI image specification, with the
+/// registered algorithms held to their exact form (`sha256:` + 64 lowercase hex,
+/// `sha512:` + 128 lowercase hex).
+///
+/// ```
+/// let d = format!("sha256:{}", "a".repeat(64));
+/// assert!(policy_core::names::check_digest(&d).is_ok());
+/// assert!(policy_core::names::check_digest("sha256:ABC").is_err());
+/// ```
+pub fn check_digest(digest: &str) -> Result<(), NameError> {
+    let kind = NameKind::Digest;
+    let Some((algorithm, encoded)) = digest.split_once(':') else {
+        return Err(error(
+            kind,
+            digest,
+            None,
+            "a digest is `algorithm:hex`, e.g. `sha256:` followed by 64 hex digits",
+        ));
+    };
+    check_algorithm(digest, algorithm)?;
+    let encoded_start = algorithm.len() + 1;
+    let expected_hex = match algorithm {
+        "sha256" => Some((64, "a sha256 digest has exactly 64 hex digits")),
+        "sha512" => Some((128, "a sha512 digest has exactly 128 hex digits")),
+        _ => None,
+    };
+    if let Some((len, problem)) = expected_hex {
+        if let Some((i, _)) = encoded
+            .char_indices()
+            .find(|&(_, c)| !(c.is_ascii_digit() || ('a'..='f').contains(&c)))
+        {
+            return Err(error(
+                kind,
+                digest,
+                Some(encoded_start + i),
+                "the hex part holds only 0-9 and lowercase a-f",
+            ));
+        }
+        if encoded.len() != len {
+            return Err(error(kind, digest, None, problem));
+        }
+        return Ok(());
+    }
+    if encoded.is_empty() {
+        return Err(error(
+            kind,
+            digest,
+            Some(encoded_start),
+            "the encoded part is empty",
+        ));
+    }
+    if let Some((i, _)) = encoded
+        .char_indices()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '=' | '_' | '-')))
+    {
+        return Err(error(
+            kind,
+            digest,
+            Some(encoded_start + i),
+            "the encoded part holds only letters, digits, `=`, `_` and `-`",
+        ));
+    }
+    Ok(())
+}
+
+/// `[a-z0-9]+([+._-][a-z0-9]+)*`
+fn check_algorithm(digest: &str, algorithm: &str) -> Result<(), NameError> {
+    let mut previous_alnum = false;
+    for (i, c) in algorithm.char_indices() {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            previous_alnum = true;
+        } else if matches!(c, '+' | '.' | '_' | '-') && previous_alnum {
+            previous_alnum = false;
+        } else {
+            return Err(error(
+                NameKind::Digest,
+                digest,
+                Some(i),
+                "the algorithm is lowercase letters and digits, e.g. `sha256`",
+            ));
+        }
+    }
+    if !previous_alnum {
+        return Err(error(
+            NameKind::Digest,
+            digest,
+            Some(algorithm.len()),
+            "the algorithm is lowercase letters and digits, e.g. `sha256`",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `tag` is a legacy referrer tag written by cosign-style tools:
+/// `sha256-<64 hex>` with an optional `.sig`, `.att` or `.sbom` suffix.
+///
+/// ```
+/// let sig = format!("sha256-{}.sig", "0".repeat(64));
+/// assert!(policy_core::names::is_referrer_tag(&sig));
+/// assert!(!policy_core::names::is_referrer_tag("sha256-abc"));
+/// ```
+pub fn is_referrer_tag(tag: &str) -> bool {
+    let Some(rest) = tag.strip_prefix("sha256-") else {
+        return false;
+    };
+    let (hex, suffix) = rest.split_at_checked(64).unwrap_or((rest, "x"));
+    hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
+}
+
+/// A short form of a digest for messages: the algorithm and the first 12 characters.
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, encoded)) if encoded.len() > 12 => {
+            let head: String = encoded.chars().take(12).collect();
+            format!("{algorithm}:{head}…")
+        }
+        _ => digest.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        for ok in ["v1.2.0", "latest", "_x", "A", "a-b.c_d", &"a".repeat(128)] {
+            assert!(check_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a b", "é", &"a".repeat(129)] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_tag("ab cd").unwrap_err().offset, Some(2));
+    }
+
+    #[test]
+    fn image_names() {
+        for ok in ["a", "acme/web", "a.b/c__d/e---f", "x1/y2/z3", "a_b"] {
+            assert!(check_image_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "/a", "a/", "a//b", "A", "a_", "-a", "a___b", "a._b", "a b", "a:b", "a.-b",
+        ] {
+            assert!(check_image_name(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_image_name("acme/Web").unwrap_err().offset, Some(5));
+    }
+
+    #[test]
+    fn digests() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert!(check_digest(&format!("sha256:{hex}")).is_ok());
+        assert!(check_digest(&format!("sha512:{hex}{hex}")).is_ok());
+        assert!(
+            check_digest("multihash+base58:QmRZxt2b1FVZPNqd8hsiykDL3TdBDeTSPX9Kv46HmX4Gx8").is_ok()
+        );
+        for bad in [
+            "sha256",
+            "sha256:",
+            &format!("sha256:{}", hex.to_uppercase()),
+            &format!("sha256:{hex}0"),
+            &format!("SHA256:{hex}"),
+            &format!(":{hex}"),
+            "sha256+:abc",
+        ] {
+            assert!(check_digest(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn referrers() {
+        let hex = "ab".repeat(32);
+        for ok in ["", ".sig", ".att", ".sbom"] {
+            assert!(is_referrer_tag(&format!("sha256-{hex}{ok}")));
+        }
+        assert!(!is_referrer_tag(&format!("sha256-{hex}.foo")));
+        assert!(!is_referrer_tag(&format!("sha256-{}", "AB".repeat(32))));
+        assert!(!is_referrer_tag("sha256-"));
+    }
+}

@@ -1,0 +1,150 @@
+//! A loaded policy: compiled once, immutable, shared freely across threads.
+
+use crate::document::{IdenticalRepush, Mode, PolicyDocument, Protect, Publish, ReferrerTags};
+use crate::error::LoadErrors;
+use crate::limits::Limits;
+use crate::lint::Lint;
+use crate::principal::Principal;
+use crate::role::Role;
+use crate::selector::Selector;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A validated, compiled policy. Build it with [`Policy::from_json`] or
+/// [`Policy::load`], then evaluate as many requests as you like.
+///
+/// ```
+/// use policy_core::{Policy, Request};
+/// let policy = Policy::from_json(r#"{"version": 1, "immutability": {"protect": "all"}}"#).unwrap();
+/// let request = Request::from_json(&format!(
+///     r#"{{"operation": "push", "image": "acme/web", "digest": "sha256:{}",
+///         "tags": [{{"name": "v1", "current": "sha256:{}"}}]}}"#,
+///     "a".repeat(64), "b".repeat(64))).unwrap();
+/// let decision = policy.evaluate(&request);
+/// assert!(!decision.allowed);
+/// assert_eq!(decision.reason.as_str(), "tag_immutable");
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) mode: Mode,
+    pub(crate) limits: Limits,
+    pub(crate) immutability: Immutability,
+    pub(crate) permissions: Option<Permissions>,
+    pub(crate) lints: Vec<Lint>,
+    pub(crate) document: PolicyDocument,
+}
+
+/// The compiled `immutability` section.
+#[derive(Debug, Clone)]
+pub(crate) struct Immutability {
+    pub(crate) protect: Protect,
+    pub(crate) rules: Vec<Rule>,
+    pub(crate) exceptions: Vec<Selector>,
+    pub(crate) identical_repush: IdenticalRepush,
+    pub(crate) admin_delete: bool,
+    pub(crate) referrer_tags: ReferrerTags,
+}
+
+/// One compiled immutability rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub(crate) name: Arc<str>,
+    pub(crate) tags: Selector,
+    pub(crate) repositories: Option<Selector>,
+}
+
+impl Rule {
+    /// The rule's name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// Which tags it protects.
+    pub fn tags(&self) -> &Selector {
+        &self.tags
+    }
+
+    /// Which images it applies to (`None`: all).
+    pub fn repositories(&self) -> Option<&Selector> {
+        self.repositories.as_ref()
+    }
+
+    /// Whether the rule applies to `image`.
+    #[inline]
+    pub fn applies_to(&self, image: &str) -> bool {
+        self.repositories.as_ref().is_none_or(|s| s.matches(image))
+    }
+}
+
+/// The compiled `permissions` section.
+#[derive(Debug, Clone)]
+pub(crate) struct Permissions {
+    pub(crate) workspace_admins: Vec<Principal>,
+    pub(crate) repositories: BTreeMap<String, Vec<(Principal, Role)>>,
+    pub(crate) records: BTreeMap<String, ImageLink>,
+    pub(crate) patterns: Vec<(Selector, ImageLink)>,
+    pub(crate) pipelines_inherit_write: bool,
+}
+
+/// What the policy says about one image (a record, or a pattern's link).
+#[derive(Debug, Clone)]
+pub(crate) struct ImageLink {
+    pub(crate) repository: Arc<str>,
+    pub(crate) public: bool,
+    pub(crate) publish: Publish,
+    pub(crate) overrides: Vec<(Principal, Role)>,
+}
+
+impl Policy {
+    /// Parses, validates and compiles policy JSON. A policy with any problem is
+    /// refused whole, with every problem listed and located.
+    pub fn from_json(text: &str) -> Result<Policy, LoadErrors> {
+        Policy::load(crate::load::parse(text)?)
+    }
+
+    /// Validates and compiles a parsed document.
+    pub fn load(document: PolicyDocument) -> Result<Policy, LoadErrors> {
+        crate::load::compile(document)
+    }
+
+    /// The document this policy was loaded from.
+    pub fn document(&self) -> &PolicyDocument {
+        &self.document
+    }
+
+    /// `enforce` or `audit`.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The limits the policy was validated against.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The compiled immutability rules, in document order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.immutability.rules
+    }
+
+    /// Warnings a careful admin wants before saving (SPEC §8).
+    pub fn lints(&self) -> &[Lint] {
+        &self.lints
+    }
+
+    /// Whether the policy checks permissions (it has a `permissions` section).
+    pub fn checks_permissions(&self) -> bool {
+        self.permissions.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Policy>();
+    }
+}

@@ -1,0 +1,295 @@
+//! Requests the engine decides (SPEC §10): what the host saw and the facts it gathered.
+
+use crate::json::{self, JsonError};
+use crate::role::Role;
+use serde::{Deserialize, Serialize};
+
+/// One request, tagged by `operation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "operation", rename_all = "lowercase")]
+pub enum Request {
+    /// A manifest push, with or without tags.
+    Push(PushRequest),
+    /// A tag, manifest or image delete.
+    Delete(DeleteRequest),
+    /// A blob upload session (the first part of every push).
+    Upload(UploadRequest),
+    /// A read: manifests, blobs, tag lists, referrers.
+    Pull(PullRequest),
+    /// A cross-repository blob mount.
+    Mount(MountRequest),
+}
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        Request::from_value(value).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Request {
+    /// Parses one request from JSON, with the location of the first problem.
+    pub fn from_json(text: &str) -> Result<Request, JsonError> {
+        Request::from_value(json::from_json(text)?)
+    }
+
+    /// Reads a request from a JSON value. Errors name the JSON path of the problem.
+    pub fn from_value(value: serde_json::Value) -> Result<Request, JsonError> {
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(JsonError::at("", "a request is a JSON object"));
+        };
+        let operation = match map.remove("operation") {
+            Some(serde_json::Value::String(op)) => op,
+            Some(_) => return Err(JsonError::at("operation", "`operation` is a string")),
+            None => {
+                return Err(JsonError::at(
+                    "operation",
+                    "missing field `operation` (push, delete, upload, pull or mount)",
+                ));
+            }
+        };
+        let rest = serde_json::Value::Object(map);
+        Ok(match operation.as_str() {
+            "push" => Request::Push(json::from_value(rest)?),
+            "delete" => Request::Delete(json::from_value(rest)?),
+            "upload" => Request::Upload(json::from_value(rest)?),
+            "pull" => Request::Pull(json::from_value(rest)?),
+            "mount" => Request::Mount(json::from_value(rest)?),
+            other => {
+                return Err(JsonError::at(
+                    "operation",
+                    format!(
+                        "unknown operation `{other}`, expected one of `push`, `delete`, `upload`, `pull`, `mount`"
+                    ),
+                ));
+            }
+        })
+    }
+
+    /// The image the request concerns.
+    pub fn image(&self) -> &str {
+        match self {
+            Request::Push(r) => &r.image,
+            Request::Delete(r) => &r.image,
+            Request::Upload(r) => &r.image,
+            Request::Pull(r) => &r.image,
+            Request::Mount(r) => &r.image,
+        }
+    }
+
+    /// Who asks.
+    pub fn actor(&self) -> &Actor {
+        match self {
+            Request::Push(r) => &r.actor,
+            Request::Delete(r) => &r.actor,
+            Request::Upload(r) => &r.actor,
+            Request::Pull(r) => &r.actor,
+            Request::Mount(r) => &r.actor,
+        }
+    }
+}
+
+/// `PUT /v2/<name>/manifests/<reference>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// The image pushed to.
+    pub image: String,
+    /// The digest of the manifest being pushed.
+    pub digest: String,
+    /// The tags this push sets; empty for a push by digest.
+    #[serde(default)]
+    pub tags: Vec<TagState>,
+    /// Whether the image exists already (absent: no, which needs the stronger role).
+    #[serde(default)]
+    pub image_exists: bool,
+    /// Who pushes (absent: anonymous).
+    #[serde(default)]
+    pub actor: Actor,
+}
+
+/// A tag and what the host knows of it now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagState {
+    /// The tag.
+    pub name: String,
+    /// The digest the tag points at now; `None` when the tag is new.
+    #[serde(default)]
+    pub current: Option<String>,
+    /// The host recorded the tag as protected earlier.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub locked: bool,
+}
+
+impl TagState {
+    /// A tag that does not exist yet.
+    pub fn new_tag(name: impl Into<String>) -> TagState {
+        TagState {
+            name: name.into(),
+            current: None,
+            locked: false,
+        }
+    }
+
+    /// A tag that points at `digest` now.
+    pub fn existing(name: impl Into<String>, digest: impl Into<String>) -> TagState {
+        TagState {
+            name: name.into(),
+            current: Some(digest.into()),
+            locked: false,
+        }
+    }
+
+    /// Whether the tag exists: it has a current digest, or the host recorded a lock.
+    pub fn exists(&self) -> bool {
+        self.current.is_some() || self.locked
+    }
+}
+
+/// `DELETE /v2/<name>/manifests/<reference>` or a whole-image delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRequest {
+    /// The image deleted from.
+    pub image: String,
+    /// What is deleted.
+    pub target: DeleteTarget,
+    /// The tags the delete removes; `None` when the host does not know (fail closed).
+    #[serde(default)]
+    pub tags: Option<Vec<TagState>>,
+    /// Who deletes.
+    #[serde(default)]
+    pub actor: Actor,
+}
+
+/// What a delete removes: `{"tag": t}`, `{"digest": d}` or `"image"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeleteTarget {
+    /// One tag.
+    Tag(String),
+    /// A manifest, with every tag pointing at it.
+    Digest(String),
+    /// The whole image (repository).
+    Image,
+}
+
+/// A blob upload session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequest {
+    /// The image uploaded to.
+    pub image: String,
+    /// Whether the image exists already.
+    #[serde(default)]
+    pub image_exists: bool,
+    /// Who uploads.
+    #[serde(default)]
+    pub actor: Actor,
+}
+
+/// A read of manifests, blobs, tag lists or referrers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// The image read.
+    pub image: String,
+    /// Who reads.
+    #[serde(default)]
+    pub actor: Actor,
+}
+
+/// `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MountRequest {
+    /// The image the blob is mounted into (needs write).
+    pub image: String,
+    /// The image the blob comes from (needs read).
+    pub from: String,
+    /// Whether the target image exists already.
+    #[serde(default)]
+    pub image_exists: bool,
+    /// Who mounts.
+    #[serde(default)]
+    pub actor: Actor,
+}
+
+/// Who asks, as the host authenticated them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    /// User, pipeline, token or anonymous.
+    pub kind: ActorKind,
+    /// User or token id; for a pipeline `<repository>` or `<repository>/<environment>`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    /// Groups the actor belongs to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// The host vouches that the actor is a workspace admin.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workspace_admin: bool,
+    /// The host's own resolution of the actor's role on this image; replaces the policy's grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+impl Actor {
+    /// An unauthenticated actor.
+    pub fn anonymous() -> Actor {
+        Actor::default()
+    }
+
+    /// A user with groups.
+    pub fn user(id: impl Into<String>, groups: &[&str]) -> Actor {
+        Actor {
+            kind: ActorKind::User,
+            id: id.into(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            ..Actor::default()
+        }
+    }
+
+    /// A pipeline of `repository`, optionally running in a deployment environment.
+    pub fn pipeline(repository: &str, environment: Option<&str>) -> Actor {
+        let id = match environment {
+            Some(env) => format!("{repository}/{env}"),
+            None => repository.to_owned(),
+        };
+        Actor {
+            kind: ActorKind::Pipeline,
+            id,
+            ..Actor::default()
+        }
+    }
+
+    /// Whether the actor is authenticated.
+    pub fn is_authenticated(&self) -> bool {
+        self.kind != ActorKind::Anonymous
+    }
+
+    /// For a pipeline, its repository and environment (split at the first `/`).
+    pub fn pipeline_parts(&self) -> (&str, Option<&str>) {
+        match self.id.split_once('/') {
+            Some((repository, environment)) => (repository, Some(environment)),
+            None => (&self.id, None),
+        }
+    }
+}
+
+/// The kind of actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActorKind {
+    /// A person.
+    User,
+    /// A CI identity of a code repository, optionally with a deployment environment.
+    Pipeline,
+    /// An access token.
+    Token,
+    /// Nobody logged in.
+    #[default]
+    Anonymous,
+}

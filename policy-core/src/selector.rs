@@ -1,0 +1,122 @@
+//! Compiled tag and repository selectors.
+
+use crate::document;
+use crate::glob;
+use crate::pattern::{self, PatternError};
+use regex::bytes::Regex;
+use regex_syntax::hir::Hir;
+use std::ops::Range;
+use std::sync::Arc;
+
+/// How a selector decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SelectorKind {
+    /// A regex, partial match.
+    Regex,
+    /// Any of a list of globs.
+    Matching,
+    /// None of a list of globs.
+    Excluding,
+}
+
+/// A selector compiled once at load.
+#[derive(Debug, Clone)]
+pub struct Selector {
+    kind: SelectorKind,
+    regex: Regex,
+    hir: Hir,
+    display: Arc<str>,
+}
+
+/// A selector that did not compile: which glob of the list (if a list), and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectorError {
+    /// Index of the offending glob in a `matching`/`excluding` list.
+    pub glob: Option<usize>,
+    /// The problem, located inside the pattern.
+    pub error: PatternError,
+}
+
+impl Selector {
+    /// Compiles a selector as written in a policy.
+    pub fn compile(source: &document::Selector) -> Result<Selector, SelectorError> {
+        let (kind, regex_source) = match source {
+            document::Selector::Regex(re) => (SelectorKind::Regex, re.clone()),
+            document::Selector::Matching(globs) | document::Selector::Excluding(globs) => {
+                let kind = if matches!(source, document::Selector::Matching(_)) {
+                    SelectorKind::Matching
+                } else {
+                    SelectorKind::Excluding
+                };
+                let translated = glob::to_regex(globs).map_err(|(index, error)| SelectorError {
+                    glob: Some(index),
+                    error,
+                })?;
+                (kind, translated)
+            }
+        };
+        let compiled =
+            pattern::compile(&regex_source).map_err(|error| SelectorError { glob: None, error })?;
+        Ok(Selector {
+            kind,
+            regex: compiled.regex,
+            hir: compiled.hir,
+            display: display(source).into(),
+        })
+    }
+
+    /// Whether the selector selects `name` (an already validated tag or image name).
+    #[inline]
+    pub fn matches(&self, name: &str) -> bool {
+        let hit = self.regex.is_match(name.as_bytes());
+        match self.kind {
+            SelectorKind::Excluding => !hit,
+            SelectorKind::Regex | SelectorKind::Matching => hit,
+        }
+    }
+
+    /// The part of `name` the selector matched, for highlighting: the leftmost regex
+    /// match, or the whole name for globs.
+    pub fn find(&self, name: &str) -> Option<Range<usize>> {
+        match self.kind {
+            SelectorKind::Regex => self.regex.find(name.as_bytes()).map(|m| m.range()),
+            _ => self.matches(name).then_some(0..name.len()),
+        }
+    }
+
+    /// How the selector decides.
+    pub fn kind(&self) -> SelectorKind {
+        self.kind
+    }
+
+    /// The pattern as an admin reads it: the regex, or the glob list.
+    pub fn display(&self) -> &Arc<str> {
+        &self.display
+    }
+
+    /// The compiled pattern's IR (for a glob list, of the list's translation).
+    pub fn hir(&self) -> &Hir {
+        &self.hir
+    }
+}
+
+/// The text shown as `pattern` in decisions: the regex itself, or the globs joined
+/// by commas as Harbor shows them, prefixed `excluding` when they exclude.
+pub fn display(source: &document::Selector) -> String {
+    match source {
+        document::Selector::Regex(re) => re.clone(),
+        document::Selector::Matching(globs) => globs.join(","),
+        document::Selector::Excluding(globs) => format!("excluding {}", globs.join(",")),
+    }
+}
+
+/// The length a selector counts against `max_pattern_length`, in characters:
+/// a regex's length, or a glob list joined by commas (as Harbor stores it).
+pub fn pattern_length(source: &document::Selector) -> usize {
+    match source {
+        document::Selector::Regex(re) => re.chars().count(),
+        document::Selector::Matching(globs) | document::Selector::Excluding(globs) => {
+            globs.iter().map(|g| g.chars().count()).sum::<usize>() + globs.len().saturating_sub(1)
+        }
+    }
+}
