@@ -1,2 +1,36 @@
-//! The `taglock` command.
-fn main() {}
+//! The `taglock` command: validate and lint policies, show which tags they
+//! protect, and evaluate requests — a thin adapter over `policy_core`, which makes
+//! every decision. One module per subcommand.
+
+mod args;
+mod check;
+mod diagnostics;
+mod eval;
+mod input;
+mod outcome;
+mod output;
+mod style;
+mod test_cmd;
+
+use args::{Cli, Command};
+use clap::Parser;
+use outcome::Outcome;
+use std::process::ExitCode;
+use style::Style;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Test(args) => test_cmd::run(args),
+        Command::Eval(args) => eval::run(args),
+    };
+    match result {
+        Ok(outcome) => outcome.into(),
+        Err(err) => {
+            let style = Style::stderr();
+            output::stderr(&format!("{}: {err:#}\n", style.error("error")));
+            Outcome::UnusableInput.into()
+        }
+    }
+}

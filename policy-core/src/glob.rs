@@ -111,7 +111,18 @@ fn translate_class(chars: &[char], start: usize, out: &mut String) -> Result<usi
         match c {
             ']' if i > first => break,
             ']' => return Err(glob_error(i, "empty character class `[]`")),
-            '-' if i > first && chars.get(i + 1).is_some_and(|&n| n != ']') => out.push('-'),
+            '-' if i > first && chars.get(i + 1).is_some_and(|&n| n != ']') => {
+                // A reversed range would only fail later, located in the translation.
+                if let (Some(&low), Some(&high)) = (chars.get(i - 1), chars.get(i + 1)) {
+                    if low != '\\' && high != '\\' && low > high {
+                        return Err(glob_error(
+                            i - 1,
+                            "invalid range in a character class: its start comes after its end",
+                        ));
+                    }
+                }
+                out.push('-');
+            }
             '\\' => {
                 let Some(&escaped) = chars.get(i + 1) else {
                     return Err(glob_error(i, "a glob cannot end with `\\`"));
@@ -183,5 +194,8 @@ mod tests {
         assert_eq!(to_regex(&["x[ab".into()]).unwrap_err().1.offset, Some(1));
         assert_eq!(to_regex(&["ab\\".into()]).unwrap_err().1.offset, Some(2));
         assert_eq!(to_regex(&["[]".into()]).unwrap_err().1.offset, Some(1));
+        let reversed = to_regex(&["ok".into(), "v[z-a]".into()]).unwrap_err();
+        assert_eq!((reversed.0, reversed.1.offset), (1, Some(2)));
+        assert_eq!(reversed.1.kind, PatternErrorKind::GlobSyntax);
     }
 }

@@ -52,7 +52,7 @@ pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
-        located(if path == "." { String::new() } else { path }, &inner)
+        located(clean_path(path), &inner)
     })?;
     deserializer
         .end()
@@ -83,9 +83,16 @@ fn located(path: String, err: &serde_json::Error) -> JsonError {
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, JsonError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        JsonError::at(
-            if path == "." { String::new() } else { path },
-            err.into_inner().to_string(),
-        )
+        JsonError::at(clean_path(path), err.into_inner().to_string())
     })
+}
+
+/// serde_path_to_error writes `.` for the root and `?` where it could not follow the
+/// path (a syntax error); both mean "no path" here.
+fn clean_path(path: String) -> String {
+    if path == "." || path == "?" {
+        String::new()
+    } else {
+        path
+    }
 }

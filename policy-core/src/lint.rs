@@ -5,7 +5,7 @@
 use crate::document::{self, Protect};
 use crate::names;
 use crate::pattern;
-use crate::policy::Policy;
+use crate::policy::{Policy, Rule};
 use crate::selector::{Selector, SelectorKind};
 use regex_syntax::ast::{Ast, RepetitionKind};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
@@ -174,12 +174,12 @@ pub(crate) fn lints(policy: &Policy) -> Vec<Lint> {
                     ),
                 ));
             }
-            let shadowing = doc
+            let shadowing = imm
                 .rules
                 .iter()
                 .take(index)
-                .position(|earlier| covers(earlier, source));
-            if let Some(earlier) = shadowing.and_then(|i| imm.rules.get(i)) {
+                .find(|earlier| covers(earlier, rule));
+            if let Some(earlier) = shadowing {
                 out.push(lint(
                     LintCode::ShadowedRule,
                     path.clone(),
@@ -202,9 +202,9 @@ pub(crate) fn lints(policy: &Policy) -> Vec<Lint> {
                 ));
             }
         }
-        let cancelled = !doc.rules.is_empty()
-            && doc.rules.iter().all(|rule| {
-                doc.exceptions
+        let cancelled = !imm.rules.is_empty()
+            && imm.rules.iter().all(|rule| {
+                imm.exceptions
                     .iter()
                     .any(|e| selector_covers(e, &rule.tags))
             });
@@ -218,7 +218,7 @@ pub(crate) fn lints(policy: &Policy) -> Vec<Lint> {
         }
     }
     if imm.protect == Protect::All {
-        if doc.exceptions.iter().any(matches_every_tag) {
+        if imm.exceptions.iter().any(matches_every_tag) {
             out.push(lint(
                 LintCode::ExceptionsCancelRules,
                 "immutability.exceptions".into(),
@@ -346,9 +346,13 @@ fn selector_lints(
 fn unanchored(source: &str, hir: &Hir, noun: &str) -> Option<String> {
     let props = hir.properties();
     let start = props.look_set_prefix().contains(Look::Start);
+    // A pattern ending in `.*`, or in a separator (`^release-`, `^dev_`, `^v1\.`), is a
+    // deliberate prefix match; one ending in a name or a number (`^prod`, `^v\d+`) is
+    // probably meant to stop there.
     let end = props.look_set_suffix().contains(Look::End)
-        || source.ends_with(".*")
-        || source.ends_with(".+");
+        || [".*", ".+", "-", "_", "\\.", "/"]
+            .iter()
+            .any(|tail| source.ends_with(tail));
     let literal = match hir.kind() {
         HirKind::Literal(lit) => std::str::from_utf8(&lit.0).ok(),
         _ => None,
@@ -419,7 +423,7 @@ fn anchored_empty(hir: &Hir) -> bool {
 }
 
 /// Whether the earlier rule `a` matches everything rule `b` matches.
-fn covers(a: &document::RuleDocument, b: &document::RuleDocument) -> bool {
+fn covers(a: &Rule, b: &Rule) -> bool {
     let repositories = match (&a.repositories, &b.repositories) {
         (None, _) => true,
         (Some(a), Some(b)) => selector_covers(a, b),
@@ -431,26 +435,30 @@ fn covers(a: &document::RuleDocument, b: &document::RuleDocument) -> bool {
 /// Whether selector `a` matches at least what `b` matches, by what can be seen
 /// without solving regex inclusion: `a` matches every tag, or is the same selector,
 /// or its glob list contains `b`'s.
-fn selector_covers(a: &document::Selector, b: &document::Selector) -> bool {
-    use document::Selector::{Excluding, Matching};
-    if matches_every_tag(a) || a == b {
+fn selector_covers(a: &Selector, b: &Selector) -> bool {
+    if matches_every_tag(a) || (a.kind() == b.kind() && a.display() == b.display()) {
         return true;
     }
-    match (a, b) {
-        (Matching(a), Matching(b)) => b.iter().all(|g| a.contains(g)),
-        (Excluding(a), Excluding(b)) => a.iter().all(|g| b.contains(g)),
+    match (a.kind(), b.kind()) {
+        (SelectorKind::Matching, SelectorKind::Matching) => {
+            b.globs().iter().all(|g| a.globs().contains(g))
+        }
+        (SelectorKind::Excluding, SelectorKind::Excluding) => {
+            a.globs().iter().all(|g| b.globs().contains(g))
+        }
         _ => false,
     }
 }
 
-/// Whether a tag selector matches every valid tag.
-fn matches_every_tag(selector: &document::Selector) -> bool {
-    match selector {
-        document::Selector::Regex(re) => pattern::compile(re).is_ok_and(|c| {
-            let props = c.hir.properties();
+/// Whether a tag selector matches every valid tag: a regex that matches the empty
+/// string with no assertion, or a `*`/`**` glob.
+fn matches_every_tag(selector: &Selector) -> bool {
+    match selector.kind() {
+        SelectorKind::Regex => {
+            let props = selector.hir().properties();
             props.minimum_len() == Some(0) && props.look_set().is_empty()
-        }),
-        document::Selector::Matching(globs) => globs.iter().any(|g| g == "*" || g == "**"),
-        document::Selector::Excluding(_) => false,
+        }
+        SelectorKind::Matching => selector.globs().iter().any(|g| &**g == "*" || &**g == "**"),
+        SelectorKind::Excluding => false,
     }
 }

@@ -99,11 +99,18 @@ fn check_limits(spec: LimitsSpec, problems: &mut Problems) -> Limits {
             ));
         }
     }
+    // An invalid number is already reported; check the rest against the ceiling so
+    // it does not cause a cascade of spurious errors.
+    let valid_or_ceiling = |value: usize, ceiling: usize| {
+        if value == 0 || value > ceiling {
+            ceiling
+        } else {
+            value
+        }
+    };
     Limits {
-        max_rules: limits.max_rules.clamp(1, CEILING.max_rules),
-        max_pattern_length: limits
-            .max_pattern_length
-            .clamp(1, CEILING.max_pattern_length),
+        max_rules: valid_or_ceiling(limits.max_rules, CEILING.max_rules),
+        max_pattern_length: valid_or_ceiling(limits.max_pattern_length, CEILING.max_pattern_length),
     }
 }
 
@@ -343,7 +350,15 @@ fn compile_permissions(
             }
             (None, Some(pattern)) => {
                 let source = document::Selector::Matching(vec![pattern.clone()]);
-                if let Some(selector) = compile_selector(&source, &path, None, limits, problems) {
+                // The pattern is compiled as a one-glob list; locate its problems at
+                // the `pattern` field the admin wrote, not at an invisible `matching`.
+                let mut local = Problems::default();
+                let compiled = compile_selector(&source, &path, None, limits, &mut local);
+                for mut problem in local.0 {
+                    problem.path = format!("{path}.pattern");
+                    problems.push(problem);
+                }
+                if let Some(selector) = compiled {
                     patterns.push((selector, link));
                 }
             }

@@ -83,6 +83,26 @@ pub fn check_tag(tag: &str) -> Result<(), NameError> {
     if tag.is_empty() {
         return Err(error(kind, tag, None, "a tag cannot be empty"));
     }
+    // Every allowed character is ASCII, so byte offsets are character offsets up to
+    // the first offending one.
+    for (i, &b) in tag.as_bytes().iter().enumerate() {
+        if i == 0 && !(b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(error(
+                kind,
+                tag,
+                Some(0),
+                "a tag starts with a letter, a digit or `_`",
+            ));
+        }
+        if !is_tag_char(char::from(b)) {
+            return Err(error(
+                kind,
+                tag,
+                Some(i),
+                "a tag holds only letters, digits, `_`, `.` and `-`",
+            ));
+        }
+    }
     if tag.len() > MAX_TAG_LEN {
         return Err(error(
             kind,
@@ -90,21 +110,6 @@ pub fn check_tag(tag: &str) -> Result<(), NameError> {
             Some(MAX_TAG_LEN),
             "a tag has at most 128 characters",
         ));
-    }
-    for (i, c) in tag.char_indices() {
-        let ok = if i == 0 {
-            c.is_ascii_alphanumeric() || c == '_'
-        } else {
-            is_tag_char(c)
-        };
-        if !ok {
-            let problem = if i == 0 {
-                "a tag starts with a letter, a digit or `_`"
-            } else {
-                "a tag holds only letters, digits, `_`, `.` and `-`"
-            };
-            return Err(error(kind, tag, Some(i), problem));
-        }
     }
     Ok(())
 }
@@ -131,6 +136,11 @@ pub fn check_image_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(error(kind, name, None, "an image name cannot be empty"));
     }
+    let mut start = 0;
+    for component in name.as_bytes().split(|&b| b == b'/') {
+        check_component(name, component, start)?;
+        start += component.len() + 1;
+    }
     if name.len() > MAX_IMAGE_NAME_LEN {
         return Err(error(
             kind,
@@ -139,16 +149,11 @@ pub fn check_image_name(name: &str) -> Result<(), NameError> {
             "an image name has at most 255 characters",
         ));
     }
-    let mut start = 0;
-    for component in name.split('/') {
-        check_component(name, component, start)?;
-        start += component.len() + 1;
-    }
     Ok(())
 }
 
 /// One `/`-separated component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn check_component(name: &str, component: &str, start: usize) -> Result<(), NameError> {
+fn check_component(name: &str, component: &[u8], start: usize) -> Result<(), NameError> {
     let kind = NameKind::Image;
     if component.is_empty() {
         return Err(error(
@@ -161,12 +166,11 @@ fn check_component(name: &str, component: &str, start: usize) -> Result<(), Name
     // Separator run seen since the last alphanumeric character: (dots, underscores, dashes).
     let mut run = (0u32, 0u32, 0u32);
     let mut previous_alnum = false;
-    for (i, c) in component.char_indices() {
+    for (i, &b) in component.iter().enumerate() {
         let at = Some(start + i);
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
-            let (dots, unders, dashes) = run;
+        if b.is_ascii_lowercase() || b.is_ascii_digit() {
             let separator_ok = matches!(
-                (dots, unders, dashes),
+                run,
                 (0, 0, 0) | (1, 0, 0) | (0, 1, 0) | (0, 2, 0) | (0, 0, _)
             );
             if !separator_ok {
@@ -189,11 +193,11 @@ fn check_component(name: &str, component: &str, start: usize) -> Result<(), Name
                 "each path component starts with a lowercase letter or a digit",
             ));
         }
-        match c {
-            '.' => run.0 += 1,
-            '_' => run.1 += 1,
-            '-' => run.2 += 1,
-            _ if c.is_ascii_uppercase() => {
+        match b {
+            b'.' => run.0 += 1,
+            b'_' => run.1 += 1,
+            b'-' => run.2 += 1,
+            _ if b.is_ascii_uppercase() => {
                 return Err(error(kind, name, at, "image names are lowercase"));
             }
             _ => {
@@ -229,7 +233,7 @@ fn check_component(name: &str, component: &str, start: usize) -> Result<(), Name
 /// ```
 pub fn check_digest(digest: &str) -> Result<(), NameError> {
     let kind = NameKind::Digest;
-    let Some((algorithm, encoded)) = digest.split_once(':') else {
+    let Some(colon) = digest.bytes().position(|b| b == b':') else {
         return Err(error(
             kind,
             digest,
@@ -237,18 +241,24 @@ pub fn check_digest(digest: &str) -> Result<(), NameError> {
             "a digest is `algorithm:hex`, e.g. `sha256:` followed by 64 hex digits",
         ));
     };
+    let (algorithm, encoded) = (
+        digest.get(..colon).unwrap_or_default(),
+        digest.get(colon + 1..).unwrap_or_default(),
+    );
     check_algorithm(digest, algorithm)?;
-    let encoded_start = algorithm.len() + 1;
+    let encoded_start = colon + 1;
     let expected_hex = match algorithm {
         "sha256" => Some((64, "a sha256 digest has exactly 64 hex digits")),
         "sha512" => Some((128, "a sha512 digest has exactly 128 hex digits")),
         _ => None,
     };
+    let bad = |ok: fn(u8) -> bool| encoded.bytes().position(|b| !ok(b));
     if let Some((len, problem)) = expected_hex {
-        if let Some((i, _)) = encoded
-            .char_indices()
-            .find(|&(_, c)| !(c.is_ascii_digit() || ('a'..='f').contains(&c)))
-        {
+        // The common case, checked with a table: right length, all lowercase hex.
+        if encoded.len() == len && all_lower_hex(encoded.as_bytes()) {
+            return Ok(());
+        }
+        if let Some(i) = bad(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(error(
                 kind,
                 digest,
@@ -269,10 +279,7 @@ pub fn check_digest(digest: &str) -> Result<(), NameError> {
             "the encoded part is empty",
         ));
     }
-    if let Some((i, _)) = encoded
-        .char_indices()
-        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '=' | '_' | '-')))
-    {
+    if let Some(i) = bad(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-')) {
         return Err(error(
             kind,
             digest,
@@ -283,13 +290,56 @@ pub fn check_digest(digest: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Whether every byte is `0-9` or `a-f`, eight bytes at a time: digests are checked
+/// on every request, so this is on the hot path.
+fn all_lower_hex(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // For bytes below 0x80, the high bit of each lane says whether it lies in lo..=hi.
+    let in_range = |x: u64, lo: u64, hi: u64| {
+        x.wrapping_add(ONES * (0x80 - lo)) & !x.wrapping_add(ONES * (0x7f - hi)) & HIGH
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(lanes) = <[u8; 8]>::try_from(chunk) else {
+            return false;
+        };
+        let x = u64::from_le_bytes(lanes);
+        if x & HIGH != 0 || (in_range(x, 0x30, 0x39) | in_range(x, 0x61, 0x66)) != HIGH {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(|&b| is_lower_hex(b))
+}
+
+/// Whether `b` is `0-9` or `a-f`, by table.
+#[inline]
+#[expect(
+    clippy::indexing_slicing,
+    reason = "a u8 always indexes a 256-entry table"
+)]
+fn is_lower_hex(b: u8) -> bool {
+    LOWER_HEX[usize::from(b)]
+}
+
+#[expect(clippy::indexing_slicing, reason = "the loop stays below 256")]
+static LOWER_HEX: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(b as u8, b'0'..=b'9' | b'a'..=b'f');
+        b += 1;
+    }
+    table
+};
+
 /// `[a-z0-9]+([+._-][a-z0-9]+)*`
 fn check_algorithm(digest: &str, algorithm: &str) -> Result<(), NameError> {
     let mut previous_alnum = false;
-    for (i, c) in algorithm.char_indices() {
-        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+    for (i, &b) in algorithm.as_bytes().iter().enumerate() {
+        if b.is_ascii_lowercase() || b.is_ascii_digit() {
             previous_alnum = true;
-        } else if matches!(c, '+' | '.' | '_' | '-') && previous_alnum {
+        } else if matches!(b, b'+' | b'.' | b'_' | b'-') && previous_alnum {
             previous_alnum = false;
         } else {
             return Err(error(
@@ -388,6 +438,16 @@ mod tests {
             "sha256+:abc",
         ] {
             assert!(check_digest(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lower_hex_lanes() {
+        for b in 0..=255u8 {
+            let expected = b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+            let mut bytes = [b'0'; 16];
+            bytes[11] = b;
+            assert_eq!(all_lower_hex(&bytes), expected, "byte {b:#x}");
         }
     }
 

@@ -2,9 +2,11 @@
 //!
 //! Names are checked against their OCI grammars before matching, so every haystack is
 //! ASCII; matching bytes with Unicode off gives RE2's ASCII `\d`, `\w`, `\s` and keeps
-//! the Unicode tables out of the WebAssembly builds.
+//! the Unicode tables out of the WebAssembly builds. The pattern is parsed once (with
+//! located errors), and the matcher is built from that parse by the `regex` project's
+//! engine crate, `regex-automata`: a lazy DFA with a PikeVM fallback, linear-time.
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
 use regex_syntax::ast::{self, parse::ParserBuilder};
 use regex_syntax::hir::{Hir, translate::TranslatorBuilder};
 
@@ -88,14 +90,14 @@ pub fn compile(source: &str) -> Result<Compiled, PatternError> {
             message: err.kind().to_string(),
             offset: Some(char_offset(source, err.span().start.offset)),
         })?;
-    let regex = RegexBuilder::new(source)
-        .unicode(false)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_DFA_SIZE_LIMIT)
-        .nest_limit(REGEX_NEST_LIMIT)
-        .build()
-        .map_err(|err| match err {
-            regex::Error::CompiledTooBig(limit) => PatternError {
+    let config = meta::Config::new()
+        .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+        .hybrid_cache_capacity(REGEX_DFA_SIZE_LIMIT);
+    let regex = meta::Builder::new()
+        .configure(config)
+        .build_from_hir(&hir)
+        .map_err(|err| match err.size_limit() {
+            Some(limit) => PatternError {
                 kind: PatternErrorKind::RegexTooLarge,
                 message: format!(
                     "the pattern compiles to more than {} KiB; simplify it",
@@ -103,9 +105,9 @@ pub fn compile(source: &str) -> Result<Compiled, PatternError> {
                 ),
                 offset: None,
             },
-            other => PatternError {
+            None => PatternError {
                 kind: PatternErrorKind::RegexSyntax,
-                message: other.to_string(),
+                message: err.to_string(),
                 offset: None,
             },
         })?;

@@ -1,0 +1,85 @@
+//! Writing results: stdout carries the result (a summary, a table or JSON),
+//! stderr carries diagnostics for the person at the terminal.
+
+use std::io::{self, Write};
+
+/// Writes `text` to standard output. A closed pipe (`taglock … | head`) is not an
+/// error: the reader has what it wanted.
+pub fn stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(err) => Err(anyhow::anyhow!(
+            "cannot write to standard output: {}",
+            io_message(&err)
+        )),
+    }
+}
+
+/// Writes `text` to standard error; if even that fails there is nobody left to tell.
+pub fn stderr(text: &str) {
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
+/// An I/O error as a person reads it: `No such file or directory`, without the
+/// `(os error 2)` suffix the standard library appends.
+pub fn io_message(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(cut) if text.ends_with(')') => text.get(..cut).unwrap_or(&text).to_owned(),
+        _ => text,
+    }
+}
+
+/// `JSON` of `value`, pretty-printed or on one line, with a final newline.
+pub fn json<T: serde::Serialize + ?Sized>(value: &T, compact: bool) -> anyhow::Result<String> {
+    let mut text = if compact {
+        serde_json::to_string(value)?
+    } else {
+        serde_json::to_string_pretty(value)?
+    };
+    text.push('\n');
+    Ok(text)
+}
+
+/// `n thing` or `n things`.
+pub fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("{n} {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_messages_drop_the_os_error_suffix() {
+        let err = io::Error::from_raw_os_error(2);
+        assert_eq!(io_message(&err), "No such file or directory");
+        let custom = io::Error::other("disk on fire");
+        assert_eq!(io_message(&custom), "disk on fire");
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "warning"), "1 warning");
+        assert_eq!(plural(0, "warning"), "0 warnings");
+        assert_eq!(plural(3, "problem"), "3 problems");
+    }
+
+    #[test]
+    fn compact_json_is_one_line() {
+        let text = json(&serde_json::json!({"a": [1, 2]}), true).unwrap();
+        assert_eq!(text, "{\"a\":[1,2]}\n");
+        assert!(
+            json(&serde_json::json!({"a": 1}), false)
+                .unwrap()
+                .contains("\n  \"a\": 1")
+        );
+    }
+}
