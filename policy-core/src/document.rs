@@ -96,7 +96,7 @@ impl<'de> Deserialize<'de> for LimitsSpec {
 }
 
 /// The `immutability` section (SPEC §3).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImmutabilityDocument {
     /// `none`, `all` or `some`.
@@ -121,6 +121,21 @@ pub struct ImmutabilityDocument {
 
 fn default_true() -> bool {
     true
+}
+
+/// The section as an absent `immutability` reads: the same defaults as `{}`
+/// (a derived `Default` would turn `admin_delete` off).
+impl Default for ImmutabilityDocument {
+    fn default() -> Self {
+        ImmutabilityDocument {
+            protect: Protect::default(),
+            rules: Vec::new(),
+            exceptions: Vec::new(),
+            identical_repush: IdenticalRepush::default(),
+            admin_delete: default_true(),
+            referrer_tags: ReferrerTags::default(),
+        }
+    }
 }
 
 /// Which tags are protected (Bitbucket's three options).

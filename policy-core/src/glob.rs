@@ -101,7 +101,12 @@ fn translate_class(chars: &[char], start: usize, out: &mut String) -> Result<usi
         i += 1;
     }
     let first = i;
+    // Where the upper end of the last range starts: a `-` right after a range is a
+    // literal (as the regex translation reads it), not the start of another range.
+    let mut range_high = None;
+    let mut after_range = false;
     loop {
+        let item = i;
         let Some(&c) = chars.get(i) else {
             return Err(glob_error(
                 start,
@@ -111,7 +116,8 @@ fn translate_class(chars: &[char], start: usize, out: &mut String) -> Result<usi
         match c {
             ']' if i > first => break,
             ']' => return Err(glob_error(i, "empty character class `[]`")),
-            '-' if i > first && chars.get(i + 1).is_some_and(|&n| n != ']') => {
+            '-' if i > first && !after_range && chars.get(i + 1).is_some_and(|&n| n != ']') => {
+                range_high = Some(i + 1);
                 // A reversed range would only fail later, located in the translation.
                 if let (Some(&low), Some(&high)) = (chars.get(i - 1), chars.get(i + 1)) {
                     if low != '\\' && high != '\\' && low > high {
@@ -132,6 +138,7 @@ fn translate_class(chars: &[char], start: usize, out: &mut String) -> Result<usi
             }
             other => push_class_literal(other, out),
         }
+        after_range = range_high == Some(item);
         i += 1;
     }
     out.push(']');
@@ -194,6 +201,10 @@ mod tests {
         assert_eq!(to_regex(&["x[ab".into()]).unwrap_err().1.offset, Some(1));
         assert_eq!(to_regex(&["ab\\".into()]).unwrap_err().1.offset, Some(2));
         assert_eq!(to_regex(&["[]".into()]).unwrap_err().1.offset, Some(1));
+        // A `-` after a range is a literal, so nothing is reversed here.
+        assert!(matches(&["[a-c-a]"], "-"));
+        assert!(matches(&["[a-z-0]x"], "0x"));
+        assert!(!matches(&["[a-c-a]"], "d"));
         let reversed = to_regex(&["ok".into(), "v[z-a]".into()]).unwrap_err();
         assert_eq!((reversed.0, reversed.1.offset), (1, Some(2)));
         assert_eq!(reversed.1.kind, PatternErrorKind::GlobSyntax);
