@@ -1,1 +1,506 @@
-fn main() {}
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! Decision and load benchmarks for the two largest policies the limit profiles
+//! allow: "Bitbucket-max" (7 regex rules, `limits: bitbucket`) and "Harbor-max"
+//! (15 glob rules with repository selectors, `limits: harbor`), both with a
+//! permissions section so every decision also resolves the actor's role.
+//!
+//! Requests are built outside the timed closures; only `policy.evaluate(&request)`
+//! (or `Policy::from_json`, `policy.test_tag`) is timed. Each case's outcome is
+//! asserted once before timing, so a benchmark cannot silently measure the wrong path.
+//!
+//! Run: `cargo bench -p taglock-policy-core --bench decide`
+//! (criterion flags after `--`, e.g. `-- --measurement-time 5 bitbucket`).
+//! Results and targets: `docs/benchmarks.md`.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use policy_core::document::{self, PolicyDocument};
+use policy_core::selector::Selector;
+use policy_core::{
+    Actor, DeleteRequest, DeleteTarget, Policy, PullRequest, PushRequest, Request, TagState, json,
+    names, pattern,
+};
+use std::hint::black_box;
+use std::time::Duration;
+
+/// Bitbucket-max: `protect: some`, the 7 regex rules Bitbucket allows, two repositories.
+const BITBUCKET_MAX: &str = r#"{
+  "version": 1,
+  "limits": "bitbucket",
+  "immutability": {
+    "protect": "some",
+    "rules": [
+      { "name": "prod", "tags": { "regex": "^prod$" } },
+      { "name": "semver", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+$" } },
+      { "name": "release", "tags": { "regex": "^release-.*$" } },
+      { "name": "staging-or-prod", "tags": { "regex": "^(staging|prod)$" } },
+      { "name": "hotfix", "tags": { "regex": "^hotfix-\\d+$" } },
+      { "name": "release-candidate", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+-rc\\.\\d+$" } },
+      { "name": "stable", "tags": { "regex": "^stable-[a-z]+$" } }
+    ]
+  },
+  "permissions": {
+    "workspace_admins": ["user:root"],
+    "repositories": {
+      "web-app": {
+        "admin": ["user:alice"],
+        "write": ["group:devs", "pipeline:web-app"],
+        "read": ["group:qa", "group:support"]
+      },
+      "tools": {
+        "admin": ["user:dora"],
+        "write": ["group:platform", "pipeline:tools/prod"],
+        "read": ["group:devs"]
+      }
+    },
+    "images": [
+      { "name": "acme/web", "repository": "web-app", "overrides": { "user:bob": "read" } },
+      { "name": "acme/web-worker", "repository": "web-app", "publish": "pipelines-only" },
+      { "pattern": "acme/tools/**", "repository": "tools", "public": true }
+    ],
+    "pipelines_inherit_write": true
+  }
+}"#;
+
+/// Harbor-max: `protect: some`, the 15 glob rules Harbor allows, each scoped to
+/// repositories (Harbor projects), three linked repositories.
+const HARBOR_MAX: &str = r#"{
+  "version": 1,
+  "limits": "harbor",
+  "immutability": {
+    "protect": "some",
+    "rules": [
+      { "name": "team-a-semver", "repositories": { "matching": ["team-a/**"] },
+        "tags": { "matching": ["v*.*.*"] } },
+      { "name": "team-a-stable", "repositories": { "matching": ["team-a/**"] },
+        "tags": { "excluding": ["{rc,test}-*", "nightly*", "dev-*", "latest"] } },
+      { "name": "team-b-release", "repositories": { "matching": ["team-b/**"] },
+        "tags": { "matching": ["release-*", "v*.*.*"] } },
+      { "name": "team-c-release", "repositories": { "matching": ["team-c/*"] },
+        "tags": { "matching": ["release-[0-9]*", "v[0-9]*.[0-9]*.[0-9]*"] } },
+      { "name": "platform-base", "repositories": { "matching": ["platform/base/*"] },
+        "tags": { "matching": ["[0-9]*.[0-9]*", "[0-9]*.[0-9]*.[0-9]*"] } },
+      { "name": "platform-tools", "repositories": { "matching": ["platform/tools/**"] },
+        "tags": { "matching": ["v*", "stable"] } },
+      { "name": "mirror-all", "repositories": { "matching": ["mirror/**"] },
+        "tags": { "matching": ["**"] } },
+      { "name": "data-models", "repositories": { "matching": ["data/models/*"] },
+        "tags": { "matching": ["model-v*", "{prod,staging}-*"] } },
+      { "name": "data-jobs", "repositories": { "matching": ["data/jobs/**"] },
+        "tags": { "excluding": ["{rc,test}-*", "pr-*"] } },
+      { "name": "infra-charts", "repositories": { "matching": ["infra/charts/*"] },
+        "tags": { "matching": ["?.?.?", "??.?.?", "?.??.?"] } },
+      { "name": "security-scanners", "repositories": { "matching": ["security/**"] },
+        "tags": { "matching": ["v*.*.*", "latest-stable"] } },
+      { "name": "mobile-builds", "repositories": { "matching": ["mobile/{ios,android}/*"] },
+        "tags": { "matching": ["build-[0-9]*", "store-*"] } },
+      { "name": "edge-prod", "repositories": { "matching": ["edge/*/prod"] },
+        "tags": { "matching": ["**"] } },
+      { "name": "legacy-frozen", "repositories": { "matching": ["legacy/**", "archive/**"] },
+        "tags": { "matching": ["*"] } },
+      { "name": "apps-release", "repositories": { "matching": ["apps/**"] },
+        "tags": { "matching": ["v*.*.*", "release-*", "{prod,staging}"] } }
+    ]
+  },
+  "permissions": {
+    "workspace_admins": ["user:root"],
+    "repositories": {
+      "apps": {
+        "admin": ["user:alice"],
+        "write": ["group:devs", "pipeline:apps"],
+        "read": ["group:qa", "group:support"]
+      },
+      "platform": {
+        "admin": ["user:dora"],
+        "write": ["group:platform"],
+        "read": ["group:devs"]
+      },
+      "data": {
+        "admin": ["user:erin"],
+        "write": ["group:data", "pipeline:data/prod"],
+        "read": ["group:analysts"]
+      }
+    },
+    "images": [
+      { "pattern": "apps/**", "repository": "apps" },
+      { "pattern": "platform/**", "repository": "platform", "public": true },
+      { "pattern": "data/**", "repository": "data", "publish": "pipelines-only" }
+    ],
+    "pipelines_inherit_write": true
+  }
+}"#;
+
+fn digest(c: char) -> String {
+    format!("sha256:{}", c.to_string().repeat(64))
+}
+
+/// One policy under test and the image/tags its cases use.
+struct Setup {
+    /// Group name in criterion's output.
+    name: &'static str,
+    /// Policy JSON.
+    text: &'static str,
+    /// Image the requests address (linked, actor has write/admin through grants).
+    image: &'static str,
+    /// A tag protected by a rule (the rule the decisions name).
+    protected: &'static str,
+    /// The rule that protects `protected`.
+    rule: &'static str,
+    /// Two more tags for the 3-tag push.
+    extra_tags: [&'static str; 2],
+    /// A tag no rule protects (for the 19 other tags of the digest delete).
+    unprotected_prefix: &'static str,
+}
+
+const SETUPS: [Setup; 2] = [
+    Setup {
+        name: "bitbucket-max",
+        text: BITBUCKET_MAX,
+        image: "acme/web",
+        protected: "v1.4.2",
+        rule: "semver",
+        extra_tags: ["v1.4", "latest"],
+        unprotected_prefix: "build-",
+    },
+    Setup {
+        name: "harbor-max",
+        text: HARBOR_MAX,
+        // Linked by the first image pattern; protected by the 15th (last) rule, so
+        // every rule's tag selector, and the repository selectors of the rules
+        // whose tag globs also match, run first.
+        image: "apps/web/frontend",
+        protected: "v1.4.2",
+        rule: "apps-release",
+        extra_tags: ["v1.4", "latest"],
+        unprotected_prefix: "build-",
+    },
+];
+
+fn developer() -> Actor {
+    Actor::user("dev-1", &["devs"])
+}
+
+fn push(image: &str, tags: Vec<TagState>) -> Request {
+    Request::Push(PushRequest {
+        image: image.to_owned(),
+        digest: digest('a'),
+        tags,
+        image_exists: true,
+        actor: developer(),
+    })
+}
+
+fn check(policy: &Policy, request: &Request, reason: &str, rule: Option<&str>) {
+    let decision = policy.evaluate(request);
+    assert_eq!(
+        decision.reason.as_str(),
+        reason,
+        "unexpected decision: {}",
+        decision.message
+    );
+    assert_eq!(decision.rule.as_deref(), rule, "{}", decision.message);
+}
+
+fn bench_policy(c: &mut Criterion, setup: &Setup) {
+    let policy = Policy::from_json(setup.text).expect("benchmark policy loads");
+    let image = setup.image;
+    let tag = setup.protected;
+    let mut group = c.benchmark_group(setup.name);
+
+    let cases: Vec<(&str, Request, &str, Option<&str>)> = vec![
+        (
+            "push_new_tag",
+            push(image, vec![TagState::new_tag(tag)]),
+            "allowed",
+            None,
+        ),
+        (
+            "push_overwrite_denied",
+            push(image, vec![TagState::existing(tag, digest('b'))]),
+            "tag_immutable",
+            Some(setup.rule),
+        ),
+        (
+            "push_identical_repush",
+            push(image, vec![TagState::existing(tag, digest('a'))]),
+            "allowed",
+            None,
+        ),
+        (
+            "push_3_tags",
+            push(
+                image,
+                vec![
+                    TagState::new_tag(tag),
+                    TagState::new_tag(setup.extra_tags[0]),
+                    TagState::new_tag(setup.extra_tags[1]),
+                ],
+            ),
+            "allowed",
+            None,
+        ),
+        (
+            // 19 unprotected tags and one protected one at the end; a repository
+            // admin (grant) deletes, so the immutability check decides.
+            "delete_digest_20_tags",
+            Request::Delete(DeleteRequest {
+                image: image.to_owned(),
+                target: DeleteTarget::Digest(digest('a')),
+                tags: Some(
+                    (1..20)
+                        .map(|n| {
+                            TagState::existing(
+                                format!("{}{n}", setup.unprotected_prefix),
+                                digest('a'),
+                            )
+                        })
+                        .chain(std::iter::once(TagState::existing(tag, digest('a'))))
+                        .collect(),
+                ),
+                actor: Actor::user("alice", &["devs"]),
+            }),
+            "tag_immutable",
+            Some(setup.rule),
+        ),
+        (
+            // Read through a group grant (`group:qa`), the user named in no grant.
+            "pull_group_grant",
+            Request::Pull(PullRequest {
+                image: image.to_owned(),
+                actor: Actor::user("quinn", &["staff", "qa"]),
+            }),
+            "allowed",
+            None,
+        ),
+    ];
+
+    for (name, request, reason, rule) in &cases {
+        check(&policy, request, reason, *rule);
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(&policy).evaluate(black_box(request)));
+        });
+    }
+
+    let tested = policy.test_tag(image, tag);
+    assert!(tested.protected);
+    assert_eq!(tested.rule.as_deref(), Some(setup.rule));
+    group.bench_function("test_tag", |b| {
+        b.iter(|| black_box(&policy).test_tag(black_box(image), black_box(tag)));
+    });
+
+    group.bench_function("load_json", |b| {
+        b.iter(|| Policy::from_json(black_box(setup.text)));
+    });
+    group.finish();
+}
+
+fn decide(c: &mut Criterion) {
+    for setup in &SETUPS {
+        bench_policy(c, setup);
+    }
+}
+
+/// The same JSON with the `permissions` section removed (immutability only).
+fn without_permissions(text: &str) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(text).unwrap();
+    value.as_object_mut().unwrap().remove("permissions");
+    value.to_string()
+}
+
+/// Where the time of a decision and of a load goes: the pieces the core is made
+/// of, timed alone through the public API (see `docs/benchmarks.md`).
+fn parts(c: &mut Criterion) {
+    let bitbucket = Policy::from_json(BITBUCKET_MAX).unwrap();
+    let harbor = Policy::from_json(HARBOR_MAX).unwrap();
+    let tag = "v1.4.2";
+    let bb_image = SETUPS[0].image;
+    let hb_image = SETUPS[1].image;
+    let pushed = digest('a');
+    let current = digest('b');
+    let mut group = c.benchmark_group("parts");
+
+    // Request validation (the OCI grammars), done before any matcher runs.
+    group.bench_function("validate_image_digest_tag", |b| {
+        b.iter(|| {
+            (
+                names::check_image_name(black_box(hb_image)),
+                names::check_digest(black_box(&pushed)),
+                names::check_tag(black_box(tag)),
+            )
+        });
+    });
+    group.bench_function("validate_image", |b| {
+        b.iter(|| names::check_image_name(black_box(hb_image)));
+    });
+    group.bench_function("validate_digest", |b| {
+        b.iter(|| names::check_digest(black_box(&pushed)));
+    });
+    group.bench_function("validate_tag", |b| {
+        b.iter(|| names::check_tag(black_box(tag)));
+    });
+
+    // One compiled selector, alone.
+    let bb_rule = |name: &str| {
+        bitbucket
+            .rules()
+            .iter()
+            .find(|r| &**r.name() == name)
+            .unwrap()
+    };
+    let semver = bb_rule("semver");
+    let prod = bb_rule("prod");
+    assert!(semver.tags().matches(tag) && !prod.tags().matches(tag));
+    group.bench_function("regex_is_match_hit", |b| {
+        b.iter(|| black_box(semver.tags()).matches(black_box(tag)));
+    });
+    group.bench_function("regex_is_match_miss", |b| {
+        b.iter(|| black_box(prod.tags()).matches(black_box(tag)));
+    });
+    let apps = harbor.rules().last().unwrap();
+    let team_a = harbor.rules().first().unwrap();
+    let team_a_repos = team_a.repositories().unwrap();
+    assert!(apps.tags().matches(tag) && !team_a_repos.matches(hb_image));
+    group.bench_function("glob_is_match_tag_hit", |b| {
+        b.iter(|| black_box(apps.tags()).matches(black_box(tag)));
+    });
+    group.bench_function("glob_is_match_repo_miss", |b| {
+        b.iter(|| black_box(team_a_repos).matches(black_box(hb_image)));
+    });
+
+    // The rule walk of `protection()`: first rule whose tags and repositories match.
+    for (name, policy, image, expected) in [
+        ("rule_walk_bitbucket", &bitbucket, bb_image, 1),
+        ("rule_walk_harbor", &harbor, hb_image, 14),
+    ] {
+        let walk = |image: &str, tag: &str| {
+            policy
+                .rules()
+                .iter()
+                .position(|r| r.tags().matches(tag) && r.applies_to(image))
+        };
+        assert_eq!(walk(image, tag), Some(expected));
+        group.bench_function(name, |b| {
+            b.iter(|| walk(black_box(image), black_box(tag)));
+        });
+    }
+
+    // The same walk testing each rule's repository selector before its tag selector
+    // (the conjunction is pure, so the answer is the same): repository globs of other
+    // projects fail on their literal prefix, tag globs such as `**` or `v*.*.*` do not.
+    let repos_first = |image: &str, tag: &str| {
+        harbor
+            .rules()
+            .iter()
+            .position(|r| r.applies_to(image) && r.tags().matches(tag))
+    };
+    assert_eq!(repos_first(hb_image, tag), Some(14));
+    group.bench_function("rule_walk_harbor_repos_first", |b| {
+        b.iter(|| repos_first(black_box(hb_image), black_box(tag)));
+    });
+
+    // Allocation and formatting the decisions do.
+    group.bench_function("string_clone_tag", |b| {
+        b.iter(|| black_box(tag).to_owned());
+    });
+    group.bench_function("short_digest", |b| {
+        b.iter(|| names::short_digest(black_box(&current)));
+    });
+    group.bench_function("format_overwrite_message", |b| {
+        b.iter(|| {
+            let why = format!("rule \"{}\"", black_box("semver"));
+            format!(
+                "tag {} of {} is immutable ({why}) and already points to {}; push a new tag instead",
+                black_box(tag),
+                black_box(bb_image),
+                names::short_digest(black_box(&current))
+            )
+        });
+    });
+
+    // The same push against lighter policies: what permissions and rules cost.
+    let new_tag = push(bb_image, vec![TagState::new_tag(tag)]);
+    let variants = [
+        (
+            "push_new_tag_bitbucket_no_permissions",
+            without_permissions(BITBUCKET_MAX),
+        ),
+        (
+            "push_new_tag_harbor_no_permissions",
+            without_permissions(HARBOR_MAX),
+        ),
+        (
+            "push_new_tag_protect_none_no_permissions",
+            r#"{"version": 1}"#.to_owned(),
+        ),
+    ];
+    for (name, text) in &variants {
+        let policy = Policy::from_json(text).unwrap();
+        let request = if name.contains("harbor") {
+            push(hb_image, vec![TagState::new_tag(tag)])
+        } else {
+            new_tag.clone()
+        };
+        check(&policy, &request, "allowed", None);
+        group.bench_function(*name, |b| {
+            b.iter(|| black_box(&policy).evaluate(black_box(&request)));
+        });
+    }
+
+    // Load, split: JSON → document, document → compiled policy (+ lints), one pattern.
+    for (name, text) in [("bitbucket", BITBUCKET_MAX), ("harbor", HARBOR_MAX)] {
+        group.bench_function(format!("load_parse_only_{name}"), |b| {
+            b.iter(|| json::from_json::<PolicyDocument>(black_box(text)));
+        });
+        let document: PolicyDocument = json::from_json(text).unwrap();
+        group.bench_function(format!("load_compile_document_{name}"), |b| {
+            b.iter_batched(|| document.clone(), Policy::load, BatchSize::SmallInput);
+        });
+        let selectors: Vec<&document::Selector> = document
+            .immutability
+            .rules
+            .iter()
+            .flat_map(|r| std::iter::once(&r.tags).chain(r.repositories.as_ref()))
+            .collect();
+        group.bench_function(format!("load_compile_rule_selectors_{name}"), |b| {
+            b.iter(|| {
+                selectors
+                    .iter()
+                    .filter(|s| Selector::compile(black_box(s)).is_ok())
+                    .count()
+            });
+        });
+    }
+    group.bench_function("compile_one_regex", |b| {
+        b.iter(|| pattern::compile(black_box(r"^v\d+\.\d+\.\d+$")));
+    });
+    let glob = document::Selector::Matching(vec![
+        "v*.*.*".to_owned(),
+        "release-*".to_owned(),
+        "{prod,staging}".to_owned(),
+    ]);
+    group.bench_function("compile_one_glob_selector", |b| {
+        b.iter(|| Selector::compile(black_box(&glob)));
+    });
+    group.finish();
+}
+
+/// Short runs: the whole suite (41 benchmarks) finishes in about 3.5 minutes on a shared
+/// 2-core machine. Command-line flags (`--measurement-time`, …) still override.
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = decide, parts
+}
+criterion_main!(benches);

@@ -131,7 +131,7 @@ impl Policy {
         digest: &str,
         tag: &TagState,
     ) -> Option<Denial> {
-        let why = protection.describe();
+        let why = protection;
         let name = &tag.name;
         let current = tag.current.as_deref();
         let message = match current {
@@ -196,10 +196,7 @@ impl Policy {
             DeleteTarget::Tag(tag) => {
                 // A tag being deleted exists, whatever the host knows of its digest.
                 let protection = imm.protection(image, tag)?;
-                let message = format!(
-                    "tag {tag} of {image} is immutable ({}); {tail}",
-                    protection.describe()
-                );
+                let message = format!("tag {tag} of {image} is immutable ({}); {tail}", protection);
                 Some(Denial::immutable(
                     protection,
                     Some(tag),
@@ -231,7 +228,7 @@ impl Policy {
                     .flatten()
                     .find_map(|t| imm.protection(image, &t.name).map(|p| (t, p)))?;
                 let name = &tag.name;
-                let why = protection.describe();
+                let why = protection;
                 let message = match target {
                     DeleteTarget::Digest(digest) => format!(
                         "manifest {} of {image} is referenced by immutable tag {name} ({why}); {tail}",

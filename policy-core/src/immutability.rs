@@ -31,12 +31,14 @@ impl<'p> Protection<'p> {
             Protection::Rule(rule) => Some(Arc::clone(rule.tags.display())),
         }
     }
+}
 
-    /// How a message names it: `rule "semver"` or `all tags are protected`.
-    pub(crate) fn describe(self) -> String {
+/// How a message names a protection: `rule "semver"` or `all tags are protected`.
+impl std::fmt::Display for Protection<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Protection::All => "all tags are protected".to_owned(),
-            Protection::Rule(rule) => format!("rule \"{}\"", rule.name),
+            Protection::All => f.write_str("all tags are protected"),
+            Protection::Rule(rule) => write!(f, "rule \"{}\"", rule.name),
         }
     }
 }
@@ -57,7 +59,7 @@ impl Immutability {
             _ => Protection::Rule(
                 self.rules
                     .iter()
-                    .find(|r| r.tags.matches(tag) && r.applies_to(image))?,
+                    .find(|r| r.applies_to(image) && r.tags.matches(tag))?,
             ),
         };
         if self.exceptions.iter().any(|e| e.matches(tag)) {

@@ -136,6 +136,10 @@ pub fn check_image_name(name: &str) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(error(kind, name, None, "an image name cannot be empty"));
     }
+    if name.len() <= MAX_IMAGE_NAME_LEN && is_image_name_fast(name.as_bytes()) {
+        return Ok(());
+    }
+    // Not valid: walk it again, slowly, to say where and why.
     let mut start = 0;
     for component in name.as_bytes().split(|&b| b == b'/') {
         check_component(name, component, start)?;
@@ -150,6 +154,27 @@ pub fn check_image_name(name: &str) -> Result<(), NameError> {
         ));
     }
     Ok(())
+}
+
+/// The image name grammar in one pass over the bytes, with no error reporting: every
+/// request names an image, so the valid case is on the hot path.
+fn is_image_name_fast(name: &[u8]) -> bool {
+    // The byte before the current one, and the one before that.
+    let (mut prev, mut prev2) = (b'/', b'/');
+    for &b in name {
+        let ok = match b {
+            b'a'..=b'z' | b'0'..=b'9' => true,
+            b'/' | b'.' => prev.is_ascii_alphanumeric(),
+            b'_' => prev.is_ascii_alphanumeric() || (prev == b'_' && prev2.is_ascii_alphanumeric()),
+            b'-' => prev.is_ascii_alphanumeric() || prev == b'-',
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        (prev2, prev) = (prev, b);
+    }
+    prev.is_ascii_alphanumeric()
 }
 
 /// One `/`-separated component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
@@ -381,14 +406,30 @@ pub fn is_referrer_tag(tag: &str) -> bool {
         && matches!(suffix, "" | ".sig" | ".att" | ".sbom")
 }
 
-/// A short form of a digest for messages: the algorithm and the first 12 characters.
-pub fn short_digest(digest: &str) -> String {
-    match digest.split_once(':') {
-        Some((algorithm, encoded)) if encoded.len() > 12 => {
-            let head: String = encoded.chars().take(12).collect();
-            format!("{algorithm}:{head}…")
+/// A short form of a digest for messages: the algorithm and the first 12 characters,
+/// written without allocating.
+///
+/// ```
+/// let d = format!("sha256:{}", "ab".repeat(32));
+/// assert_eq!(policy_core::names::short_digest(&d).to_string(), "sha256:abababababab…");
+/// ```
+pub fn short_digest(digest: &str) -> ShortDigest<'_> {
+    ShortDigest(digest)
+}
+
+/// See [`short_digest`].
+#[derive(Debug, Clone, Copy)]
+pub struct ShortDigest<'a>(&'a str);
+
+impl fmt::Display for ShortDigest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.split_once(':') {
+            Some((algorithm, encoded)) if encoded.len() > 12 => match encoded.get(..12) {
+                Some(head) => write!(f, "{algorithm}:{head}…"),
+                None => f.write_str(self.0),
+            },
+            _ => f.write_str(self.0),
         }
-        _ => digest.to_owned(),
     }
 }
 

@@ -64,15 +64,14 @@ impl Permissions {
         if let Some(role) = overridden {
             return role;
         }
+        // Grants are stored strongest first (admin, write, read): the first match is the highest.
         let mut role = self
             .repositories
             .get(&*link.image.repository)
             .into_iter()
             .flatten()
-            .filter(|(p, _)| p.matches(actor))
-            .map(|(_, role)| *role)
-            .max()
-            .unwrap_or(Role::None);
+            .find(|(p, _)| p.matches(actor))
+            .map_or(Role::None, |(_, role)| *role);
         if self.pipelines_inherit_write
             && actor.kind == ActorKind::Pipeline
             && actor.pipeline_parts().0 == &*link.image.repository

@@ -4,10 +4,11 @@ use crate::document;
 use crate::glob;
 use crate::pattern::{self, PatternError};
 use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Hir, Look};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How a selector decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct Selector {
     /// Checking them first spares the regex engine for most rules a tag cannot match.
     first_bytes: Option<ByteSet>,
     globs: Box<[Box<str>]>,
+    /// A matcher that reports where it matched, built on the first `find` (only the
+    /// pattern tester asks), so loading and evaluating never pay for it.
+    finder: OnceLock<Option<Regex>>,
 }
 
 /// A selector that did not compile: which glob of the list (if a list), and why.
@@ -74,6 +78,7 @@ impl Selector {
             kind,
             regex: compiled.regex,
             first_bytes: first_bytes(&compiled.hir),
+            finder: OnceLock::new(),
             globs: match source {
                 document::Selector::Regex(_) => Box::default(),
                 document::Selector::Matching(globs) | document::Selector::Excluding(globs) => {
@@ -103,7 +108,16 @@ impl Selector {
     /// match, or the whole name for globs.
     pub fn find(&self, name: &str) -> Option<Range<usize>> {
         match self.kind {
-            SelectorKind::Regex => self.regex.find(name.as_bytes()).map(|m| m.range()),
+            SelectorKind::Regex => {
+                let finder = self
+                    .finder
+                    .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok());
+                match finder {
+                    Some(finder) => finder.find(name.as_bytes()).map(|m| m.range()),
+                    // Built once already at load, so this cannot fail; stay correct anyway.
+                    None => self.matches(name).then_some(0..name.len()),
+                }
+            }
             _ => self.matches(name).then_some(0..name.len()),
         }
     }
