@@ -155,14 +155,17 @@ fn push_class_literal(c: char, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::compile;
+    use crate::pattern::{build, parse};
+    use regex_automata::nfa::thompson::WhichCaptures;
 
     fn matches(globs: &[&str], name: &str) -> bool {
         let globs: Vec<String> = globs.iter().map(|g| (*g).to_owned()).collect();
-        compile(&to_regex(&globs).unwrap())
-            .unwrap()
-            .regex
-            .is_match(name.as_bytes())
+        build(
+            &parse(&to_regex(&globs).unwrap()).unwrap(),
+            WhichCaptures::None,
+        )
+        .unwrap()
+        .is_match(name.as_bytes())
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub mod json;
 pub mod limits;
 pub mod lint;
 mod load;
+mod matcher;
 pub mod names;
 pub mod pattern;
 mod permissions;

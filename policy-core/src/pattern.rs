@@ -42,15 +42,6 @@ pub enum PatternErrorKind {
     GlobSyntax,
 }
 
-/// A parsed pattern: its HIR (for lints) and its compiled matcher.
-#[derive(Debug, Clone)]
-pub struct Compiled {
-    /// The pattern's high-level IR, as the matcher sees it.
-    pub hir: Hir,
-    /// The matcher.
-    pub regex: Regex,
-}
-
 /// Parses a pattern into its AST with located errors.
 pub fn parse_ast(source: &str) -> Result<ast::Ast, PatternError> {
     ParserBuilder::new()
@@ -78,10 +69,10 @@ pub fn parse_ast(source: &str) -> Result<ast::Ast, PatternError> {
         })
 }
 
-/// Compiles `source` as a regex.
-pub fn compile(source: &str) -> Result<Compiled, PatternError> {
+/// Parses `source` as a regex, with located errors.
+pub fn parse(source: &str) -> Result<Hir, PatternError> {
     let ast = parse_ast(source)?;
-    let hir = TranslatorBuilder::new()
+    TranslatorBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
@@ -90,11 +81,7 @@ pub fn compile(source: &str) -> Result<Compiled, PatternError> {
             kind: PatternErrorKind::RegexSyntax,
             message: err.kind().to_string(),
             offset: Some(char_offset(source, err.span().start.offset)),
-        })?;
-    // The matcher only answers "does it match": without capture states it builds and
-    // matches about twice as fast. `find` (the tester's highlighting) builds its own.
-    let regex = build(&hir, WhichCaptures::None)?;
-    Ok(Compiled { hir, regex })
+        })
 }
 
 /// Builds a matcher from a parsed pattern, with the size caps.

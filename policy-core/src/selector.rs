@@ -2,11 +2,11 @@
 
 use crate::document;
 use crate::glob;
+use crate::matcher::Matcher;
 use crate::pattern::{self, PatternError};
 use regex_automata::meta::Regex;
 use regex_automata::nfa::thompson::WhichCaptures;
-use regex_syntax::hir::literal::{ExtractKind, Extractor};
-use regex_syntax::hir::{Hir, Look};
+use regex_syntax::hir::Hir;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
@@ -25,12 +25,9 @@ pub enum SelectorKind {
 #[derive(Debug, Clone)]
 pub struct Selector {
     kind: SelectorKind,
-    regex: Regex,
+    matcher: Matcher,
     hir: Hir,
     display: Arc<str>,
-    /// For a pattern anchored at the start: the bytes a match can begin with.
-    /// Checking them first spares the regex engine for most rules a tag cannot match.
-    first_bytes: Option<ByteSet>,
     globs: Box<[Box<str>]>,
     /// A matcher that reports where it matched, built on the first `find` (only the
     /// pattern tester asks), so loading and evaluating never pay for it.
@@ -64,7 +61,8 @@ impl Selector {
                 (kind, translated)
             }
         };
-        let compiled = pattern::compile(&regex_source).map_err(|mut error| {
+        let parsed = pattern::parse(&regex_source).and_then(|hir| Ok((Matcher::new(&hir)?, hir)));
+        let (matcher, hir) = parsed.map_err(|mut error| {
             // An offset into a glob list's translation means nothing to its author.
             if kind != SelectorKind::Regex {
                 error.offset = None;
@@ -76,8 +74,7 @@ impl Selector {
         })?;
         Ok(Selector {
             kind,
-            regex: compiled.regex,
-            first_bytes: first_bytes(&compiled.hir),
+            matcher,
             finder: OnceLock::new(),
             globs: match source {
                 document::Selector::Regex(_) => Box::default(),
@@ -85,7 +82,7 @@ impl Selector {
                     globs.iter().map(|g| Box::from(g.as_str())).collect()
                 }
             },
-            hir: compiled.hir,
+            hir,
             display: display(source).into(),
         })
     }
@@ -93,11 +90,7 @@ impl Selector {
     /// Whether the selector selects `name` (an already validated tag or image name).
     #[inline]
     pub fn matches(&self, name: &str) -> bool {
-        let name = name.as_bytes();
-        let hit = match (self.first_bytes, name.first()) {
-            (Some(set), Some(&first)) if !set.contains(first) => false,
-            _ => self.regex.is_match(name),
-        };
+        let hit = self.matcher.is_match(name.as_bytes());
         match self.kind {
             SelectorKind::Excluding => !hit,
             SelectorKind::Regex | SelectorKind::Matching => hit,
@@ -140,41 +133,6 @@ impl Selector {
     /// The compiled pattern's IR (for a glob list, of the list's translation).
     pub fn hir(&self) -> &Hir {
         &self.hir
-    }
-}
-
-/// The bytes every match of a start-anchored pattern can begin with, when they can
-/// be known from the pattern's literal prefixes (otherwise no cheap pre-check exists).
-fn first_bytes(hir: &Hir) -> Option<ByteSet> {
-    if !hir.properties().look_set_prefix().contains(Look::Start) {
-        return None;
-    }
-    let mut extractor = Extractor::new();
-    extractor.kind(ExtractKind::Prefix).limit_total(256);
-    let seq = extractor.extract(hir);
-    let mut set = ByteSet::default();
-    for literal in seq.literals()? {
-        set.insert(*literal.as_bytes().first()?);
-    }
-    Some(set)
-}
-
-/// A set of bytes, as a 256-bit table.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct ByteSet([u64; 4]);
-
-impl ByteSet {
-    fn insert(&mut self, byte: u8) {
-        if let Some(word) = self.0.get_mut(usize::from(byte >> 6)) {
-            *word |= 1 << (byte & 63);
-        }
-    }
-
-    #[inline]
-    fn contains(&self, byte: u8) -> bool {
-        self.0
-            .get(usize::from(byte >> 6))
-            .is_some_and(|word| word & (1 << (byte & 63)) != 0)
     }
 }
 

@@ -1,0 +1,313 @@
+//! The matcher behind a selector: plain byte comparisons for the shapes most rules
+//! take — an exact name (`^prod$`, `latest`), a list of names (`^(staging|prod)$`,
+//! `["rc", "test"]`), a prefix (`^release-.*$`, `team-a/**`, `dev-*`), a literal
+//! anywhere (`prod`) — and the regex engine for everything else.
+//!
+//! The shape is read off the pattern's parsed form, so every selector goes through
+//! the same parser and validation; only the (costly) build of a regex engine is
+//! skipped when a comparison does the same job. Matchers only ever see validated
+//! names, whose bytes are `[A-Za-z0-9._/-]`, which is what makes a class such as
+//! `[^/]` or `.` equivalent to "any name byte but `/`" or "any name byte".
+
+use crate::pattern::{self, PatternError};
+use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson::WhichCaptures;
+use regex_syntax::hir::literal::{ExtractKind, Extractor};
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+/// How a selector's pattern is matched.
+#[derive(Debug, Clone)]
+pub(crate) enum Matcher {
+    /// Every name matches.
+    Any,
+    /// The whole name equals one of these.
+    Exact(Box<[Box<[u8]>]>),
+    /// The name starts with `prefix`; when `slash` is false the rest holds no `/`.
+    Prefix {
+        /// The literal start.
+        prefix: Box<[u8]>,
+        /// Whether the remainder may contain `/`.
+        slash: bool,
+    },
+    /// The name contains the literal somewhere (an unanchored regex literal).
+    Contains(Box<[u8]>),
+    /// Anything else: the regex engine, behind a check of the first byte.
+    Regex {
+        /// The engine, built without capture states (only "does it match" is asked).
+        regex: Regex,
+        /// For a start-anchored pattern: the bytes a match can begin with.
+        first_bytes: Option<ByteSet>,
+    },
+}
+
+impl Matcher {
+    /// Chooses the cheapest matcher equivalent to `hir` on valid names.
+    pub(crate) fn new(hir: &Hir) -> Result<Matcher, PatternError> {
+        if let Some(simple) = simple(hir) {
+            return Ok(simple);
+        }
+        Ok(Matcher::Regex {
+            regex: pattern::build(hir, WhichCaptures::None)?,
+            first_bytes: first_bytes(hir),
+        })
+    }
+
+    /// Whether the pattern matches `name` (partial match for regexes; globs are anchored).
+    #[inline]
+    pub(crate) fn is_match(&self, name: &[u8]) -> bool {
+        match self {
+            Matcher::Any => true,
+            Matcher::Exact(names) => names.iter().any(|n| **n == *name),
+            Matcher::Prefix { prefix, slash } => name
+                .strip_prefix(&**prefix)
+                .is_some_and(|rest| *slash || !rest.contains(&b'/')),
+            Matcher::Contains(needle) => {
+                needle.is_empty() || name.windows(needle.len()).any(|w| w == &**needle)
+            }
+            Matcher::Regex { regex, first_bytes } => match (first_bytes, name.first()) {
+                (Some(set), Some(&first)) if !set.contains(first) => false,
+                _ => regex.is_match(name),
+            },
+        }
+    }
+}
+
+/// The comparison `hir` amounts to, if it is one of the simple shapes.
+fn simple(hir: &Hir) -> Option<Matcher> {
+    let items: &[Hir] = match hir.kind() {
+        HirKind::Concat(items) => items,
+        _ => std::slice::from_ref(hir),
+    };
+    let (anchored, inner) = match items {
+        [start, inner @ .., end] if is_look(start, Look::Start) && is_look(end, Look::End) => {
+            (true, inner)
+        }
+        _ => (false, items),
+    };
+    if !anchored {
+        // Unanchored: a lone literal, or something matching the empty string everywhere.
+        return match inner {
+            [] => Some(Matcher::Any),
+            [one] => match one.kind() {
+                HirKind::Literal(lit) => Some(Matcher::Contains(lit.0.clone())),
+                HirKind::Empty => Some(Matcher::Any),
+                HirKind::Repetition(rep) if rep.min == 0 && !has_look(one) => Some(Matcher::Any),
+                _ => None,
+            },
+            _ => None,
+        };
+    }
+    match inner {
+        [one] => {
+            let one = unwrap_capture(one);
+            match one.kind() {
+                HirKind::Literal(lit) => Some(Matcher::Exact(Box::new([lit.0.clone()]))),
+                HirKind::Alternation(branches) => branches
+                    .iter()
+                    .map(|b| match unwrap_capture(b).kind() {
+                        HirKind::Literal(lit) => Some(lit.0.clone()),
+                        _ => None,
+                    })
+                    .collect::<Option<Box<[_]>>>()
+                    .map(Matcher::Exact),
+                HirKind::Repetition(_) => rest_class(one).map(|slash| Matcher::Prefix {
+                    prefix: Box::default(),
+                    slash,
+                }),
+                _ => None,
+            }
+        }
+        [literal, rest] => match unwrap_capture(literal).kind() {
+            HirKind::Literal(lit) => {
+                rest_class(unwrap_capture(rest)).map(|slash| Matcher::Prefix {
+                    prefix: lit.0.clone(),
+                    slash,
+                })
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_look(hir: &Hir, look: Look) -> bool {
+    matches!(hir.kind(), HirKind::Look(l) if *l == look)
+}
+
+fn has_look(hir: &Hir) -> bool {
+    !hir.properties().look_set().is_empty()
+}
+
+fn unwrap_capture(hir: &Hir) -> &Hir {
+    match hir.kind() {
+        HirKind::Capture(capture) => unwrap_capture(&capture.sub),
+        _ => hir,
+    }
+}
+
+/// For `X*` where X is a class: `Some(true)` when X holds every name byte (`.*`,
+/// `**`), `Some(false)` when it holds every name byte but `/` (`*`, `[^/]*`).
+fn rest_class(hir: &Hir) -> Option<bool> {
+    let HirKind::Repetition(rep) = hir.kind() else {
+        return None;
+    };
+    if rep.min != 0 || rep.max.is_some() {
+        return None;
+    }
+    let contains = |byte: u8| match rep.sub.kind() {
+        HirKind::Class(Class::Bytes(class)) => class
+            .ranges()
+            .iter()
+            .any(|r| (r.start()..=r.end()).contains(&byte)),
+        HirKind::Class(Class::Unicode(class)) => class
+            .ranges()
+            .iter()
+            .any(|r| (r.start()..=r.end()).contains(&char::from(byte))),
+        _ => false,
+    };
+    let name_bytes = || {
+        (0u8..=127).filter(|&b| {
+            crate::names::is_image_name_char(char::from(b))
+                || crate::names::is_tag_char(char::from(b))
+        })
+    };
+    if !name_bytes().filter(|&b| b != b'/').all(contains) {
+        return None;
+    }
+    Some(contains(b'/'))
+}
+
+/// The bytes every match of a start-anchored pattern can begin with, when they can
+/// be known from the pattern's literal prefixes (otherwise no cheap pre-check exists).
+fn first_bytes(hir: &Hir) -> Option<ByteSet> {
+    if !hir.properties().look_set_prefix().contains(Look::Start) {
+        return None;
+    }
+    let mut extractor = Extractor::new();
+    extractor.kind(ExtractKind::Prefix).limit_total(256);
+    let seq = extractor.extract(hir);
+    let mut set = ByteSet::default();
+    for literal in seq.literals()? {
+        set.insert(*literal.as_bytes().first()?);
+    }
+    Some(set)
+}
+
+/// A set of bytes, as a 256-bit table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn insert(&mut self, byte: u8) {
+        if let Some(word) = self.0.get_mut(usize::from(byte >> 6)) {
+            *word |= 1 << (byte & 63);
+        }
+    }
+
+    #[inline]
+    fn contains(&self, byte: u8) -> bool {
+        self.0
+            .get(usize::from(byte >> 6))
+            .is_some_and(|word| word & (1 << (byte & 63)) != 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matcher(source: &str) -> Matcher {
+        Matcher::new(&pattern::parse(source).unwrap()).unwrap()
+    }
+
+    fn glob(globs: &[&str]) -> Matcher {
+        let globs: Vec<String> = globs.iter().map(|g| (*g).to_owned()).collect();
+        matcher(&crate::glob::to_regex(&globs).unwrap())
+    }
+
+    #[test]
+    fn shapes() {
+        assert!(matches!(matcher("^prod$"), Matcher::Exact(_)));
+        assert!(matches!(matcher("^(staging|prod)$"), Matcher::Exact(_)));
+        assert!(matches!(
+            matcher("^release-.*$"),
+            Matcher::Prefix { slash: true, .. }
+        ));
+        assert!(matches!(matcher("prod"), Matcher::Contains(_)));
+        assert!(matches!(matcher(""), Matcher::Any));
+        assert!(matches!(matcher(".*"), Matcher::Any));
+        assert!(matches!(matcher(r"^v\d+$"), Matcher::Regex { .. }));
+        assert!(matches!(
+            glob(&["team-a/**"]),
+            Matcher::Prefix { slash: true, .. }
+        ));
+        assert!(matches!(
+            glob(&["dev-*"]),
+            Matcher::Prefix { slash: false, .. }
+        ));
+        assert!(matches!(
+            glob(&["rc", "test", "nightly"]),
+            Matcher::Exact(_)
+        ));
+        assert!(matches!(glob(&["**"]), Matcher::Prefix { slash: true, .. }));
+    }
+
+    #[test]
+    fn simple_shapes_agree_with_the_regex_engine() {
+        let names = [
+            "prod",
+            "preprod",
+            "prod-old",
+            "staging",
+            "release-1",
+            "release-",
+            "releas",
+            "team-a/web",
+            "team-a/web/api",
+            "team-a",
+            "dev-1",
+            "dev-1/x",
+            "rc",
+            "test",
+            "nightly",
+            "x",
+            "v1",
+            "",
+        ];
+        let sources = [
+            "^prod$",
+            "^(staging|prod)$",
+            "^release-.*$",
+            "prod",
+            "",
+            ".*",
+            "^$",
+            "^(prod)$",
+            "^release-[^/]*$",
+        ];
+        let globs: [&[&str]; 5] = [
+            &["team-a/**"],
+            &["dev-*"],
+            &["rc", "test", "nightly"],
+            &["**"],
+            &["*"],
+        ];
+        let mut cases: Vec<String> = sources.iter().map(|s| (*s).to_owned()).collect();
+        for g in globs {
+            let g: Vec<String> = g.iter().map(|s| (*s).to_owned()).collect();
+            cases.push(crate::glob::to_regex(&g).unwrap());
+        }
+        for source in &cases {
+            let fast = matcher(source);
+            let engine =
+                pattern::build(&pattern::parse(source).unwrap(), WhichCaptures::None).unwrap();
+            for name in names {
+                assert_eq!(
+                    fast.is_match(name.as_bytes()),
+                    engine.is_match(name.as_bytes()),
+                    "{source} on {name}"
+                );
+            }
+        }
+    }
+}
