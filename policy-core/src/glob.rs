@@ -161,7 +161,7 @@ mod tests {
     fn matches(globs: &[&str], name: &str) -> bool {
         let globs: Vec<String> = globs.iter().map(|g| (*g).to_owned()).collect();
         build(
-            &parse(&to_regex(&globs).unwrap()).unwrap(),
+            &parse(&to_regex(&globs).unwrap()).unwrap().hir,
             WhichCaptures::None,
         )
         .unwrap()

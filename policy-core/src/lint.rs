@@ -283,7 +283,7 @@ fn selector_lints(
             if let Some(message) = unanchored(re, compiled.hir(), noun) {
                 out.push(lint(LintCode::UnanchoredRegex, path.clone(), rule, message));
             }
-            if let Some(offset) = pattern::parse_ast(re).ok().as_ref().and_then(lone_dot) {
+            if let Some(offset) = lone_dot(compiled.ast()) {
                 out.push(Lint {
                     offset: Some(pattern::char_offset(re, offset)),
                     ..lint(

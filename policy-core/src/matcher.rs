@@ -217,7 +217,7 @@ mod tests {
     use super::*;
 
     fn matcher(source: &str) -> Matcher {
-        Matcher::new(&pattern::parse(source).unwrap()).unwrap()
+        Matcher::new(&pattern::parse(source).unwrap().hir).unwrap()
     }
 
     fn glob(globs: &[&str]) -> Matcher {
@@ -300,7 +300,7 @@ mod tests {
         for source in &cases {
             let fast = matcher(source);
             let engine =
-                pattern::build(&pattern::parse(source).unwrap(), WhichCaptures::None).unwrap();
+                pattern::build(&pattern::parse(source).unwrap().hir, WhichCaptures::None).unwrap();
             for name in names {
                 assert_eq!(
                     fast.is_match(name.as_bytes()),

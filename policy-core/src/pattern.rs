@@ -69,10 +69,20 @@ pub fn parse_ast(source: &str) -> Result<ast::Ast, PatternError> {
         })
 }
 
+/// A pattern parsed once: its syntax tree (what the author wrote, for lints) and its
+/// high-level IR (what the matcher sees).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    /// The syntax tree.
+    pub ast: ast::Ast,
+    /// The IR, ASCII and byte-oriented.
+    pub hir: Hir,
+}
+
 /// Parses `source` as a regex, with located errors.
-pub fn parse(source: &str) -> Result<Hir, PatternError> {
+pub fn parse(source: &str) -> Result<Parsed, PatternError> {
     let ast = parse_ast(source)?;
-    TranslatorBuilder::new()
+    let hir = TranslatorBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
@@ -81,7 +91,8 @@ pub fn parse(source: &str) -> Result<Hir, PatternError> {
             kind: PatternErrorKind::RegexSyntax,
             message: err.kind().to_string(),
             offset: Some(char_offset(source, err.span().start.offset)),
-        })
+        })?;
+    Ok(Parsed { ast, hir })
 }
 
 /// Builds a matcher from a parsed pattern, with the size caps.

@@ -6,6 +6,7 @@ use crate::matcher::Matcher;
 use crate::pattern::{self, PatternError};
 use regex_automata::meta::Regex;
 use regex_automata::nfa::thompson::WhichCaptures;
+use regex_syntax::ast::Ast;
 use regex_syntax::hir::Hir;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
@@ -26,6 +27,7 @@ pub enum SelectorKind {
 pub struct Selector {
     kind: SelectorKind,
     matcher: Matcher,
+    ast: Ast,
     hir: Hir,
     display: Arc<str>,
     globs: Box<[Box<str>]>,
@@ -61,8 +63,8 @@ impl Selector {
                 (kind, translated)
             }
         };
-        let parsed = pattern::parse(&regex_source).and_then(|hir| Ok((Matcher::new(&hir)?, hir)));
-        let (matcher, hir) = parsed.map_err(|mut error| {
+        let parsed = pattern::parse(&regex_source).and_then(|p| Ok((Matcher::new(&p.hir)?, p)));
+        let (matcher, pattern::Parsed { ast, hir }) = parsed.map_err(|mut error| {
             // An offset into a glob list's translation means nothing to its author.
             if kind != SelectorKind::Regex {
                 error.offset = None;
@@ -82,6 +84,7 @@ impl Selector {
                     globs.iter().map(|g| Box::from(g.as_str())).collect()
                 }
             },
+            ast,
             hir,
             display: display(source).into(),
         })
@@ -128,6 +131,11 @@ impl Selector {
     /// The globs of a `matching`/`excluding` selector (empty for a regex).
     pub fn globs(&self) -> &[Box<str>] {
         &self.globs
+    }
+
+    /// The pattern's syntax tree (for a glob list, of the list's translation).
+    pub fn ast(&self) -> &Ast {
+        &self.ast
     }
 
     /// The compiled pattern's IR (for a glob list, of the list's translation).
