@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything taglock's builds and tests need on a fresh machine.
+# Installs everything taglock's builds and tests need on a fresh machine:
+# rustfmt and clippy, the wasm32 target, wasm-bindgen-cli at the exact version of
+# the wasm-bindgen crate, Debian's Chromium, and the npm packages.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,3 +12,5 @@ if command -v rustup >/dev/null 2>&1; then
     grep -q "^$component" <<<"$installed" || rustup component add "$component"
   done
 fi
+bash scripts/install-wasm-toolchain.sh
+bash host-js/scripts/install.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test of taglock: formatting, lints, the Rust test suites (unit,
-# conformance corpus, property tests, CLI), and the doc examples.
-# Installs what it needs itself (see scripts/setup.sh).
+# Runs every test of taglock: formatting, lints, the embedded component's sync with
+# the sources, the Rust suites (unit, conformance corpus natively and through the
+# component, property tests, CLI with both engines, host), and the JS package's
+# suites (corpus in Node, pattern tester in headless Chromium).
+# Installs what it needs itself (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,8 +17,11 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test (unit, conformance corpus, properties, CLI, doc tests)"
+step "wasm artifacts build from source; the embedded component is up to date"
+cargo xtask build-wasm --check
+
+step "cargo test (unit, conformance corpus, properties, component host, CLI, doc tests)"
 cargo test --workspace
 
-step "benchmarks compile"
-cargo bench --workspace --no-run
+step "host-js: the corpus in Node, the pattern tester in Chromium"
+(cd host-js && npm test)

@@ -1,5 +1,6 @@
 //! The command line: subcommands, their arguments, and the help text.
 
+use crate::engine::EngineKind;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -99,6 +100,11 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Which engine decides: `wasm`, the decision component every registry and the
+    /// proxy run (default), or `native`, the same core linked into this binary.
+    /// Their output is identical.
+    #[arg(long, value_enum, global = true, default_value_t = EngineKind::Wasm)]
+    pub engine: EngineKind,
 }
 
 /// The subcommands; each lives in the module of the same name.

@@ -2,12 +2,14 @@
 
 use crate::args::CheckArgs;
 use crate::diagnostics;
+use crate::engine::{self, Engine, EngineKind, LoadFailure};
 use crate::input::{PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output::{self, plural};
 use crate::style::Style;
 use policy_core::document::Protect;
-use policy_core::{Lint, LoadError, Policy};
+use policy_core::limits::Limits;
+use policy_core::{Lint, LoadError, PolicyDocument};
 use serde::Serialize;
 
 /// `--json` output: the policy's validity, its problems and its warnings.
@@ -19,17 +21,22 @@ struct Report<'a> {
 }
 
 /// Validates and lints the policy: diagnostics on stderr, the verdict on stdout.
-pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: &CheckArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let input = PolicyInput::read(&Source::new(&args.policy))?;
-    let loaded = Policy::from_json(&input.text);
+    let loaded = match Engine::load(engine, &input.text) {
+        Ok(policy) => Ok(policy),
+        Err(LoadFailure::Invalid(errors)) => Err(errors),
+        Err(LoadFailure::Unavailable(err)) => return Err(err),
+    };
     let err_style = Style::stderr();
     let (errors, lints, summary): (&[LoadError], &[Lint], _) = match &loaded {
         Ok(policy) => {
             output::stderr(&diagnostics::warnings(&input, policy.lints(), err_style));
+            let document = engine::document(&input.text)?;
             (
                 &[],
                 policy.lints(),
-                Some(summary(&input, policy, Style::stdout())),
+                Some(summary(&input, &document, policy.lints(), Style::stdout())),
             )
         }
         Err(errors) => {
@@ -55,8 +62,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Outcome> {
 }
 
 /// `examples/bitbucket.json: valid (protect some, 4 rules, …); 0 warnings`.
-fn summary(input: &PolicyInput, policy: &Policy, style: Style) -> String {
-    let document = policy.document();
+fn summary(input: &PolicyInput, document: &PolicyDocument, lints: &[Lint], style: Style) -> String {
     let protect = match document.immutability.protect {
         Protect::None => "protect none",
         Protect::All => "protect all",
@@ -64,33 +70,33 @@ fn summary(input: &PolicyInput, policy: &Policy, style: Style) -> String {
     };
     let mut facts = vec![protect.to_owned()];
     if document.immutability.protect == Protect::Some {
-        facts.push(plural(policy.rules().len(), "rule"));
+        facts.push(plural(document.immutability.rules.len(), "rule"));
     }
     let exceptions = document.immutability.exceptions.len();
     if exceptions > 0 {
         facts.push(plural(exceptions, "exception"));
     }
-    let limits = policy.limits();
+    let limits = Limits::from(document.limits);
     facts.push(format!(
         "limits {} rules / {} characters",
         limits.max_rules, limits.max_pattern_length
     ));
     facts.push(
-        match policy.mode() {
+        match document.mode {
             policy_core::document::Mode::Enforce => "mode enforce",
             policy_core::document::Mode::Audit => "mode audit",
         }
         .to_owned(),
     );
     facts.push(
-        if policy.checks_permissions() {
+        if document.permissions.is_some() {
             "permissions checked"
         } else {
             "no permissions section"
         }
         .to_owned(),
     );
-    let lints = policy.lints().len();
+    let lints = lints.len();
     let warnings = plural(lints, "warning");
     format!(
         "{}: {} ({}); {}\n",

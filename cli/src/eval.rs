@@ -2,30 +2,35 @@
 
 use crate::args::EvalArgs;
 use crate::diagnostics;
+use crate::engine::{Engine, EngineKind, LoadFailure};
 use crate::input::{self, PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output;
 use crate::style::Style;
 use anyhow::anyhow;
-use policy_core::{Decision, JsonError, Policy, requests_from_json};
+use policy_core::{Decision, JsonError, requests_from_json};
 
 /// Loads the policy, reads the request(s), prints the decision JSON on stdout.
-pub fn run(args: &EvalArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: &EvalArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let policy_source = Source::new(&args.policy);
     let request_source = Source::new(&args.request);
     input::one_stdin(&[&policy_source, &request_source])?;
     let input = PolicyInput::read(&policy_source)?;
-    let policy = match Policy::from_json(&input.text) {
+    let policy = match Engine::load(engine, &input.text) {
         Ok(policy) => policy,
-        Err(errors) => {
+        Err(LoadFailure::Invalid(errors)) => {
             output::stderr(&diagnostics::refused(&input, &errors, Style::stderr()));
             return Ok(Outcome::InvalidPolicy);
         }
+        Err(LoadFailure::Unavailable(err)) => return Err(err),
     };
     let text = request_source.read_text("request")?;
     let (requests, was_array) =
         requests_from_json(&text).map_err(|err| unusable(&request_source, &err))?;
-    let decisions: Vec<Decision> = requests.iter().map(|r| policy.evaluate(r)).collect();
+    let decisions = requests
+        .iter()
+        .map(|r| policy.evaluate(r))
+        .collect::<anyhow::Result<Vec<Decision>>>()?;
     let json = match (was_array, decisions.as_slice()) {
         (false, [decision]) => output::json(decision, args.compact)?,
         _ => output::json(&decisions, args.compact)?,

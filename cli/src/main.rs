@@ -5,6 +5,7 @@
 mod args;
 mod check;
 mod diagnostics;
+mod engine;
 mod eval;
 mod input;
 mod outcome;
@@ -21,9 +22,9 @@ use style::Style;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Check(args) => check::run(args),
-        Command::Test(args) => test_cmd::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Check(args) => check::run(args, cli.engine),
+        Command::Test(args) => test_cmd::run(args, cli.engine),
+        Command::Eval(args) => eval::run(args, cli.engine),
     };
     match result {
         Ok(outcome) => outcome.into(),

@@ -2,15 +2,16 @@
 
 use crate::args::TestArgs;
 use crate::diagnostics;
+use crate::engine::{self, Engine, EngineKind, LoadFailure};
 use crate::input::{self, PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output::{self, plural};
 use crate::style::Style;
 use anyhow::anyhow;
-use policy_core::{Policy, TagTest, TagVerdict, names, selector};
+use policy_core::{PolicyDocument, TagTest, TagVerdict, names, selector};
 
 /// Tests every tag and prints a table (or JSON) on stdout.
-pub fn run(args: &TestArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let policy_source = Source::new(&args.policy);
     let reads_stdin = args.tags.iter().any(|tag| tag == "-");
     if reads_stdin {
@@ -19,21 +20,23 @@ pub fn run(args: &TestArgs) -> anyhow::Result<Outcome> {
     names::check_image_name(&args.image).map_err(|err| anyhow!("{err}"))?;
     let input = PolicyInput::read(&policy_source)?;
     let tags = expand_tags(&args.tags)?;
-    let policy = match Policy::from_json(&input.text) {
+    let policy = match Engine::load(engine, &input.text) {
         Ok(policy) => policy,
-        Err(errors) => {
+        Err(LoadFailure::Invalid(errors)) => {
             output::stderr(&diagnostics::refused(&input, &errors, Style::stderr()));
             return Ok(Outcome::InvalidPolicy);
         }
+        Err(LoadFailure::Unavailable(err)) => return Err(err),
     };
-    let tests: Vec<TagTest> = tags
+    let document = engine::document(&input.text)?;
+    let tests = tags
         .iter()
         .map(|tag| policy.test_tag(&args.image, tag))
-        .collect();
+        .collect::<anyhow::Result<Vec<TagTest>>>()?;
     if args.json {
         output::stdout(&output::json(&tests, false)?)?;
     } else {
-        output::stdout(&table(&policy, &args.image, &tests, Style::stdout()))?;
+        output::stdout(&table(&document, &args.image, &tests, Style::stdout()))?;
         let lints = policy.lints().len();
         if lints > 0 {
             let style = Style::stderr();
@@ -69,7 +72,7 @@ fn expand_tags(args: &[String]) -> anyhow::Result<Vec<String>> {
 }
 
 /// An aligned table: TAG, PROTECTED, WHY.
-fn table(policy: &Policy, image: &str, tests: &[TagTest], style: Style) -> String {
+fn table(document: &PolicyDocument, image: &str, tests: &[TagTest], style: Style) -> String {
     let rows: Vec<(&str, &str, String)> = tests
         .iter()
         .map(|test| {
@@ -78,7 +81,7 @@ fn table(policy: &Policy, image: &str, tests: &[TagTest], style: Style) -> Strin
                 (_, true) => "yes",
                 (_, false) => "no",
             };
-            (test.tag.as_str(), protected, why(policy, test))
+            (test.tag.as_str(), protected, why(document, test))
         })
         .collect();
     let tag_width = rows
@@ -107,7 +110,7 @@ fn table(policy: &Policy, image: &str, tests: &[TagTest], style: Style) -> Strin
 }
 
 /// Why a tag is (not) protected, in words.
-fn why(policy: &Policy, test: &TagTest) -> String {
+fn why(document: &PolicyDocument, test: &TagTest) -> String {
     let first_match = test.matches.first().map(|m| &*m.rule);
     match test.because {
         TagVerdict::Rule => {
@@ -118,11 +121,12 @@ fn why(policy: &Policy, test: &TagTest) -> String {
                 .filter(|m| &*m.rule != rule)
                 .map(|m| format!("\"{}\"", m.rule))
                 .collect();
-            let pattern = policy
-                .rules()
+            let pattern = document
+                .immutability
+                .rules
                 .iter()
-                .find(|r| &**r.name() == rule)
-                .map(|r| format!(" ({})", r.tags().display()))
+                .find(|r| r.name == rule)
+                .map(|r| format!(" ({})", selector::display(&r.tags)))
                 .unwrap_or_default();
             if others.is_empty() {
                 format!("rule \"{rule}\"{pattern}")
@@ -136,8 +140,7 @@ fn why(policy: &Policy, test: &TagTest) -> String {
         TagVerdict::All => "all tags are protected (protect: all)".to_owned(),
         TagVerdict::Exception => {
             let exception = test.exception.map(|index| {
-                let pattern = policy
-                    .document()
+                let pattern = document
                     .immutability
                     .exceptions
                     .get(index)
@@ -178,12 +181,12 @@ mod tests {
         "exceptions": [{"matching": ["v0.*"]}]}}"#;
 
     fn rows(tags: &[&str]) -> String {
-        let policy = Policy::from_json(POLICY).unwrap();
+        let policy = policy_core::Policy::from_json(POLICY).unwrap();
         let tests: Vec<TagTest> = tags
             .iter()
             .map(|tag| policy.test_tag("acme/web", tag))
             .collect();
-        table(&policy, "acme/web", &tests, Style::plain())
+        table(policy.document(), "acme/web", &tests, Style::plain())
     }
 
     #[test]

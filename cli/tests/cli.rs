@@ -837,3 +837,49 @@ fn the_help_examples_work() {
     }
     assert!(ran >= 8, "{ran} examples ran");
 }
+
+/// The CLI decides with the component by default; `--engine native` must print
+/// exactly the same bytes, for every example and every subcommand.
+#[test]
+fn the_wasm_and_native_engines_print_identical_output() {
+    let both = |args: &[&str]| {
+        let mut wasm = vec!["--engine", "wasm"];
+        wasm.extend_from_slice(args);
+        let mut native = vec!["--engine", "native"];
+        native.extend_from_slice(args);
+        let (wasm, native) = (taglock(&wasm), taglock(&native));
+        assert_eq!(wasm.code, native.code, "{args:?}: {}", wasm.stderr);
+        assert_eq!(wasm.stdout, native.stdout, "{args:?}");
+        assert_eq!(wasm.stderr, native.stderr, "{args:?}");
+        wasm
+    };
+    for (policy, request) in example_requests() {
+        let run = both(&["eval", &policy, &request]);
+        assert_eq!(run.code, 0, "{policy} {request}: {}", run.stderr);
+    }
+    for policy in example_policies() {
+        both(&["check", &policy]);
+        both(&["check", "--json", &policy]);
+        for json in [true, false] {
+            let mut args = vec!["test", policy.as_str(), "--image", "team-a/web"];
+            if json {
+                args.push("--json");
+            }
+            args.extend([
+                "v1.2.3", "prod", "preprod", "latest", "rc", "dev-1", "bad tag",
+            ]);
+            both(&args);
+        }
+    }
+    let invalid = scratch("engines-invalid.json", INVALID_POLICY);
+    assert_eq!(both(&["check", &invalid]).code, 1);
+}
+
+#[test]
+fn the_default_engine_is_the_component() {
+    let help = taglock(&["--help"]);
+    assert!(help.stdout.contains("--engine"), "{}", help.stdout);
+    let bogus = taglock(&["--engine", "bogus", "check", "examples/ecr.json"]);
+    assert_eq!(bogus.code, 2, "{}", bogus.stderr);
+    assert!(bogus.stderr.contains("wasm"), "{}", bogus.stderr);
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what host-js needs to build and test, idempotently: the wasm32 target,
+# wasm-bindgen-cli at exactly Cargo.lock's wasm-bindgen version, the npm packages,
+# and Debian's Chromium for the browser tests. Safe to run again; does nothing
+# that is already done.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd "$here/.." && pwd)"
+
+# The wasm32 standard library (rustup-managed toolchains only).
+if ! [ -d "$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" ]; then
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly.
+want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")"
+if [ -z "$want" ]; then
+  echo "install.sh: Cargo.lock has no wasm-bindgen package" >&2
+  exit 1
+fi
+have="$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)"
+if [ "$have" != "$want" ]; then
+  echo "install.sh: installing wasm-bindgen-cli $want (found: ${have:-none})"
+  cargo install wasm-bindgen-cli --version "$want"
+fi
+
+# Debian's Chromium for playwright-core (it never downloads a browser of its own).
+if ! [ -x /usr/bin/chromium ]; then
+  sudo_cmd=""
+  if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium
+fi
+
+# npm packages, exactly as locked.
+cd "$here"
+if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] \
+  && [ -d node_modules/playwright-core ]; then
+  : # already installed from this lock file
+elif [ -f package-lock.json ]; then
+  npm ci --no-audit --no-fund
+else
+  npm install --no-audit --no-fund
+fi

@@ -1,0 +1,219 @@
+//! Host bindings generated from `wit/taglock.wit`, and the conversions between
+//! its types and `policy-core`'s. A translation table: no policy logic.
+//!
+//! Requests are lowered from borrowed views of the core request (no copies of
+//! strings on the host side); decisions are lifted into `policy_core::Decision`
+//! so that a decision from the component is `==` to the native one.
+
+use policy_core as core;
+use policy_core::decision::Detail;
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// The generated code of `wasmtime::component::bindgen!`.
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub(crate) mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "taglock",
+        ownership: Borrowing { duplicate_if_necessary: false },
+    });
+}
+
+pub(crate) use generated::exports::taglock::policy::engine as wit;
+pub(crate) use generated::{Taglock, TaglockPre};
+
+/// Keeps the borrowed strings a lowered request points into.
+pub(crate) struct ActorView<'a> {
+    groups: Vec<&'a str>,
+    actor: &'a core::Actor,
+}
+
+impl<'a> ActorView<'a> {
+    pub(crate) fn new(actor: &'a core::Actor) -> ActorView<'a> {
+        ActorView {
+            groups: actor.groups.iter().map(String::as_str).collect(),
+            actor,
+        }
+    }
+
+    pub(crate) fn lower(&self) -> wit::Actor<'_> {
+        wit::Actor {
+            kind: match self.actor.kind {
+                core::ActorKind::User => wit::ActorKind::User,
+                core::ActorKind::Pipeline => wit::ActorKind::Pipeline,
+                core::ActorKind::Token => wit::ActorKind::Token,
+                core::ActorKind::Anonymous => wit::ActorKind::Anonymous,
+            },
+            id: &self.actor.id,
+            groups: &self.groups,
+            workspace_admin: self.actor.workspace_admin,
+            role: self.actor.role.map(|role| match role {
+                core::Role::None => wit::Role::None,
+                core::Role::Read => wit::Role::Read,
+                core::Role::Write => wit::Role::Write,
+                core::Role::Admin => wit::Role::Admin,
+            }),
+        }
+    }
+}
+
+pub(crate) fn tag_states(tags: &[core::TagState]) -> Vec<wit::TagState<'_>> {
+    tags.iter()
+        .map(|tag| wit::TagState {
+            name: &tag.name,
+            current: tag.current.as_deref(),
+            locked: tag.locked,
+        })
+        .collect()
+}
+
+pub(crate) fn delete_target(target: &core::DeleteTarget) -> wit::DeleteTarget<'_> {
+    match target {
+        core::DeleteTarget::Tag(tag) => wit::DeleteTarget::Tag(tag),
+        core::DeleteTarget::Digest(digest) => wit::DeleteTarget::Digest(digest),
+        core::DeleteTarget::Image => wit::DeleteTarget::Image,
+    }
+}
+
+/// Lifts a decision. `status` is derived from the other fields in the core, so
+/// it is checked rather than copied: a mismatch means a component that does not
+/// match this host's `policy-core`.
+pub(crate) fn decision(decision: wit::Decision) -> Result<core::Decision, String> {
+    let lifted = core::Decision {
+        allowed: decision.allowed,
+        would_deny: decision.would_deny,
+        reason: match decision.reason {
+            wit::Reason::Allowed => core::Reason::Allowed,
+            wit::Reason::InvalidRequest => core::Reason::InvalidRequest,
+            wit::Reason::AuthenticationRequired => core::Reason::AuthenticationRequired,
+            wit::Reason::ImageNotLinked => core::Reason::ImageNotLinked,
+            wit::Reason::PermissionDenied => core::Reason::PermissionDenied,
+            wit::Reason::PipelinesOnly => core::Reason::PipelinesOnly,
+            wit::Reason::TagImmutable => core::Reason::TagImmutable,
+        },
+        message: Cow::Owned(decision.message),
+        rule: decision.rule.map(Arc::from),
+        protected_tags: decision.protected_tags,
+        detail: decision.detail.map(|detail| {
+            Box::new(Detail {
+                code: detail.code.map(|code| match code {
+                    wit::ErrorCode::Denied => core::ErrorCode::Denied,
+                    wit::ErrorCode::Unauthorized => core::ErrorCode::Unauthorized,
+                    wit::ErrorCode::NameInvalid => core::ErrorCode::NameInvalid,
+                    wit::ErrorCode::TagInvalid => core::ErrorCode::TagInvalid,
+                    wit::ErrorCode::DigestInvalid => core::ErrorCode::DigestInvalid,
+                }),
+                pattern: detail.pattern.map(Arc::from),
+                tag: detail.tag,
+                current_digest: detail.current_digest,
+            })
+        }),
+    };
+    if lifted.status() != decision.status {
+        return Err(format!(
+            "status {} does not match the decision (expected {})",
+            decision.status,
+            lifted.status()
+        ));
+    }
+    Ok(lifted)
+}
+
+fn index(value: Option<u32>) -> Option<usize> {
+    value.and_then(|v| usize::try_from(v).ok())
+}
+
+pub(crate) fn load_errors(errors: Vec<wit::LoadError>) -> core::LoadErrors {
+    use core::LoadErrorCode as C;
+    use wit::LoadErrorCode as W;
+    core::LoadErrors(
+        errors
+            .into_iter()
+            .map(|error| core::LoadError {
+                code: match error.code {
+                    W::JsonSyntax => C::JsonSyntax,
+                    W::Schema => C::Schema,
+                    W::UnsupportedVersion => C::UnsupportedVersion,
+                    W::RegexSyntax => C::RegexSyntax,
+                    W::RegexUnsupported => C::RegexUnsupported,
+                    W::RegexTooLarge => C::RegexTooLarge,
+                    W::GlobSyntax => C::GlobSyntax,
+                    W::EmptyGlobList => C::EmptyGlobList,
+                    W::PatternTooLong => C::PatternTooLong,
+                    W::TooManyRules => C::TooManyRules,
+                    W::InvalidLimits => C::InvalidLimits,
+                    W::EmptyRuleName => C::EmptyRuleName,
+                    W::DuplicateRuleName => C::DuplicateRuleName,
+                    W::InvalidPrincipal => C::InvalidPrincipal,
+                    W::InvalidImageEntry => C::InvalidImageEntry,
+                    W::InvalidImageName => C::InvalidImageName,
+                    W::DuplicateImage => C::DuplicateImage,
+                    W::InvalidRepository => C::InvalidRepository,
+                },
+                message: error.message,
+                path: error.path,
+                rule: error.rule,
+                offset: index(error.offset),
+                line: index(error.line),
+                column: index(error.column),
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn lints(lints: Vec<wit::Lint>) -> Vec<core::Lint> {
+    use core::LintCode as C;
+    use wit::LintCode as W;
+    lints
+        .into_iter()
+        .map(|lint| core::Lint {
+            code: match lint.code {
+                W::UnanchoredRegex => C::UnanchoredRegex,
+                W::UnescapedDot => C::UnescapedDot,
+                W::NeverMatches => C::NeverMatches,
+                W::ExcludingDoesNotSubtract => C::ExcludingDoesNotSubtract,
+                W::ShadowedRule => C::ShadowedRule,
+                W::ProtectsLatest => C::ProtectsLatest,
+                W::ExceptionsCancelRules => C::ExceptionsCancelRules,
+                W::RulesIgnored => C::RulesIgnored,
+                W::NoRules => C::NoRules,
+                W::UnknownRepository => C::UnknownRepository,
+            },
+            message: lint.message,
+            path: lint.path,
+            rule: lint.rule,
+            offset: index(lint.offset),
+        })
+        .collect()
+}
+
+pub(crate) fn tag_test(test: wit::TagTest) -> core::TagTest {
+    core::TagTest {
+        tag: test.tag,
+        error: test.error,
+        protected: test.protected,
+        rule: test.rule.map(Arc::from),
+        because: match test.because {
+            wit::TagVerdict::Rule => core::TagVerdict::Rule,
+            wit::TagVerdict::All => core::TagVerdict::All,
+            wit::TagVerdict::Exception => core::TagVerdict::Exception,
+            wit::TagVerdict::Referrer => core::TagVerdict::Referrer,
+            wit::TagVerdict::NoRule => core::TagVerdict::NoRule,
+            wit::TagVerdict::ModeNone => core::TagVerdict::ModeNone,
+            wit::TagVerdict::Invalid => core::TagVerdict::Invalid,
+        },
+        matches: test
+            .matches
+            .into_iter()
+            .filter_map(|m| {
+                Some(core::RuleMatch {
+                    rule: Arc::from(m.rule),
+                    start: usize::try_from(m.start).ok()?,
+                    end: usize::try_from(m.end).ok()?,
+                })
+            })
+            .collect(),
+        exception: index(test.exception),
+    }
+}

@@ -1,0 +1,342 @@
+//! [`WasmPolicy`]: a policy loaded into the component, evaluated from any thread.
+//!
+//! Instance strategy: a store holds one instance of the component with the policy
+//! loaded in it. A loaded policy keeps a small pool of such stores; a call takes
+//! one (or creates it), evaluates, and puts it back. So each thread in practice
+//! reuses one instance, with no per-call instantiation and no per-call policy
+//! compile; a store that trapped is dropped, never reused. See the README for the
+//! measurements behind this choice.
+
+use crate::bindings::{self, ActorView, Taglock, wit};
+use crate::error::HostError;
+use crate::host::Host;
+use crate::runtime;
+use policy_core::{
+    Decision, DeleteRequest, Lint, LoadErrors, MountRequest, PullRequest, PushRequest, Request,
+    TagTest, UploadRequest,
+};
+use std::sync::{Mutex, PoisonError};
+use wasmtime::component::ResourceAny;
+use wasmtime::{ResourceLimiter, Store, Trap};
+
+/// Per-store data: the memory limiter.
+pub(crate) struct StoreState {
+    max_memory: usize,
+    /// Set when the limiter refused a growth, to tell that trap from others.
+    memory_refused: bool,
+}
+
+impl ResourceLimiter for StoreState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.max_memory;
+        if !allowed {
+            self.memory_refused = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    // The component holds a few core instances (the module and the canonical-ABI
+    // glue that wit-component generates); these caps only stop runaway growth.
+    fn instances(&self) -> usize {
+        16
+    }
+
+    fn tables(&self) -> usize {
+        16
+    }
+
+    fn memories(&self) -> usize {
+        4
+    }
+}
+
+/// One store with one instance of the component.
+struct Instance {
+    store: Store<StoreState>,
+    bindings: Taglock,
+}
+
+/// An instance with the policy loaded in it.
+struct Slot {
+    instance: Instance,
+    policy: ResourceAny,
+}
+
+/// A policy loaded into the decision component. `Send + Sync`: share it (e.g. in
+/// an `Arc`) across a registry's request threads.
+///
+/// Every method returns `Err` instead of a decision when the component could not
+/// decide (timeout, memory limit, trap). Fail closed: answer such a request with
+/// [`HostError::http_status`], never let it through.
+pub struct WasmPolicy {
+    host: Host,
+    json: Box<str>,
+    lints: Vec<Lint>,
+    idle: Mutex<Vec<Slot>>,
+}
+
+impl std::fmt::Debug for WasmPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmPolicy")
+            .field("host", &self.host)
+            .field("lints", &self.lints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WasmPolicy {
+    pub(crate) fn load(host: Host, json: &str) -> Result<WasmPolicy, HostError> {
+        let mut instance = instantiate(&host)?;
+        let policy = match load_into(&host, &mut instance, json)? {
+            Ok(policy) => policy,
+            Err(errors) => return Err(HostError::Policy(errors)),
+        };
+        let lints = call(&host, &mut instance, |bindings, store| {
+            bindings
+                .taglock_policy_engine()
+                .policy()
+                .call_lints(store, policy)
+        })?;
+        Ok(WasmPolicy {
+            host,
+            json: json.into(),
+            lints: bindings::lints(lints),
+            idle: Mutex::new(vec![Slot { instance, policy }]),
+        })
+    }
+
+    /// The warnings computed when the policy was loaded (SPEC §8).
+    pub fn lints(&self) -> &[Lint] {
+        &self.lints
+    }
+
+    /// The host this policy runs on.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// Decides any request.
+    pub fn evaluate(&self, request: &Request) -> Result<Decision, HostError> {
+        match request {
+            Request::Push(r) => self.evaluate_push(r),
+            Request::Delete(r) => self.evaluate_delete(r),
+            Request::Upload(r) => self.evaluate_upload(r),
+            Request::Pull(r) => self.evaluate_pull(r),
+            Request::Mount(r) => self.evaluate_mount(r),
+        }
+    }
+
+    /// Decides a manifest push.
+    pub fn evaluate_push(&self, request: &PushRequest) -> Result<Decision, HostError> {
+        let actor = ActorView::new(&request.actor);
+        let tags = bindings::tag_states(&request.tags);
+        let lowered = wit::PushRequest {
+            image: &request.image,
+            digest: &request.digest,
+            tags: &tags,
+            image_exists: request.image_exists,
+            actor: actor.lower(),
+        };
+        self.decide(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_evaluate_push(store, policy, lowered)
+        })
+    }
+
+    /// Decides a tag, manifest or image delete.
+    pub fn evaluate_delete(&self, request: &DeleteRequest) -> Result<Decision, HostError> {
+        let actor = ActorView::new(&request.actor);
+        let tags = request.tags.as_deref().map(bindings::tag_states);
+        let lowered = wit::DeleteRequest {
+            image: &request.image,
+            target: bindings::delete_target(&request.target),
+            tags: tags.as_deref(),
+            actor: actor.lower(),
+        };
+        self.decide(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_evaluate_delete(store, policy, lowered)
+        })
+    }
+
+    /// Decides a blob upload session.
+    pub fn evaluate_upload(&self, request: &UploadRequest) -> Result<Decision, HostError> {
+        let actor = ActorView::new(&request.actor);
+        let lowered = wit::UploadRequest {
+            image: &request.image,
+            image_exists: request.image_exists,
+            actor: actor.lower(),
+        };
+        self.decide(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_evaluate_upload(store, policy, lowered)
+        })
+    }
+
+    /// Decides a read.
+    pub fn evaluate_pull(&self, request: &PullRequest) -> Result<Decision, HostError> {
+        let actor = ActorView::new(&request.actor);
+        let lowered = wit::PullRequest {
+            image: &request.image,
+            actor: actor.lower(),
+        };
+        self.decide(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_evaluate_pull(store, policy, lowered)
+        })
+    }
+
+    /// Decides a cross-repository blob mount.
+    pub fn evaluate_mount(&self, request: &MountRequest) -> Result<Decision, HostError> {
+        let actor = ActorView::new(&request.actor);
+        let lowered = wit::MountRequest {
+            image: &request.image,
+            from: &request.from,
+            image_exists: request.image_exists,
+            actor: actor.lower(),
+        };
+        self.decide(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_evaluate_mount(store, policy, lowered)
+        })
+    }
+
+    /// Tests one tag of one image against the immutability rules.
+    pub fn test_tag(&self, image: &str, tag: &str) -> Result<TagTest, HostError> {
+        self.with_slot(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_test_tag(store, policy, image, tag)
+        })
+        .map(bindings::tag_test)
+    }
+
+    fn decide(
+        &self,
+        f: impl FnOnce(&Taglock, &mut Store<StoreState>, ResourceAny) -> wasmtime::Result<wit::Decision>,
+    ) -> Result<Decision, HostError> {
+        let decision = self.with_slot(f)?;
+        bindings::decision(decision).map_err(HostError::InvalidResponse)
+    }
+
+    /// Runs `f` on an idle instance (or a new one), bounded by the host's limits.
+    /// The instance goes back to the pool only if the call succeeded.
+    fn with_slot<R>(
+        &self,
+        f: impl FnOnce(&Taglock, &mut Store<StoreState>, ResourceAny) -> wasmtime::Result<R>,
+    ) -> Result<R, HostError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut slot = match idle {
+            Some(slot) => slot,
+            None => self.new_slot()?,
+        };
+        let policy = slot.policy;
+        let result = call(&self.host, &mut slot.instance, |bindings, store| {
+            f(bindings, store, policy)
+        })?;
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.host.inner.limits.max_idle_instances {
+            idle.push(slot);
+        }
+        Ok(result)
+    }
+
+    /// A fresh instance with this policy loaded (it loaded before, so it loads again).
+    fn new_slot(&self) -> Result<Slot, HostError> {
+        let mut instance = instantiate(&self.host)?;
+        let policy = load_into(&self.host, &mut instance, &self.json)?.map_err(|errors| {
+            HostError::InvalidResponse(format!("a policy that loaded before was refused: {errors}"))
+        })?;
+        Ok(Slot { instance, policy })
+    }
+}
+
+/// Instantiates and drops an instance (see [`Host::instantiate`]).
+pub(crate) fn probe(host: &Host) -> Result<(), HostError> {
+    instantiate(host).map(drop)
+}
+
+/// A new store and instance, with the limits set.
+fn instantiate(host: &Host) -> Result<Instance, HostError> {
+    let limits = host.inner.limits;
+    let mut store = Store::new(
+        &host.inner.engine,
+        StoreState {
+            max_memory: limits.max_memory,
+            memory_refused: false,
+        },
+    );
+    store.limiter(|state| state as &mut dyn ResourceLimiter);
+    store.set_epoch_deadline(runtime::deadline_ticks(limits.timeout));
+    store.epoch_deadline_trap();
+    let bindings = host
+        .inner
+        .pre
+        .instantiate(&mut store)
+        .map_err(|err| classify(err, &store, host))?;
+    Ok(Instance { store, bindings })
+}
+
+/// Creates the `policy` resource in `instance`: the outer `Result` is the call,
+/// the inner one the policy's verdict.
+fn load_into(
+    host: &Host,
+    instance: &mut Instance,
+    json: &str,
+) -> Result<Result<ResourceAny, LoadErrors>, HostError> {
+    let loaded = call(host, instance, |bindings, store| {
+        bindings
+            .taglock_policy_engine()
+            .policy()
+            .call_from_json(store, json)
+    })?;
+    Ok(loaded.map_err(bindings::load_errors))
+}
+
+/// Calls into the instance with a fresh CPU budget; classifies failures.
+fn call<R>(
+    host: &Host,
+    instance: &mut Instance,
+    f: impl FnOnce(&Taglock, &mut Store<StoreState>) -> wasmtime::Result<R>,
+) -> Result<R, HostError> {
+    let store = &mut instance.store;
+    store.set_epoch_deadline(runtime::deadline_ticks(host.inner.limits.timeout));
+    store.data_mut().memory_refused = false;
+    f(&instance.bindings, store).map_err(|err| classify(err, store, host))
+}
+
+/// Turns a wasmtime error into the typed error a registry can act on.
+fn classify(err: wasmtime::Error, store: &Store<StoreState>, host: &Host) -> HostError {
+    let limits = host.inner.limits;
+    if store.data().memory_refused {
+        return HostError::MemoryLimit(limits.max_memory);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => HostError::Timeout(limits.timeout),
+        Some(trap) => HostError::Trap(trap.to_string()),
+        None => HostError::Trap(format!("{err:#}")),
+    }
+}

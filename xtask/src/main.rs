@@ -1,0 +1,286 @@
+//! taglock's build tasks, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
+//!
+//! `cargo xtask build-wasm [--check] [--component-only]` builds every WebAssembly
+//! artifact from source into `<target-dir>/wasm/`, prints each artifact's size
+//! and sha256, and writes `SHA256SUMS` there:
+//! - `taglock_policy.core.wasm` and `taglock_policy.wasm`: the WIT component
+//!   (`policy-wasm` feature `component`), reproducible;
+//! - `taglock_policy.js` and `taglock_policy_bg.wasm`: the wasm-bindgen web build
+//!   (`policy-wasm` feature `web`, see `web.rs`), also copied into `host-js/pkg/`;
+//!   skipped with `--component-only`.
+//!
+//! It also refreshes the component that `host-wasmtime` embeds
+//! (`host-wasmtime/component/`); with `--check` it leaves that copy alone and
+//! fails when it differs from the fresh build (CI uses this to keep the embedded
+//! component in sync with `policy-core`).
+//!
+//! Reproducible means: the same sources and the same toolchain give the same
+//! bytes, wherever the checkout and the cargo home are (paths are remapped),
+//! with the size profile `wasm-release` and `--locked` dependencies.
+
+use anyhow::{Context, Result, bail};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+mod web;
+
+/// The component's size budget (issue 3): 400 KB.
+const COMPONENT_BUDGET: usize = 400 * 1024;
+
+/// The Rust target the core module is compiled for: no WASI, no imports.
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// The cargo profile of every wasm artifact (root `Cargo.toml`).
+const WASM_PROFILE: &str = "wasm-release";
+
+/// The component's file name, in `<target-dir>/wasm/` and `host-wasmtime/component/`.
+const COMPONENT: &str = "taglock_policy.wasm";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("build-wasm") => {
+            let (mut check, mut web) = (false, true);
+            for arg in args.iter().skip(1) {
+                match arg.as_str() {
+                    "--check" => check = true,
+                    "--component-only" => web = false,
+                    other => bail!(
+                        "unknown option `{other}` for build-wasm (expected `--check` or `--component-only`)"
+                    ),
+                }
+            }
+            build_wasm(check, web)
+        }
+        Some(other) => bail!("unknown task `{other}`\n\n{USAGE}"),
+        None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask build-wasm [--check] [--component-only]
+  build-wasm                   build every wasm artifact into <target-dir>/wasm/ and
+                               refresh host-wasmtime/component/ (the embedded component)
+  build-wasm --check           build, and fail if host-wasmtime/component/ is out of date
+  build-wasm --component-only  only the WIT component (no wasm-bindgen web build)";
+
+/// One artifact as printed and listed in `SHA256SUMS`.
+struct Artifact {
+    name: String,
+    bytes: Vec<u8>,
+}
+
+fn build_wasm(check: bool, web: bool) -> Result<()> {
+    let root = workspace_root()?;
+    let target_dir = target_dir(&root)?;
+    let out_dir = target_dir.join("wasm");
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+
+    let core_module = build_core_module(&root, &target_dir)?;
+    let component = componentize(&core_module)?;
+
+    let mut artifacts = vec![
+        Artifact {
+            name: "taglock_policy.core.wasm".to_owned(),
+            bytes: core_module,
+        },
+        Artifact {
+            name: COMPONENT.to_owned(),
+            bytes: component,
+        },
+    ];
+    for artifact in &artifacts {
+        let path = out_dir.join(&artifact.name);
+        std::fs::write(&path, &artifact.bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if web {
+        for path in web::build(&root, &out_dir)? {
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .context("a web artifact has no file name")?;
+            artifacts.push(Artifact { name, bytes });
+        }
+    }
+
+    let mut sums = String::new();
+    println!("{:<28} {:>10}  sha256", "artifact", "bytes");
+    for artifact in &artifacts {
+        let digest = sha256_hex(&artifact.bytes);
+        println!(
+            "{:<28} {:>10}  {digest}",
+            artifact.name,
+            artifact.bytes.len()
+        );
+        sums.push_str(&format!("{digest}  {}\n", artifact.name));
+    }
+    std::fs::write(out_dir.join("SHA256SUMS"), &sums)?;
+    println!("written to {}", out_dir.display());
+
+    let component = artifacts
+        .iter()
+        .find(|a| a.name == COMPONENT)
+        .context("the component artifact is missing")?;
+    if component.bytes.len() > COMPONENT_BUDGET {
+        println!(
+            "warning: the component is {} bytes, over the {} byte budget",
+            component.bytes.len(),
+            COMPONENT_BUDGET
+        );
+    }
+    embed(&root, &component.bytes, check)
+}
+
+/// Writes (or, with `check`, compares) the component `host-wasmtime` embeds.
+fn embed(root: &Path, component: &[u8], check: bool) -> Result<()> {
+    let dir = root.join("host-wasmtime").join("component");
+    let wasm_path = dir.join("taglock_policy.wasm");
+    let sum_path = dir.join("taglock_policy.wasm.sha256");
+    let digest = sha256_hex(component);
+    if check {
+        let embedded = std::fs::read(&wasm_path)
+            .with_context(|| format!("cannot read {}", wasm_path.display()))?;
+        let recorded = std::fs::read_to_string(&sum_path)
+            .with_context(|| format!("cannot read {}", sum_path.display()))?;
+        if embedded != component || recorded.trim() != digest {
+            bail!(
+                "host-wasmtime/component/ is out of date (embedded sha256 {}, fresh build {digest}); \
+                 run `cargo xtask build-wasm` and commit the result",
+                sha256_hex(&embedded)
+            );
+        }
+        println!("host-wasmtime/component/ is up to date ({digest})");
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(&wasm_path, component)
+        .with_context(|| format!("cannot write {}", wasm_path.display()))?;
+    std::fs::write(&sum_path, format!("{digest}\n"))
+        .with_context(|| format!("cannot write {}", sum_path.display()))?;
+    println!("embedded component refreshed: {}", wasm_path.display());
+    Ok(())
+}
+
+/// Compiles `policy-wasm` (feature `component`) to a core wasm module.
+fn build_core_module(root: &Path, target_dir: &Path) -> Result<Vec<u8>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let cargo_home = cargo_home();
+    // Paths end up in panic locations; remapping them makes the bytes independent
+    // of where the checkout and the cargo home are.
+    let mut rustflags = vec![
+        format!("--remap-path-prefix={}=/taglock", root.display()),
+        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+    ];
+    if let Some(extra) = std::env::var_os("TAGLOCK_WASM_RUSTFLAGS") {
+        rustflags.extend(
+            extra
+                .to_string_lossy()
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+    }
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--locked",
+            "--package",
+            "taglock-policy-wasm",
+            "--lib",
+            "--features",
+            "component",
+            "--target",
+            WASM_TARGET,
+            "--profile",
+            WASM_PROFILE,
+        ])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"))
+        .env_remove("RUSTFLAGS")
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!(
+            "building policy-wasm for {WASM_TARGET} failed (is the target installed? run scripts/install-wasm-toolchain.sh)"
+        );
+    }
+    let path = target_dir
+        .join(WASM_TARGET)
+        .join(WASM_PROFILE)
+        .join("policy_wasm.wasm");
+    std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Wraps the core module into a component. The WIT world travels inside the
+/// module (wit-bindgen's `component-type` custom section), so no WIT files and
+/// no external tool are needed here.
+fn componentize(core_module: &[u8]) -> Result<Vec<u8>> {
+    let component = wit_component::ComponentEncoder::default()
+        .module(core_module)
+        .context("the core module has no usable component-type section")?
+        .validate(true)
+        .encode()
+        .context("componentizing the core module failed")?;
+    Ok(component)
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
+}
+
+/// The target directory cargo uses: `CARGO_TARGET_DIR`, else `cargo metadata`'s.
+fn target_dir(root: &Path) -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let dir = PathBuf::from(dir);
+        return Ok(if dir.is_absolute() {
+            dir
+        } else {
+            root.join(dir)
+        });
+    }
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .current_dir(root)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .context("cannot run cargo metadata")?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    metadata
+        .get("target_directory")
+        .and_then(serde_json::Value::as_str)
+        .map(PathBuf::from)
+        .context("cargo metadata gave no target_directory")
+}
+
+fn cargo_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        return PathBuf::from(home);
+    }
+    std::env::var_os("HOME")
+        .map(|home| PathBuf::from(home).join(".cargo"))
+        .unwrap_or_else(|| PathBuf::from("/.cargo"))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
