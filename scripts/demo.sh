@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The main job: builds the taglock CLI and runs it on the example policies,
+# then serves the pattern tester on 127.0.0.1 (`--no-serve` skips that),
 # showing what a registry operator sees: validation and lints, which tags each
 # policy protects, and decisions for real requests.
 set -euo pipefail
@@ -23,3 +24,12 @@ for dir in examples/requests/*/; do
     run "$taglock" eval --compact "$policy" "$request"
   done
 done
+
+# The pattern tester: the web build of the same core, served on loopback.
+if [ "${1:-}" != "--no-serve" ]; then
+  bash host-js/scripts/install.sh >/dev/null
+  cargo xtask build-wasm >/dev/null
+  port=8765
+  printf '\n\033[1mThe pattern tester: http://127.0.0.1:%s/tester/  (Ctrl-C to stop)\033[0m\n' "$port"
+  exec python3 -m http.server "$port" --bind 127.0.0.1 --directory host-js
+fi
