@@ -5,6 +5,10 @@
 //! Display-only facts (rule patterns, counts for the summary) come from the policy
 //! document, parsed without semantics, so both engines print the same words.
 
+use crate::diagnostics;
+use crate::input::PolicyInput;
+use crate::output;
+use crate::style::Style;
 use anyhow::Context;
 use clap::ValueEnum;
 use policy_core::{Decision, Lint, LoadErrors, Policy, PolicyDocument, Request, TagTest};
@@ -54,6 +58,19 @@ impl Engine {
                     )),
                 }
             }
+        }
+    }
+
+    /// Loads the policy of a command that needs it valid: an invalid policy's
+    /// problems are printed on stderr and `None` is returned (exit 1).
+    pub fn load_valid(kind: EngineKind, input: &PolicyInput) -> anyhow::Result<Option<Engine>> {
+        match Engine::load(kind, &input.text) {
+            Ok(policy) => Ok(Some(policy)),
+            Err(LoadFailure::Invalid(errors)) => {
+                output::stderr(&diagnostics::refused(input, &errors, Style::stderr()));
+                Ok(None)
+            }
+            Err(LoadFailure::Unavailable(err)) => Err(err),
         }
     }
 

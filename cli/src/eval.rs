@@ -1,12 +1,10 @@
 //! `taglock eval`: decide requests and print the decisions exactly as every host does.
 
 use crate::args::EvalArgs;
-use crate::diagnostics;
-use crate::engine::{Engine, EngineKind, LoadFailure};
+use crate::engine::{Engine, EngineKind};
 use crate::input::{self, PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output;
-use crate::style::Style;
 use anyhow::anyhow;
 use policy_core::{Decision, JsonError, requests_from_json};
 
@@ -16,13 +14,8 @@ pub fn run(args: &EvalArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let request_source = Source::new(&args.request);
     input::one_stdin(&[&policy_source, &request_source])?;
     let input = PolicyInput::read(&policy_source)?;
-    let policy = match Engine::load(engine, &input.text) {
-        Ok(policy) => policy,
-        Err(LoadFailure::Invalid(errors)) => {
-            output::stderr(&diagnostics::refused(&input, &errors, Style::stderr()));
-            return Ok(Outcome::InvalidPolicy);
-        }
-        Err(LoadFailure::Unavailable(err)) => return Err(err),
+    let Some(policy) = Engine::load_valid(engine, &input)? else {
+        return Ok(Outcome::InvalidPolicy);
     };
     let text = request_source.read_text("request")?;
     let (requests, was_array) =

@@ -1,8 +1,7 @@
 //! `taglock test`: which tags of an image a policy protects, and why.
 
 use crate::args::TestArgs;
-use crate::diagnostics;
-use crate::engine::{self, Engine, EngineKind, LoadFailure};
+use crate::engine::{self, Engine, EngineKind};
 use crate::input::{self, PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output::{self, plural};
@@ -20,13 +19,8 @@ pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     names::check_image_name(&args.image).map_err(|err| anyhow!("{err}"))?;
     let input = PolicyInput::read(&policy_source)?;
     let tags = expand_tags(&args.tags)?;
-    let policy = match Engine::load(engine, &input.text) {
-        Ok(policy) => policy,
-        Err(LoadFailure::Invalid(errors)) => {
-            output::stderr(&diagnostics::refused(&input, &errors, Style::stderr()));
-            return Ok(Outcome::InvalidPolicy);
-        }
-        Err(LoadFailure::Unavailable(err)) => return Err(err),
+    let Some(policy) = Engine::load_valid(engine, &input)? else {
+        return Ok(Outcome::InvalidPolicy);
     };
     let document = engine::document(&input.text)?;
     let tests = tags
