@@ -1,0 +1,130 @@
+// The decision component that registries run (host-wasmtime/component/, checked in
+// sync with the sources by `cargo xtask build-wasm --check`), transpiled by jco and
+// run in Node: proof that JS can execute the very binary registries run.
+//
+// This file only translates: SPEC §10 JSON requests into the component's typed WIT
+// records, and its typed answers back into the SPEC §10 shapes every host prints.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const COMPONENT = join(here, '../../../host-wasmtime/component/taglock_policy.wasm');
+
+/** Transpiles the component with jco and imports it; returns `{engine, cleanup}`. */
+export async function loadComponent() {
+  const out = mkdtempSync(join(tmpdir(), 'taglock-jco-'));
+  const jco = join(here, '../../node_modules/.bin/jco');
+  execFileSync(jco, ['transpile', COMPONENT, '-o', out, '--name', 'taglock_policy', '--quiet'], { stdio: 'pipe' });
+  const module = await import(pathToFileURL(join(out, 'taglock_policy.js')).href);
+  return { engine: module.engine, cleanup: () => rmSync(out, { recursive: true, force: true }) };
+}
+
+const snake = (text) => text.replaceAll('-', '_');
+const orNull = (value) => (value === undefined ? null : value);
+
+function actor(a = {}) {
+  return {
+    kind: a.kind ?? 'anonymous',
+    id: a.id ?? '',
+    groups: a.groups ?? [],
+    workspaceAdmin: a.workspace_admin ?? false,
+    role: a.role ?? undefined,
+  };
+}
+
+function tagState(t) {
+  return { name: t.name, current: t.current ?? undefined, locked: t.locked ?? false };
+}
+
+function target(t) {
+  if (t === 'image') return { tag: 'image' };
+  return 'tag' in t ? { tag: 'tag', val: t.tag } : { tag: 'digest', val: t.digest };
+}
+
+/** Decides a SPEC §10 request with the component's typed methods. */
+export function evaluate(policy, r) {
+  switch (r.operation) {
+    case 'push':
+      return decision(policy.evaluatePush({
+        image: r.image, digest: r.digest, tags: (r.tags ?? []).map(tagState),
+        imageExists: r.image_exists ?? false, actor: actor(r.actor),
+      }));
+    case 'delete':
+      return decision(policy.evaluateDelete({
+        image: r.image, target: target(r.target),
+        tags: r.tags == null ? undefined : r.tags.map(tagState), actor: actor(r.actor),
+      }));
+    case 'upload':
+      return decision(policy.evaluateUpload({ image: r.image, imageExists: r.image_exists ?? false, actor: actor(r.actor) }));
+    case 'pull':
+      return decision(policy.evaluatePull({ image: r.image, actor: actor(r.actor) }));
+    case 'mount':
+      return decision(policy.evaluateMount({
+        image: r.image, from: r.from, imageExists: r.image_exists ?? false, actor: actor(r.actor),
+      }));
+    default:
+      throw new Error(`unknown operation ${r.operation}`);
+  }
+}
+
+/** The SPEC §10 decision object; the OCI error body is built from the typed detail. */
+export function decision(d) {
+  const reason = snake(d.reason);
+  const rule = orNull(d.rule);
+  const code = d.detail?.code ?? (d.reason === 'authentication-required' ? 'unauthorized' : 'denied');
+  return {
+    allowed: d.allowed,
+    would_deny: d.wouldDeny,
+    reason,
+    message: d.message,
+    rule,
+    protected_tags: d.protectedTags,
+    status: d.status,
+    error: d.allowed ? null : {
+      errors: [{
+        code: snake(code).toUpperCase(),
+        message: d.message,
+        detail: {
+          reason, rule, pattern: orNull(d.detail?.pattern), tag: orNull(d.detail?.tag),
+          current_digest: orNull(d.detail?.currentDigest),
+        },
+      }],
+    },
+  };
+}
+
+/** Loads a policy: `{policy}` or `{errors}` (the located load errors, SPEC shapes). */
+export function load(engine, text) {
+  try {
+    return { policy: engine.Policy.fromJson(text), errors: null };
+  } catch (err) {
+    if (!Array.isArray(err?.payload)) throw err;
+    return {
+      policy: null,
+      errors: err.payload.map((e) => ({
+        code: e.code, message: e.message, path: e.path, rule: orNull(e.rule),
+        offset: orNull(e.offset), line: orNull(e.line), column: orNull(e.column),
+      })),
+    };
+  }
+}
+
+/** The policy's lints, SPEC shapes. */
+export function lints(policy) {
+  return policy.lints().map((l) => ({
+    code: l.code, message: l.message, path: l.path, rule: orNull(l.rule), offset: orNull(l.offset),
+  }));
+}
+
+/** One tag test, in the shape `taglock test --json` prints. */
+export function testTag(policy, image, tag) {
+  const t = policy.testTag(image, tag);
+  return {
+    tag: t.tag, error: orNull(t.error), protected: t.protected, rule: orNull(t.rule), because: t.because,
+    matches: t.matches.map((m) => ({ rule: m.rule, start: m.start, end: m.end })), exception: orNull(t.exception),
+  };
+}
