@@ -310,11 +310,8 @@ proptest! {
 /// decision comparison above would be testing little.
 #[test]
 fn most_generated_policies_load() {
-    let mut runner = proptest::test_runner::TestRunner::new(Config {
-        cases: 200,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    // A fixed seed: this guards the generator, so it must not depend on luck.
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
     let (mut loaded, mut total) = (0, 0);
     for _ in 0..200 {
         let policy = policy().new_tree(&mut runner).unwrap().current();
