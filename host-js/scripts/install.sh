@@ -32,13 +32,14 @@ if ! [ -x /usr/bin/chromium ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium
 fi
 
-# npm packages, exactly as locked.
+# npm packages, at the versions package-lock.json pins. `npm install` rather than
+# `npm ci`: jco's dependency tree has platform-specific optional packages that npm
+# leaves out of lock files written on Linux, and `npm ci` then refuses the lock as
+# "out of sync"; `npm install` installs the pinned versions all the same.
 cd "$here"
 if [ -f node_modules/.package-lock.json ] && [ node_modules/.package-lock.json -nt package-lock.json ] \
-  && [ -d node_modules/playwright-core ]; then
+  && [ -d node_modules/playwright-core ] && [ -d node_modules/@bytecodealliance/jco ]; then
   : # already installed from this lock file
-elif [ -f package-lock.json ]; then
-  npm ci --no-audit --no-fund
 else
   npm install --no-audit --no-fund
 fi
