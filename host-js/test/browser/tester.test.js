@@ -278,7 +278,7 @@ test('screenshot of a typical session', async () => {
   assert.ok(shot.length > 10000);
 });
 
-test('re-evaluating 1,000 sample tags after an edit', async (t) => {
+test('re-evaluating 1,000 sample tags after an edit (measured for docs/benchmarks.md)', async (t) => {
   const tags = Array.from({ length: 1000 }, (_, i) => {
     const kinds = [`v${i % 7}.${i % 13}.${i}`, `release-${i}`, `feature-${i}-x`, `prod-${i}`, `dev-${i}`, `build.${i}`, `v${i}.0.0-rc${i % 5}`, 'latest'];
     return kinds[i % kinds.length];
@@ -310,10 +310,10 @@ test('re-evaluating 1,000 sample tags after an edit', async (t) => {
   mkdirSync(join(HOST_JS, 'test-results'), { recursive: true });
   writeFileSync(join(HOST_JS, 'test-results', 'tester-timing.json'), `${JSON.stringify(report, null, 2)}\n`);
   t.diagnostic(`1,000 tags re-evaluated after an edit: median ${report.total.median.toFixed(2)} ms (engine ${report.engine.median.toFixed(2)} ms, DOM ${report.render.median.toFixed(2)} ms), p95 ${report.total.p95.toFixed(2)} ms`);
-  assert.equal(report.tags, 1000);
-  // The goal is one frame (16 ms); fail only far beyond it, so a loaded CI machine
-  // does not flake, while a regression to per-tag reloads or full re-renders does.
-  assert.ok(report.total.median < 50, `median ${report.total.median} ms`);
+  // Every edit re-evaluated all 1,000 tags. The time itself is a measurement, not an
+  // assertion (speed goals live in docs/benchmarks.md; a loaded machine must not
+  // fail the suite): it is printed and written to test-results/tester-timing.json.
+  assert.ok(measured.every((s) => s.tags === 1000), JSON.stringify(measured.map((s) => s.tags)));
 });
 
 test('an engine that cannot load is reported on the page', async () => {
