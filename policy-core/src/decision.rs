@@ -126,13 +126,12 @@ impl Decision {
 
     /// The OCI error code of a denial.
     pub fn code(&self) -> ErrorCode {
+        // Every denial the engine makes carries its code (decided in one place,
+        // `evaluate::Denial`); `DENIED` only guards hand-built decisions.
         self.detail
             .as_ref()
             .and_then(|d| d.code)
-            .unwrap_or(match self.reason {
-                Reason::AuthenticationRequired => ErrorCode::Unauthorized,
-                _ => ErrorCode::Denied,
-            })
+            .unwrap_or(ErrorCode::Denied)
     }
 
     /// The OCI error body a registry returns; `None` when the request is allowed.

@@ -25,12 +25,20 @@ pub(crate) struct Denial {
 }
 
 impl Denial {
+    /// A denial with its OCI error code decided here, so no host derives it.
     pub(crate) fn new(reason: Reason, message: String) -> Denial {
+        let code = match reason {
+            Reason::AuthenticationRequired => ErrorCode::Unauthorized,
+            _ => ErrorCode::Denied,
+        };
         Denial {
             reason,
             message,
             rule: None,
-            detail: Detail::default(),
+            detail: Detail {
+                code: Some(code),
+                ..Detail::default()
+            },
         }
     }
 

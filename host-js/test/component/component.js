@@ -71,11 +71,11 @@ export function evaluate(policy, r) {
   }
 }
 
-/** The SPEC §10 decision object; the OCI error body is built from the typed detail. */
+/** The SPEC §10 decision object; the OCI error body is laid out from the typed detail
+ * (every denial carries its code: the component decides it, not this adapter). */
 export function decision(d) {
   const reason = snake(d.reason);
   const rule = orNull(d.rule);
-  const code = d.detail?.code ?? (d.reason === 'authentication-required' ? 'unauthorized' : 'denied');
   return {
     allowed: d.allowed,
     would_deny: d.wouldDeny,
@@ -86,7 +86,7 @@ export function decision(d) {
     status: d.status,
     error: d.allowed ? null : {
       errors: [{
-        code: snake(code).toUpperCase(),
+        code: snake(d.detail.code).toUpperCase(),
         message: d.message,
         detail: {
           reason, rule, pattern: orNull(d.detail?.pattern), tag: orNull(d.detail?.tag),
