@@ -121,7 +121,9 @@ fn host() -> anyhow::Result<Host> {
         .context("cannot start the decision component")
 }
 
-fn cache_dir() -> Option<PathBuf> {
+/// Where the compiled component is cached: `$XDG_CACHE_HOME/taglock` or
+/// `~/.cache/taglock`.
+pub fn cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

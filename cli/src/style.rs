@@ -29,6 +29,11 @@ impl Style {
         }
     }
 
+    /// Whether this style colours (for other writers, such as the log).
+    pub fn is_colored(self) -> bool {
+        self.colour
+    }
+
     /// A style that never colours.
     #[cfg(test)]
     pub fn plain() -> Style {

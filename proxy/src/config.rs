@@ -1,0 +1,369 @@
+//! The configuration of `taglock serve`: command-line options and the TOML config
+//! file share one shape ([`ServeOptions`], every field optional); command-line
+//! values win, then [`ServeOptions::resolve`] fills defaults and checks the whole.
+//!
+//! ```toml
+//! listen = "0.0.0.0:5050"
+//! upstream = "http://127.0.0.1:5000"
+//! policy = "/etc/taglock/policy.json"
+//! users = "/etc/taglock/users.json"
+//! audit_log = "/var/log/taglock/audit.jsonl"
+//! upstream_timeout = "10s"
+//! ```
+
+use crate::identity::AuthMode;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the proxy listens when nothing says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
+
+/// Every setting, each optional: what a config file or a command line says.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    pub listen: Option<SocketAddr>,
+    /// Base URL of the registry behind the proxy.
+    pub upstream: Option<String>,
+    /// The policy JSON file (reloaded on SIGHUP and when it changes).
+    pub policy: Option<PathBuf>,
+    /// The users file for HTTP Basic (`taglock users add`).
+    pub users: Option<PathBuf>,
+    /// `basic` (default with a users file), `trusted-headers`, or `none` (default without).
+    pub auth: Option<AuthMode>,
+    /// User name the proxy logs in to the upstream with.
+    pub upstream_user: Option<String>,
+    /// File holding the upstream password (first line).
+    pub upstream_password_file: Option<PathBuf>,
+    /// JSON-lines file every decision is appended to.
+    pub audit_log: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A static directory served at `/ui/` (e.g. `host-js`, for the pattern tester).
+    pub ui: Option<PathBuf>,
+    /// Bound on each upstream request the proxy makes for facts (default 10s).
+    #[serde(default, deserialize_with = "duration")]
+    pub upstream_timeout: Option<Duration>,
+    /// Bound on a forwarded request until the upstream's answer (default 5m).
+    #[serde(default, deserialize_with = "duration")]
+    pub forward_timeout: Option<Duration>,
+    /// How long a write waits for another write of the same tag (default 30s).
+    #[serde(default, deserialize_with = "duration")]
+    pub lock_timeout: Option<Duration>,
+    /// Bound on gathering the tags at a digest; past it the delete carries
+    /// `tags: null` and is judged fail-closed (default 10s).
+    #[serde(default, deserialize_with = "duration")]
+    pub tags_timeout: Option<Duration>,
+    /// How many `HEAD`s run at once when gathering the tags at a digest (default 8).
+    pub facts_concurrency: Option<usize>,
+    /// How often the policy and users files are checked for changes (default 1s; 0s: never, SIGHUP only).
+    #[serde(default, deserialize_with = "duration")]
+    pub reload_interval: Option<Duration>,
+    /// A decision component to use instead of the embedded one (with `component_sha256`).
+    pub component: Option<PathBuf>,
+    /// The sha256 the component file must have.
+    pub component_sha256: Option<String>,
+    /// Directory for the compiled-component cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The resolved configuration the proxy runs with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL of the registry behind the proxy.
+    pub upstream: String,
+    /// The policy file.
+    pub policy: PathBuf,
+    /// The users file, for [`AuthMode::Basic`].
+    pub users: Option<PathBuf>,
+    /// How actors are authenticated.
+    pub auth: AuthMode,
+    /// The proxy's own upstream credentials.
+    pub upstream_credentials: Option<(String, String)>,
+    /// The audit log file.
+    pub audit_log: Option<PathBuf>,
+    /// TLS certificate and key files.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Static directory served at `/ui/`.
+    pub ui: Option<PathBuf>,
+    /// Bound on each fact-finding upstream request.
+    pub upstream_timeout: Duration,
+    /// Bound on a forwarded request.
+    pub forward_timeout: Duration,
+    /// How long a write waits for the lock of its tags.
+    pub lock_timeout: Duration,
+    /// Bound on gathering the tags at a digest.
+    pub tags_timeout: Duration,
+    /// Concurrent `HEAD`s when gathering the tags at a digest.
+    pub facts_concurrency: usize,
+    /// Poll interval of the policy and users files (`None`: SIGHUP only).
+    pub reload_interval: Option<Duration>,
+    /// A component file and its expected sha256, instead of the embedded one.
+    pub component: Option<(PathBuf, String)>,
+    /// Compiled-component cache directory.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read config file `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the right shape.
+    #[error("config file `{path}`: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and where (TOML's message names the line and key).
+        message: String,
+    },
+    /// A required setting is missing.
+    #[error("missing setting `{0}`: give --{flag} or set `{0}` in the config file", flag = .0.replace('_', "-"))]
+    Missing(&'static str),
+    /// Settings that contradict each other or are out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ServeOptions {
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> Result<ServeOptions, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: path.to_owned(),
+            message: err.to_string(),
+        })
+    }
+
+    /// `self`, with every setting `over` has replacing this one's.
+    pub fn overridden_by(self, over: ServeOptions) -> ServeOptions {
+        ServeOptions {
+            listen: over.listen.or(self.listen),
+            upstream: over.upstream.or(self.upstream),
+            policy: over.policy.or(self.policy),
+            users: over.users.or(self.users),
+            auth: over.auth.or(self.auth),
+            upstream_user: over.upstream_user.or(self.upstream_user),
+            upstream_password_file: over.upstream_password_file.or(self.upstream_password_file),
+            audit_log: over.audit_log.or(self.audit_log),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            ui: over.ui.or(self.ui),
+            upstream_timeout: over.upstream_timeout.or(self.upstream_timeout),
+            forward_timeout: over.forward_timeout.or(self.forward_timeout),
+            lock_timeout: over.lock_timeout.or(self.lock_timeout),
+            tags_timeout: over.tags_timeout.or(self.tags_timeout),
+            facts_concurrency: over.facts_concurrency.or(self.facts_concurrency),
+            reload_interval: over.reload_interval.or(self.reload_interval),
+            component: over.component.or(self.component),
+            component_sha256: over.component_sha256.or(self.component_sha256),
+            cache_dir: over.cache_dir.or(self.cache_dir),
+        }
+    }
+
+    /// Fills defaults, reads the upstream password file, checks the whole.
+    pub fn resolve(self) -> Result<ServeConfig, ConfigError> {
+        let upstream = self.upstream.ok_or(ConfigError::Missing("upstream"))?;
+        let policy = self.policy.ok_or(ConfigError::Missing("policy"))?;
+        let listen = match self.listen {
+            Some(listen) => listen,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| ConfigError::Invalid(format!("bad default address {DEFAULT_LISTEN}")))?,
+        };
+        let auth = self.auth.unwrap_or(if self.users.is_some() {
+            AuthMode::Basic
+        } else {
+            AuthMode::None
+        });
+        match (auth, &self.users) {
+            (AuthMode::Basic, None) => {
+                return Err(ConfigError::Invalid(
+                    "auth `basic` needs a users file: give --users FILE (create one with `taglock users add`)".into(),
+                ));
+            }
+            (AuthMode::TrustedHeaders | AuthMode::None, Some(_)) => {
+                return Err(ConfigError::Invalid(format!(
+                    "a users file is only used with auth `basic`, not `{}`",
+                    auth.as_str()
+                )));
+            }
+            _ => {}
+        }
+        let upstream_credentials = match (self.upstream_user, self.upstream_password_file) {
+            (Some(user), Some(file)) => Some((user, read_password(&file)?)),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Missing("upstream_password_file")),
+            (None, Some(_)) => return Err(ConfigError::Missing("upstream_user")),
+        };
+        if upstream_credentials.is_some() && auth == AuthMode::None {
+            // Pass-through forwards the client's credentials; two sets make no sense.
+            return Err(ConfigError::Invalid(
+                "auth `none` forwards each client's own credentials upstream; drop --upstream-user or choose another auth mode".into(),
+            ));
+        }
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Missing("tls_key")),
+            (None, Some(_)) => return Err(ConfigError::Missing("tls_cert")),
+        };
+        let component = match (self.component, self.component_sha256) {
+            (Some(path), Some(sha)) => Some((path, sha)),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::Missing("component_sha256")),
+            (None, Some(_)) => return Err(ConfigError::Missing("component")),
+        };
+        let facts_concurrency = self.facts_concurrency.unwrap_or(8);
+        if !(1..=256).contains(&facts_concurrency) {
+            return Err(ConfigError::Invalid(format!(
+                "facts_concurrency must be between 1 and 256, not {facts_concurrency}"
+            )));
+        }
+        Ok(ServeConfig {
+            listen,
+            upstream,
+            policy,
+            users: self.users,
+            auth,
+            upstream_credentials,
+            audit_log: self.audit_log,
+            tls,
+            ui: self.ui,
+            upstream_timeout: self.upstream_timeout.unwrap_or(Duration::from_secs(10)),
+            forward_timeout: self.forward_timeout.unwrap_or(Duration::from_secs(300)),
+            lock_timeout: self.lock_timeout.unwrap_or(Duration::from_secs(30)),
+            tags_timeout: self.tags_timeout.unwrap_or(Duration::from_secs(10)),
+            facts_concurrency,
+            reload_interval: match self.reload_interval {
+                Some(interval) if interval.is_zero() => None,
+                Some(interval) => Some(interval),
+                None => Some(Duration::from_secs(1)),
+            },
+            component,
+            cache_dir: self.cache_dir,
+        })
+    }
+}
+
+/// Parses a duration such as `10s`, `250ms` or `5m` (humantime syntax).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|err| format!("invalid duration `{text}`: {err} (e.g. 10s, 250ms, 5m)"))
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn read_password(path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let password = text.lines().next().unwrap_or("").to_owned();
+    if password.is_empty() {
+        return Err(ConfigError::Invalid(format!(
+            "upstream password file `{}` is empty",
+            path.display()
+        )));
+    }
+    Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ServeOptions {
+        ServeOptions {
+            upstream: Some("http://127.0.0.1:5000".into()),
+            policy: Some("policy.json".into()),
+            ..ServeOptions::default()
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let config = base().resolve().unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.auth, AuthMode::None);
+        assert_eq!(config.upstream_timeout, Duration::from_secs(10));
+        assert_eq!(config.reload_interval, Some(Duration::from_secs(1)));
+        let with_users = ServeOptions {
+            users: Some("users.json".into()),
+            ..base()
+        };
+        assert_eq!(with_users.resolve().unwrap().auth, AuthMode::Basic);
+    }
+
+    #[test]
+    fn the_command_line_overrides_the_file() {
+        let file: ServeOptions = toml::from_str(
+            r#"
+            listen = "0.0.0.0:6000"
+            upstream = "http://file:5000"
+            policy = "file.json"
+            upstream_timeout = "250ms"
+            reload_interval = "0s"
+            "#,
+        )
+        .unwrap();
+        let cli = ServeOptions {
+            upstream: Some("http://cli:5000".into()),
+            ..ServeOptions::default()
+        };
+        let config = file.overridden_by(cli).resolve().unwrap();
+        assert_eq!(config.upstream, "http://cli:5000");
+        assert_eq!(config.policy, PathBuf::from("file.json"));
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.upstream_timeout, Duration::from_millis(250));
+        assert_eq!(config.reload_interval, None);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_with_the_reason() {
+        let err = |options: ServeOptions| options.resolve().unwrap_err().to_string();
+        assert!(err(ServeOptions::default()).contains("--upstream"));
+        assert!(err(ServeOptions { auth: Some(AuthMode::Basic), ..base() }).contains("users file"));
+        assert!(err(ServeOptions { upstream_user: Some("u".into()), ..base() }).contains("--upstream-password-file"));
+        assert!(err(ServeOptions { tls_cert: Some("c.pem".into()), ..base() }).contains("--tls-key"));
+        assert!(err(ServeOptions { facts_concurrency: Some(0), ..base() }).contains("between 1 and 256"));
+        let unknown = toml::from_str::<ServeOptions>("listn = \"x\"").unwrap_err().to_string();
+        assert!(unknown.contains("listn"), "{unknown}");
+        let bad_duration = toml::from_str::<ServeOptions>("lock_timeout = \"soon\"").unwrap_err().to_string();
+        assert!(bad_duration.contains("invalid duration"), "{bad_duration}");
+    }
+
+    #[test]
+    fn the_upstream_password_comes_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let config = ServeOptions {
+            users: Some("users.json".into()),
+            upstream_user: Some("proxy".into()),
+            upstream_password_file: Some(file),
+            ..base()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(config.upstream_credentials, Some(("proxy".into(), "s3cret".into())));
+    }
+}

@@ -1,0 +1,80 @@
+//! The facts a decision needs, read from the upstream registry (SPEC §2): the
+//! digest each pushed tag points at now, whether the image exists, the tags at a
+//! digest. The proxy keeps no state of its own: the registry is the truth.
+
+use crate::upstream::{Upstream, UpstreamError};
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use policy_core::TagState;
+use std::time::Duration;
+
+/// What a push needs to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushFacts {
+    /// Each pushed tag with its current digest (`None` when new).
+    pub tags: Vec<TagState>,
+    /// Whether the image holds any tag already.
+    pub image_exists: bool,
+}
+
+/// The current digest of every tag (at most `concurrency` `HEAD`s at a time) and,
+/// at the same time, whether the image exists.
+pub async fn push(
+    upstream: &Upstream,
+    image: &str,
+    tags: &[String],
+    concurrency: usize,
+) -> Result<PushFacts, UpstreamError> {
+    let heads = stream::iter(tags.iter().cloned())
+        .map(|name: String| async move {
+            let current = upstream.tag_digest(image, &name).await?;
+            Ok::<_, UpstreamError>(TagState {
+                name,
+                current,
+                locked: false,
+            })
+        })
+        .buffered(concurrency.max(1))
+        .try_collect::<Vec<_>>();
+    let (tags, exists) = tokio::try_join!(heads, upstream.image_exists(image))?;
+    // A pushed tag that exists proves the image does, whatever the tag list said
+    // a moment earlier.
+    let image_exists = exists || tags.iter().any(TagState::exists);
+    Ok(PushFacts { tags, image_exists })
+}
+
+/// The tag a tag delete removes, with its current digest.
+pub async fn tag_delete(upstream: &Upstream, image: &str, tag: &str) -> Result<TagState, UpstreamError> {
+    Ok(TagState {
+        name: tag.to_owned(),
+        current: upstream.tag_digest(image, tag).await?,
+        locked: false,
+    })
+}
+
+/// The tags a digest delete removes; `None` when they could not all be read in
+/// `timeout` — the delete is then judged as "tags unknown" (fail closed, SPEC §3.3).
+pub async fn digest_delete(
+    upstream: &Upstream,
+    image: &str,
+    digest: &str,
+    concurrency: usize,
+    timeout: Duration,
+) -> Option<Vec<TagState>> {
+    match tokio::time::timeout(timeout, upstream.tags_at_digest(image, digest, concurrency)).await {
+        Ok(Ok(tags)) => Some(tags.into_iter().map(|tag| TagState::existing(tag, digest)).collect()),
+        Ok(Err(err)) => {
+            tracing::warn!(%image, %digest, "the tags at the digest are unknown ({err}); the delete is judged fail-closed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(%image, %digest, "gathering the tags at the digest took over {timeout:?}; the delete is judged fail-closed");
+            None
+        }
+    }
+}
+
+/// Whether an image exists, for uploads and mounts.
+pub async fn image_exists(upstream: &Upstream, image: &str) -> Result<bool, UpstreamError> {
+    upstream.image_exists(image).await
+}
+

@@ -1,0 +1,531 @@
+//! The upstream registry: forwarding requests to it, and reading the facts a
+//! decision needs (the digest a tag points at, the tags of an image).
+
+use crate::oci::MANIFEST_MEDIA_TYPES;
+use axum::body::Body;
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// The most a fact-finding response body (a tag list page) may hold.
+const MAX_FACT_BODY: usize = 16 << 20;
+
+/// How many tags one tag-list page asks for.
+const TAG_PAGE: usize = 1000;
+
+/// How to reach the upstream registry.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Base URL, e.g. `http://127.0.0.1:5000` (a path prefix is kept).
+    pub url: String,
+    /// HTTP Basic credentials the proxy uses upstream (never the client's own).
+    pub credentials: Option<(String, String)>,
+    /// Bound on each fact-finding request (and on connecting).
+    pub timeout: Duration,
+    /// Bound on a forwarded request, from sending it to the response headers
+    /// (it includes streaming the request body, so it must fit a large blob).
+    pub forward_timeout: Duration,
+}
+
+/// Why the upstream could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The configured URL is not an `http://` or `https://` URL.
+    #[error("invalid upstream URL `{url}`: {why}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The TLS setup failed (no system roots).
+    #[error("cannot set up TLS to the upstream: {0}")]
+    Tls(String),
+    /// Connecting or exchanging the request failed.
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    /// The upstream did not answer in time.
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The upstream answered, but not as the OCI Distribution API says it should.
+    #[error("unexpected upstream answer to {what}: {status}{detail}")]
+    Unexpected {
+        /// What was asked.
+        what: String,
+        /// The HTTP status received.
+        status: StatusCode,
+        /// More about it (e.g. a missing header), with a leading separator.
+        detail: String,
+    },
+}
+
+/// A client for one upstream registry: cheap to clone, shared by all requests.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+    scheme: Scheme,
+    authority: Authority,
+    /// The URL's path without its trailing `/` (usually empty).
+    prefix: String,
+    /// `Basic …` for the configured credentials.
+    authorization: Option<HeaderValue>,
+    timeout: Duration,
+    forward_timeout: Duration,
+}
+
+/// What a tag list says about an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagList {
+    /// The registry does not know the image (`404`), or it holds no tag.
+    Absent,
+    /// The image's tags (at least one).
+    Tags(Vec<String>),
+}
+
+impl Upstream {
+    /// A client for `config.url`.
+    pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
+        let invalid = |why: &str| UpstreamError::InvalidUrl {
+            url: config.url.clone(),
+            why: why.to_owned(),
+        };
+        let uri: Uri = config
+            .url
+            .parse()
+            .map_err(|err: http::uri::InvalidUri| invalid(&err.to_string()))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| invalid("it needs a scheme: http:// or https://"))?;
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(invalid("the scheme must be http or https"));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| invalid("it needs a host"))?;
+        if uri.query().is_some() {
+            return Err(invalid("it may not have a query"));
+        }
+        let prefix = uri.path().trim_end_matches('/').to_owned();
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(config.timeout));
+        http.set_nodelay(true);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|err| UpstreamError::Tls(err.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        let authorization = config
+            .credentials
+            .as_ref()
+            .map(|(user, password)| basic_authorization(user, password))
+            .transpose()
+            .map_err(|_| invalid("the upstream credentials hold characters a header cannot"))?;
+        Ok(Upstream {
+            client,
+            scheme,
+            authority,
+            prefix,
+            authorization,
+            timeout: config.timeout,
+            forward_timeout: config.forward_timeout,
+        })
+    }
+
+    /// The upstream's base URL as configured, for messages.
+    pub fn base_url(&self) -> String {
+        format!("{}://{}{}", self.scheme, self.authority, self.prefix)
+    }
+
+    /// Forwards a client's request: same method, path, query, headers and body,
+    /// with the upstream's `Host`, the proxy's own upstream credentials (or, when
+    /// `client_authorization` is given, the client's, in pass-through mode), and no
+    /// hop-by-hop or `X-Taglock-*` headers.
+    pub async fn forward(
+        &self,
+        request: Request<Body>,
+        client_authorization: Option<HeaderValue>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let (mut parts, body) = request.into_parts();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", PathAndQuery::as_str)
+            .to_owned();
+        parts.uri = self.uri(&path)?;
+        strip_hop_by_hop(&mut parts.headers);
+        parts.headers.remove(header::AUTHORIZATION);
+        parts.headers.remove(header::HOST);
+        parts
+            .headers
+            .insert(header::HOST, self.host_header()?);
+        if let Some(auth) = self.authorization.clone().or(client_authorization) {
+            parts.headers.insert(header::AUTHORIZATION, auth);
+        }
+        self.send(Request::from_parts(parts, body), self.forward_timeout)
+            .await
+    }
+
+    /// The digest `image:tag` points at now, by `HEAD` with every manifest media
+    /// type accepted; `None` when the tag does not exist.
+    pub async fn tag_digest(&self, image: &str, tag: &str) -> Result<Option<String>, UpstreamError> {
+        let path = format!("/v2/{image}/manifests/{tag}");
+        let response = self.fact(Method::HEAD, &path, true).await?;
+        match response.status() {
+            StatusCode::OK => response
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| Some(v.trim().to_owned()))
+                .ok_or_else(|| UpstreamError::Unexpected {
+                    what: format!("HEAD {path}"),
+                    status: StatusCode::OK,
+                    detail: ": no Docker-Content-Digest header".to_owned(),
+                }),
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(unexpected("HEAD", &path, status)),
+        }
+    }
+
+    /// Whether the image holds at least one tag (one small tag-list page).
+    pub async fn image_exists(&self, image: &str) -> Result<bool, UpstreamError> {
+        let page = self.tag_page(&format!("/v2/{image}/tags/list?n=1")).await?;
+        Ok(page.is_some_and(|(tags, _)| !tags.is_empty()))
+    }
+
+    /// Every tag of the image, following the `Link` header's pages.
+    pub async fn tags(&self, image: &str) -> Result<TagList, UpstreamError> {
+        let mut next = Some(format!("/v2/{image}/tags/list?n={TAG_PAGE}"));
+        let mut all = Vec::new();
+        let mut pages = 0usize;
+        while let Some(path) = next.take() {
+            pages += 1;
+            if pages > 100_000 {
+                break;
+            }
+            match self.tag_page(&path).await? {
+                None => return Ok(TagList::Absent),
+                Some((tags, link)) => {
+                    all.extend(tags);
+                    next = link;
+                }
+            }
+        }
+        Ok(if all.is_empty() {
+            TagList::Absent
+        } else {
+            TagList::Tags(all)
+        })
+    }
+
+    /// The tags of `image` that point at `digest`: the tag list, then a `HEAD`
+    /// of each, at most `concurrency` at a time.
+    pub async fn tags_at_digest(
+        &self,
+        image: &str,
+        digest: &str,
+        concurrency: usize,
+    ) -> Result<Vec<String>, UpstreamError> {
+        let TagList::Tags(tags) = self.tags(image).await? else {
+            return Ok(Vec::new());
+        };
+        let heads = stream::iter(tags)
+            .map(|tag| async move {
+                let current = self.tag_digest(image, &tag).await?;
+                Ok::<_, UpstreamError>((tag, current))
+            })
+            .buffered(concurrency.max(1));
+        let mut at = Vec::new();
+        let mut heads = std::pin::pin!(heads);
+        while let Some(result) = heads.next().await {
+            let (tag, current) = result?;
+            if current.as_deref() == Some(digest) {
+                at.push(tag);
+            }
+        }
+        Ok(at)
+    }
+
+    /// `GET /v2/` with the proxy's credentials: any answer below 500 means the
+    /// upstream is up (401 included: the registry answers, and forwards decide).
+    pub async fn ping(&self) -> Result<StatusCode, UpstreamError> {
+        let response = self.fact(Method::GET, "/v2/", false).await?;
+        let status = response.status();
+        if status.is_server_error() {
+            return Err(unexpected("GET", "/v2/", status));
+        }
+        Ok(status)
+    }
+
+    /// Turns an absolute `Location` pointing at the upstream into a path, so the
+    /// client's next request (an upload session's `PATCH`/`PUT`) comes back here.
+    pub fn relative_location(&self, location: &str) -> Option<String> {
+        let uri: Uri = location.parse().ok()?;
+        let authority = uri.authority()?;
+        if authority != &self.authority {
+            return None;
+        }
+        let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        Some(path.strip_prefix(&self.prefix).unwrap_or(path).to_owned())
+    }
+
+    /// One page of a tag list: `None` for 404; the tags and the next page's path.
+    async fn tag_page(&self, path: &str) -> Result<Option<(Vec<String>, Option<String>)>, UpstreamError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let response = self.fact(Method::GET, path, false).await?;
+        match response.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            status => return Err(unexpected("GET", path, status)),
+        }
+        let link = response
+            .headers()
+            .get(header::LINK)
+            .and_then(|v| v.to_str().ok())
+            .and_then(next_link);
+        let body = self.read_body(response, path).await?;
+        let page: Page = serde_json::from_slice(&body).map_err(|err| UpstreamError::Unexpected {
+            what: format!("GET {path}"),
+            status: StatusCode::OK,
+            detail: format!(": the tag list is not JSON: {err}"),
+        })?;
+        Ok(Some((page.tags.unwrap_or_default(), link)))
+    }
+
+    async fn read_body(&self, response: Response<Incoming>, path: &str) -> Result<Bytes, UpstreamError> {
+        let read = Limited::new(response.into_body(), MAX_FACT_BODY).collect();
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(collected)) => Ok(collected.to_bytes()),
+            Ok(Err(err)) => Err(UpstreamError::Unreachable(format!("reading GET {path}: {err}"))),
+            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+        }
+    }
+
+    /// A request of the proxy's own, with its credentials and the fact timeout.
+    async fn fact(&self, method: Method, path: &str, manifest: bool) -> Result<Response<Incoming>, UpstreamError> {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(self.uri(path)?)
+            .header(header::HOST, self.host_header()?);
+        if manifest {
+            for media_type in MANIFEST_MEDIA_TYPES {
+                request = request.header(header::ACCEPT, *media_type);
+            }
+        }
+        if let Some(auth) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, auth.clone());
+        }
+        let request = request
+            .body(Body::empty())
+            .map_err(|err| UpstreamError::Unreachable(format!("cannot build a request for {path}: {err}")))?;
+        self.send(request, self.timeout).await
+    }
+
+    async fn send(&self, request: Request<Body>, timeout: Duration) -> Result<Response<Incoming>, UpstreamError> {
+        match tokio::time::timeout(timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(err)) => Err(UpstreamError::Unreachable(error_chain(&err))),
+            Err(_) => Err(UpstreamError::Timeout(timeout)),
+        }
+    }
+
+    fn uri(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{path_and_query}", self.prefix))
+            .build()
+            .map_err(|err| UpstreamError::InvalidUrl {
+                url: format!("{}{path_and_query}", self.base_url()),
+                why: err.to_string(),
+            })
+    }
+
+    fn host_header(&self) -> Result<HeaderValue, UpstreamError> {
+        HeaderValue::from_str(self.authority.as_str()).map_err(|err| UpstreamError::InvalidUrl {
+            url: self.base_url(),
+            why: err.to_string(),
+        })
+    }
+}
+
+/// `Basic base64(user:password)`.
+pub fn basic_authorization(user: &str, password: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// The path of the `rel="next"` target of a `Link` header (`</v2/…?last=x&n=100>; rel="next"`).
+pub fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+        if !is_next {
+            return None;
+        }
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        // An absolute target keeps only its path: the proxy asks its own upstream.
+        match target.parse::<Uri>() {
+            Ok(uri) if uri.authority().is_some() => uri.path_and_query().map(|p| p.as_str().to_owned()),
+            _ => Some(target.to_owned()),
+        }
+    })
+}
+
+/// Removes the headers that describe one connection, not the message (RFC 9110 §7.6.1),
+/// and taglock's trusted identity headers, which never go upstream.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::CONNECTION,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    let taglock: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-taglock-"))
+        .cloned()
+        .collect();
+    for name in taglock {
+        headers.remove(name);
+    }
+}
+
+fn unexpected(method: &str, path: &str, status: StatusCode) -> UpstreamError {
+    let detail = match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            ": check the proxy's upstream credentials".to_owned()
+        }
+        _ => String::new(),
+    };
+    UpstreamError::Unexpected {
+        what: format!("{method} {path}"),
+        status,
+        detail,
+    }
+}
+
+/// An error and its sources on one line (hyper's own message is terse).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(url: &str) -> Result<Upstream, UpstreamError> {
+        Upstream::new(&UpstreamConfig {
+            url: url.into(),
+            credentials: None,
+            timeout: Duration::from_secs(1),
+            forward_timeout: Duration::from_secs(1),
+        })
+    }
+
+    #[test]
+    fn urls_are_checked() {
+        assert!(matches!(upstream("127.0.0.1:5000"), Err(UpstreamError::InvalidUrl { .. })));
+        assert!(matches!(upstream("ftp://x"), Err(UpstreamError::InvalidUrl { .. })));
+        assert!(matches!(upstream("http://x/?a=b"), Err(UpstreamError::InvalidUrl { .. })));
+        let up = upstream("http://127.0.0.1:5000/").unwrap();
+        assert_eq!(up.base_url(), "http://127.0.0.1:5000");
+        let prefixed = upstream("https://registry.example/mirror/").unwrap();
+        assert_eq!(prefixed.base_url(), "https://registry.example/mirror");
+        assert_eq!(
+            prefixed.uri("/v2/").unwrap().to_string(),
+            "https://registry.example/mirror/v2/"
+        );
+    }
+
+    #[test]
+    fn locations_at_the_upstream_become_paths() {
+        let up = upstream("http://127.0.0.1:5000").unwrap();
+        assert_eq!(
+            up.relative_location("http://127.0.0.1:5000/v2/a/blobs/uploads/1?_state=x").as_deref(),
+            Some("/v2/a/blobs/uploads/1?_state=x")
+        );
+        assert_eq!(up.relative_location("/v2/a/blobs/uploads/1"), None);
+        assert_eq!(up.relative_location("http://elsewhere/v2/a"), None);
+    }
+
+    #[test]
+    fn next_links() {
+        assert_eq!(
+            next_link("</v2/_catalog?last=b&n=2>; rel=\"next\"").as_deref(),
+            Some("/v2/_catalog?last=b&n=2")
+        );
+        assert_eq!(
+            next_link("<http://r:5000/v2/a/tags/list?last=x&n=1>; rel=\"next\"").as_deref(),
+            Some("/v2/a/tags/list?last=x&n=1")
+        );
+        assert_eq!(next_link("</v2/x>; rel=\"prev\""), None);
+        assert_eq!(next_link("garbage"), None);
+    }
+
+    #[test]
+    fn hop_by_hop_and_identity_headers_never_go_upstream() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-custom"));
+        headers.insert("x-custom", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-taglock-user", HeaderValue::from_static("root"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key(header::CONTENT_TYPE));
+    }
+
+    #[test]
+    fn basic_credentials() {
+        let value = basic_authorization("alice", "s3cret").unwrap();
+        assert_eq!(value.to_str().unwrap(), "Basic YWxpY2U6czNjcmV0");
+        assert!(value.is_sensitive());
+    }
+}
