@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything taglock's builds and tests need on a fresh machine:
 # rustfmt and clippy, the wasm32 target, wasm-bindgen-cli at the exact version of
-# the wasm-bindgen crate, Debian's Chromium, and the npm packages.
+# the wasm-bindgen crate, Debian's Chromium, the npm packages, and the real
+# registry and client the proxy is tested against (docker-registry, skopeo).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +15,4 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 bash scripts/install-wasm-toolchain.sh
 bash host-js/scripts/install.sh
+bash scripts/install-registry.sh
