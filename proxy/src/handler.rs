@@ -29,6 +29,9 @@ use std::time::Instant;
 /// The most a catalog page from the upstream may hold.
 const MAX_CATALOG_BYTES: usize = 16 << 20;
 
+/// The response that ends a request early: a denial, or an error of the proxy.
+type Refused = Box<Response<Body>>;
+
 /// What the audit log says of the client's request.
 struct Exchange {
     method: String,
@@ -37,15 +40,22 @@ struct Exchange {
 
 /// The fallback handler: every request that is not `/healthz`, `/readyz`,
 /// `/metrics` or the UI.
-pub(crate) async fn proxy(State(state): State<Arc<AppState>>, request: Request<Body>) -> Response<Body> {
+pub(crate) async fn proxy(
+    State(state): State<Arc<AppState>>,
+    request: Request<Body>,
+) -> Response<Body> {
     let exchange = Exchange {
         method: request.method().to_string(),
-        path: request
-            .uri()
-            .path_and_query()
-            .map_or_else(|| request.uri().path().to_owned(), |p| p.as_str().to_owned()),
+        path: request.uri().path_and_query().map_or_else(
+            || request.uri().path().to_owned(),
+            |p| p.as_str().to_owned(),
+        ),
     };
-    let route = Route::parse(request.method(), request.uri().path(), request.uri().query());
+    let route = Route::parse(
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    );
     let actor = match state.identity.authenticate(request.headers()).await {
         Ok(actor) => actor,
         Err(err) => return state.refuse(err),
@@ -70,13 +80,13 @@ pub(crate) async fn proxy(State(state): State<Arc<AppState>>, request: Request<B
             let asked = PolicyRequest::Pull(PullRequest { image, actor });
             match state.decide(&exchange, &asked) {
                 Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-                Err(denied) => denied,
+                Err(denied) => *denied,
             }
         }
         Route::Upload { image } => {
             let image_exists = match state.facts(facts::image_exists(&state.upstream, &image)).await {
                 Ok(exists) => exists,
-                Err(denied) => return denied,
+                Err(denied) => return *denied,
             };
             let asked = PolicyRequest::Upload(UploadRequest {
                 image,
@@ -85,13 +95,13 @@ pub(crate) async fn proxy(State(state): State<Arc<AppState>>, request: Request<B
             });
             match state.decide(&exchange, &asked) {
                 Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-                Err(denied) => denied,
+                Err(denied) => *denied,
             }
         }
         Route::Mount { image, from } => {
             let image_exists = match state.facts(facts::image_exists(&state.upstream, &image)).await {
                 Ok(exists) => exists,
-                Err(denied) => return denied,
+                Err(denied) => return *denied,
             };
             let asked = PolicyRequest::Mount(MountRequest {
                 image,
@@ -101,7 +111,7 @@ pub(crate) async fn proxy(State(state): State<Arc<AppState>>, request: Request<B
             });
             match state.decide(&exchange, &asked) {
                 Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-                Err(denied) => denied,
+                Err(denied) => *denied,
             }
         }
         Route::PushManifest {
@@ -151,14 +161,23 @@ async fn push(
         }
     }
     let tag_names: Vec<&str> = tags.iter().map(String::as_str).collect();
-    let _held = match state.locks.push(&image, &tag_names, state.config.lock_timeout).await {
+    let _held = match state
+        .locks
+        .push(&image, &tag_names, state.config.lock_timeout)
+        .await
+    {
         Ok(guard) => guard,
         Err(busy) => return state.refuse(ProxyError::unavailable(format!("{busy}; try again"))),
     };
-    let pushed = facts::push(&state.upstream, &image, &tags, state.config.facts_concurrency);
+    let pushed = facts::push(
+        &state.upstream,
+        &image,
+        &tags,
+        state.config.facts_concurrency,
+    );
     let found = match state.facts(pushed).await {
         Ok(found) => found,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let asked = PolicyRequest::Push(PushRequest {
         image,
@@ -169,12 +188,18 @@ async fn push(
     });
     let decision = match state.decide(exchange, &asked) {
         Ok(decision) => decision,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     parts.headers.remove(header::TRANSFER_ENCODING);
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(manifest.len()));
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(manifest.len()));
     state
-        .forward(Request::from_parts(parts, Body::from(manifest)), pass, Some(&decision))
+        .forward(
+            Request::from_parts(parts, Body::from(manifest)),
+            pass,
+            Some(&decision),
+        )
         .await
 }
 
@@ -194,9 +219,12 @@ async fn delete(
         Err(busy) => return state.refuse(ProxyError::unavailable(format!("{busy}; try again"))),
     };
     let (target, tags) = match reference {
-        Reference::Tag(tag) => match state.facts(facts::tag_delete(&state.upstream, &image, &tag)).await {
+        Reference::Tag(tag) => match state
+            .facts(facts::tag_delete(&state.upstream, &image, &tag))
+            .await
+        {
             Ok(current) => (DeleteTarget::Tag(tag), Some(vec![current])),
-            Err(denied) => return denied,
+            Err(denied) => return *denied,
         },
         Reference::Digest(digest) => {
             let started = Instant::now();
@@ -208,7 +236,9 @@ async fn delete(
                 state.config.tags_timeout,
             )
             .await;
-            state.metrics.upstream(UpstreamKind::Facts, started.elapsed());
+            state
+                .metrics
+                .upstream(UpstreamKind::Facts, started.elapsed());
             (DeleteTarget::Digest(digest), tags)
         }
     };
@@ -220,14 +250,19 @@ async fn delete(
     });
     match state.decide(exchange, &asked) {
         Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-        Err(denied) => denied,
+        Err(denied) => *denied,
     }
 }
 
 /// `GET /v2/_catalog`: the upstream's page, keeping only the images the actor may
 /// pull (the upstream's `Link` to the next page is kept, so a filtered page may
 /// be shorter than `n`).
-async fn catalog(state: &AppState, request: Request<Body>, actor: Actor, pass: Option<HeaderValue>) -> Response<Body> {
+async fn catalog(
+    state: &AppState,
+    request: Request<Body>,
+    actor: Actor,
+    pass: Option<HeaderValue>,
+) -> Response<Body> {
     #[derive(serde::Deserialize)]
     struct Page {
         #[serde(default)]
@@ -263,15 +298,19 @@ async fn catalog(state: &AppState, request: Request<Body>, actor: Actor, pass: O
     for image in page.repositories {
         asked.image = image;
         // An image the component cannot decide on stays hidden (fail closed).
-        if policy.evaluate_pull(&asked).is_ok_and(|decision| decision.allowed) {
+        if policy
+            .evaluate_pull(&asked)
+            .is_ok_and(|decision| decision.allowed)
+        {
             visible.push(std::mem::take(&mut asked.image));
         }
     }
     let body = serde_json::json!({ "repositories": visible }).to_string();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Response::from_parts(parts, Body::from(body))
 }
 
@@ -287,13 +326,15 @@ async fn read_manifest(headers: &HeaderMap, body: Body) -> Result<Bytes, ProxyEr
     match Limited::new(body, MAX_MANIFEST_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(ProxyError::manifest_too_large()),
-        Err(err) => Err(ProxyError::bad_body(format!("cannot read the manifest: {err}"))),
+        Err(err) => Err(ProxyError::bad_body(format!(
+            "cannot read the manifest: {err}"
+        ))),
     }
 }
 
 impl AppState {
     /// Asks the component; a denial (or no decision at all) becomes the response.
-    fn decide(&self, exchange: &Exchange, request: &PolicyRequest) -> Result<Decision, Response<Body>> {
+    fn decide(&self, exchange: &Exchange, request: &PolicyRequest) -> Result<Decision, Refused> {
         let policy = self.policy.load();
         let started = Instant::now();
         let evaluated = policy.evaluate(request);
@@ -301,10 +342,13 @@ impl AppState {
         let decision = match evaluated {
             Ok(decision) => decision,
             Err(err) => {
-                tracing::error!(image = request.image(), "the decision component failed: {err}");
-                return Err(self.refuse(ProxyError::unavailable(format!(
+                tracing::error!(
+                    image = request.image(),
+                    "the decision component failed: {err}"
+                );
+                return Err(Box::new(self.refuse(ProxyError::unavailable(format!(
                     "taglock could not decide this request ({err}); nothing was forwarded"
-                ))));
+                )))));
             }
         };
         self.metrics.decision(request, &decision, took);
@@ -323,14 +367,19 @@ impl AppState {
                 tracing::error!("{err}");
                 // A write nobody can account for is not let through; reads go on.
                 if !matches!(request, PolicyRequest::Pull(_)) {
-                    return Err(self.refuse(ProxyError::unavailable(
+                    return Err(Box::new(self.refuse(ProxyError::unavailable(
                         "taglock cannot write its audit log, so it refuses writes until it can",
-                    )));
+                    ))));
                 }
             }
         }
         if decision.would_deny {
-            tracing::warn!(image = request.image(), reason = decision.reason.as_str(), "audit mode let through: {}", decision.message);
+            tracing::warn!(
+                image = request.image(),
+                reason = decision.reason.as_str(),
+                "audit mode let through: {}",
+                decision.message
+            );
         }
         if decision.allowed {
             return Ok(decision);
@@ -343,35 +392,42 @@ impl AppState {
             decision.message
         );
         let status = StatusCode::from_u16(decision.status()).unwrap_or(StatusCode::FORBIDDEN);
-        Err(oci::json_response(
+        Err(Box::new(oci::json_response(
             status,
             &decision.error(),
             status == StatusCode::UNAUTHORIZED,
-        ))
+        )))
     }
 
     /// Reads facts from the upstream, timed; unreachable means 503, nothing forwarded.
     async fn facts<T>(
         &self,
         reading: impl Future<Output = Result<T, crate::upstream::UpstreamError>>,
-    ) -> Result<T, Response<Body>> {
+    ) -> Result<T, Refused> {
         let started = Instant::now();
         let result = reading.await;
-        self.metrics.upstream(UpstreamKind::Facts, started.elapsed());
+        self.metrics
+            .upstream(UpstreamKind::Facts, started.elapsed());
         result.map_err(|err| {
             tracing::warn!("facts unavailable: {err}");
-            self.refuse(ProxyError::unavailable(format!(
+            Box::new(self.refuse(ProxyError::unavailable(format!(
                 "taglock could not check this request with the upstream registry ({err}); nothing was written"
-            )))
+            ))))
         })
     }
 
     /// Sends the (allowed) request upstream and relays the answer, with relative
     /// upload locations and, in audit mode, the `Warning` of the would-be denial.
-    async fn forward(&self, request: Request<Body>, pass: Option<HeaderValue>, decision: Option<&Decision>) -> Response<Body> {
+    async fn forward(
+        &self,
+        request: Request<Body>,
+        pass: Option<HeaderValue>,
+        decision: Option<&Decision>,
+    ) -> Response<Body> {
         let started = Instant::now();
         let result = self.upstream.forward(request, pass).await;
-        self.metrics.upstream(UpstreamKind::Forward, started.elapsed());
+        self.metrics
+            .upstream(UpstreamKind::Forward, started.elapsed());
         let response = match result {
             Ok(response) => response,
             Err(err) => {
