@@ -1,7 +1,7 @@
 //! The command line: subcommands, their arguments, and the help text.
 
 use crate::engine::EngineKind;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 /// The exit codes of the whole command (each subcommand's help narrows them).
@@ -82,6 +82,93 @@ Exit codes:
   2  the policy or request cannot be read, the request is not JSON (line and
      column given) or not a request (its JSON path given)";
 
+const USERS_AFTER_HELP: &str = "\
+Examples:
+  taglock users add users.json alice --group devs
+  printf '%s\\n' \"$CI_PASSWORD\" | taglock users add users.json ci-web --password-stdin \\
+    --kind pipeline --repository web-app --environment production
+  taglock users list users.json
+  taglock users remove users.json alice
+
+The users file is what `taglock serve` checks HTTP Basic logins against: each
+entry a name, a bcrypt hash of the password, and the actor the login becomes
+(kind, groups, pipeline repository and environment, workspace admin). Passwords
+and hashes are never printed.
+
+Exit codes:
+  0  done
+  2  unusable input: the users file cannot be read or is not a valid users file
+     (every problem is listed), the password cannot be read or the two typed
+     differ, a name that is not in the file (remove), or a usage error";
+
+const USERS_ADD_AFTER_HELP: &str = "\
+Examples:
+  taglock users add users.json alice --group devs --group qa
+  taglock users add users.json root --workspace-admin --password-file root.pw
+  printf '%s\\n' \"$CI_PASSWORD\" | taglock users add users.json ci-web --password-stdin \\
+    --kind pipeline --repository web-app --environment production
+
+Without --password-stdin or --password-file the password is asked twice on the
+terminal, without echo. A password from standard input or a file is its first
+line (one final line break is dropped); it may be 1 to 71 bytes, which bcrypt
+uses whole. FILE is created (mode 0600) if it does not exist; an entry of the
+same name is replaced (stderr says so). The file is replaced atomically, so a
+running `taglock serve` never reads half of it.
+
+Exit codes:
+  0  the entry was written
+  2  unusable input: FILE cannot be read or is not a valid users file, the
+     password cannot be read, is empty or too long, the two typed differ, or
+     the options do not fit the kind (a pipeline needs --repository; only a
+     pipeline has --repository and --environment)";
+
+const USERS_REMOVE_AFTER_HELP: &str = "\
+Examples:
+  taglock users remove users.json alice
+
+Exit codes:
+  0  the entry was removed
+  2  unusable input: FILE cannot be read or is not a valid users file, or it has
+     no entry of that name";
+
+const USERS_LIST_AFTER_HELP: &str = "\
+Examples:
+  taglock users list users.json
+
+Prints one row per entry: name, kind, the principal the policy's grants name
+(user:alice, pipeline:web-app/production, token:deploy), groups and whether it
+is a workspace admin. Never the password hash.
+
+Exit codes:
+  0  the entries were listed
+  2  unusable input: FILE cannot be read or is not a valid users file";
+
+const PREVIEW_AFTER_HELP: &str = "\
+Examples:
+  taglock preview --registry http://127.0.0.1:5000 --policy examples/bitbucket.json
+  taglock preview --registry https://registry.example --policy policy.json \\
+    --image acme/web --image acme/api --user admin --password-file admin.pw
+  taglock preview --registry http://127.0.0.1:5000 --policy policy.json --json \\
+    | jq '.unused_rules'
+
+Walks the registry's catalog (GET /v2/_catalog) or only the --image names, and
+each image's tags (GET /v2/<name>/tags/list), following the Link header's pages,
+at most --concurrency images at a time. Every tag is tested with the policy,
+exactly as `taglock test` does: a table per image (tag, protected, why), then
+each rule with the number of existing tags it protects, and the rules that
+protect none. With --json, stdout holds {\"images\": [{\"image\", \"tags\":
+[{\"tag\", \"protected\", \"rule\", \"because\"}]}], \"rules\": [{\"name\",
+\"protected\"}], \"unused_rules\": [...]}. A progress bar is drawn on stderr only
+when it is a terminal. Credentials are HTTP Basic; nothing is written.
+
+Exit codes:
+  0  the preview ran, whatever it found
+  1  the policy is invalid
+  2  unusable input: the policy or password file cannot be read, an invalid
+     --image or --registry, or the registry unreachable, not answering in time,
+     refusing the login or answering what the OCI API does not define (the
+     message names the URL and what failed)";
+
 /// taglock: immutable tags and repository-linked permissions for OCI registries.
 #[derive(Debug, Parser)]
 #[command(
@@ -119,6 +206,12 @@ pub enum Command {
     /// Decide a request (or an array of requests) and print the decision JSON.
     #[command(after_help = EVAL_AFTER_HELP)]
     Eval(EvalArgs),
+    /// Show which tags already in a live registry a policy would protect.
+    #[command(after_help = PREVIEW_AFTER_HELP)]
+    Preview(PreviewArgs),
+    /// Manage the users file `taglock serve` checks HTTP Basic logins against.
+    #[command(after_help = USERS_AFTER_HELP)]
+    Users(UsersArgs),
 }
 
 /// `taglock check POLICY [--json]`.
@@ -163,6 +256,126 @@ pub struct EvalArgs {
     pub compact: bool,
 }
 
+/// `taglock preview --registry URL --policy FILE [options]`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The registry's base URL, e.g. http://127.0.0.1:5000 (http or https).
+    #[arg(long, value_name = "URL")]
+    pub registry: String,
+    /// The policy JSON file (`-` for standard input).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Only this image, not the whole catalog (repeatable).
+    #[arg(long = "image", value_name = "NAME")]
+    pub images: Vec<String>,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// How many images are listed at once.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Seconds each registry request may take (connecting, answering, reading).
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: u64,
+    /// Log in to the registry with HTTP Basic as this user.
+    #[arg(long, value_name = "U", requires = "password_file")]
+    pub user: Option<String>,
+    /// The password of --user: the first line of this file.
+    #[arg(long, value_name = "F", requires = "user")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `taglock users add|remove|list`.
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    /// What to do with the users file.
+    #[command(subcommand)]
+    pub command: UsersCommand,
+}
+
+/// The `users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add an entry, or replace the entry of the same name (creates FILE).
+    #[command(after_help = USERS_ADD_AFTER_HELP)]
+    Add(UsersAddArgs),
+    /// Remove an entry.
+    #[command(after_help = USERS_REMOVE_AFTER_HELP)]
+    Remove(UsersRemoveArgs),
+    /// List the entries (never their password hashes).
+    #[command(after_help = USERS_LIST_AFTER_HELP)]
+    List(UsersListArgs),
+}
+
+/// What kind of actor a login becomes (`--kind`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// A person; the policy's grants name it `user:<name>`.
+    #[default]
+    User,
+    /// A CI identity of a code repository: `pipeline:<repository>[/<environment>]`.
+    Pipeline,
+    /// An access token: `token:<name>`.
+    Token,
+}
+
+/// `taglock users add FILE NAME [options]`.
+#[derive(Debug, Args)]
+pub struct UsersAddArgs {
+    /// The users file (created if missing).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The login name (no `:`).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// Read the password from standard input (its first line).
+    #[arg(long, conflicts_with = "password_file")]
+    pub password_stdin: bool,
+    /// Read the password from this file (its first line).
+    #[arg(long, value_name = "F")]
+    pub password_file: Option<PathBuf>,
+    /// A group the login belongs to (repeatable); grants to `group:<G>` apply.
+    #[arg(long = "group", value_name = "G")]
+    pub groups: Vec<String>,
+    /// What kind of actor the login becomes.
+    #[arg(long, value_enum, default_value_t = KindArg::User)]
+    pub kind: KindArg,
+    /// For a pipeline (required): the code repository it runs for.
+    #[arg(long, value_name = "R")]
+    pub repository: Option<String>,
+    /// For a pipeline (optional): the deployment environment it runs in.
+    #[arg(long, value_name = "E")]
+    pub environment: Option<String>,
+    /// The login is a workspace admin (admin on every repository).
+    #[arg(long)]
+    pub workspace_admin: bool,
+    /// bcrypt cost, 4 to 31; each step doubles the work of every login.
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(4..=31))]
+    pub cost: u32,
+}
+
+/// `taglock users remove FILE NAME`.
+#[derive(Debug, Args)]
+pub struct UsersRemoveArgs {
+    /// The users file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The login name to remove.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `taglock users list FILE`.
+#[derive(Debug, Args)]
+pub struct UsersListArgs {
+    /// The users file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,10 +389,26 @@ mod tests {
     #[test]
     fn every_help_lists_the_exit_codes() {
         assert!(AFTER_HELP.ends_with(exit_codes!()));
-        for text in [CHECK_AFTER_HELP, TEST_AFTER_HELP, EVAL_AFTER_HELP] {
+        for text in [
+            CHECK_AFTER_HELP,
+            TEST_AFTER_HELP,
+            EVAL_AFTER_HELP,
+            PREVIEW_AFTER_HELP,
+        ] {
             assert!(text.contains("Exit codes:\n  0  "));
             assert!(text.contains("\n  1  the policy is invalid"));
             assert!(text.contains("\n  2  "));
+        }
+        for text in [
+            USERS_AFTER_HELP,
+            USERS_ADD_AFTER_HELP,
+            USERS_REMOVE_AFTER_HELP,
+            USERS_LIST_AFTER_HELP,
+        ] {
+            assert!(text.contains("Examples:\n  taglock users "), "{text}");
+            assert!(text.contains("Exit codes:\n  0  "), "{text}");
+            assert!(text.contains("\n  2  unusable input"), "{text}");
+            assert!(!text.contains("\n  1  "), "{text}");
         }
     }
 

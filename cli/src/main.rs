@@ -10,8 +10,10 @@ mod eval;
 mod input;
 mod outcome;
 mod output;
+mod preview;
 mod style;
 mod test_cmd;
+mod users_cmd;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -25,6 +27,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args, cli.engine),
         Command::Test(args) => test_cmd::run(args, cli.engine),
         Command::Eval(args) => eval::run(args, cli.engine),
+        Command::Preview(args) => preview::run(args, cli.engine),
+        Command::Users(args) => users_cmd::run(args),
     };
     match result {
         Ok(outcome) => outcome.into(),

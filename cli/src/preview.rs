@@ -1,0 +1,351 @@
+//! `taglock preview`: walk a live registry's tags and show which ones the policy
+//! would protect, and by which rule, before it is switched on. The walking is
+//! `taglock_proxy::preview`; every verdict comes from the engine (`--engine`).
+
+use crate::args::PreviewArgs;
+use crate::engine::{self, Engine, EngineKind};
+use crate::input::{PolicyInput, Source};
+use crate::outcome::Outcome;
+use crate::output::{self, io_message, plural};
+use crate::style::Style;
+use anyhow::{Context, anyhow, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use policy_core::{PolicyDocument, TagVerdict, names, selector};
+use std::io::IsTerminal;
+use std::time::Duration;
+use taglock_proxy::preview::{
+    self, HttpRegistry, ImageReport, Images, Progress, Report, TagReport, TestedImage,
+};
+
+/// Walks the registry, tests every tag, prints the report (table or JSON).
+pub fn run(args: &PreviewArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
+    for image in &args.images {
+        names::check_image_name(image).map_err(|err| anyhow!("--image {image}: {err}"))?;
+    }
+    let input = PolicyInput::read(&Source::new(&args.policy))?;
+    let Some(policy) = Engine::load_valid(engine, &input)? else {
+        return Ok(Outcome::InvalidPolicy);
+    };
+    let document = engine::document(&input.text)?;
+    let password = match (&args.user, &args.password_file) {
+        (Some(_), Some(path)) => Some(read_password(path)?),
+        _ => None,
+    };
+    let credentials = args.user.as_deref().zip(password.as_deref());
+    let registry = HttpRegistry::new(
+        &args.registry,
+        credentials,
+        Duration::from_secs(args.timeout),
+    )?;
+    let images = if args.images.is_empty() {
+        Images::Catalog
+    } else {
+        Images::Named(args.images.clone())
+    };
+    let bar = progress_bar();
+    let on_progress = |step: Progress<'_>| match step {
+        Progress::Catalog { images } => {
+            bar.set_length(u64::try_from(images).unwrap_or(u64::MAX));
+            bar.set_message("listing tags");
+        }
+        Progress::Image { done, total, .. } => {
+            bar.set_length(u64::try_from(total).unwrap_or(u64::MAX));
+            bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the HTTP client")?;
+    let walked = runtime.block_on(preview::walk(
+        &registry,
+        images,
+        usize::from(args.concurrency),
+        &on_progress,
+    ));
+    bar.finish_and_clear();
+    let walked = walked.with_context(|| format!("cannot preview {}", args.registry))?;
+    let tested = walked
+        .into_iter()
+        .map(|walked| {
+            let tests = walked
+                .tags
+                .iter()
+                .map(|tag| policy.test_tag(&walked.image, tag))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(TestedImage { walked, tests })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let rules: Vec<String> = document
+        .immutability
+        .rules
+        .iter()
+        .map(|rule| rule.name.clone())
+        .collect();
+    let report = Report::build(&rules, tested);
+    if args.json {
+        output::stdout(&output::json(&report, false)?)?;
+    } else {
+        output::stdout(&render(&document, &args.registry, &report, Style::stdout()))?;
+    }
+    Ok(Outcome::Success)
+}
+
+/// A bar on stderr when it is a terminal; hidden otherwise (pipes, CI logs).
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{spinner} {msg} {wide_bar} {pos}/{len}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message("reading the catalog");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+/// The registry password: the first line of the file, without its line break.
+fn read_password(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        anyhow!(
+            "cannot read password file {}: {}",
+            path.display(),
+            io_message(&err)
+        )
+    })?;
+    let password = text.lines().next().unwrap_or_default().to_owned();
+    if password.is_empty() {
+        bail!("password file {} is empty", path.display());
+    }
+    Ok(password)
+}
+
+/// A summary line, a table per image, and the rules with what they protect.
+fn render(document: &PolicyDocument, registry: &str, report: &Report, style: Style) -> String {
+    let mut out = format!(
+        "{} {}: {}, {}, {} protected\n",
+        style.dim("registry"),
+        style.bold(registry),
+        plural(report.images.len(), "image"),
+        plural(report.tag_count(), "tag"),
+        report.protected_count()
+    );
+    for image in &report.images {
+        out.push('\n');
+        out.push_str(&image_table(document, image, style));
+    }
+    out.push('\n');
+    out.push_str(&rules_table(document, report, style));
+    out
+}
+
+/// `image NAME`, then TAG, PROTECTED, WHY for each of its tags.
+fn image_table(document: &PolicyDocument, image: &ImageReport, style: Style) -> String {
+    let protected = image.tags.iter().filter(|tag| tag.protected).count();
+    let mut out = format!(
+        "{} {} ({}, {protected} protected)\n",
+        style.dim("image"),
+        style.bold(&image.image),
+        plural(image.tags.len(), "tag")
+    );
+    if let Some(error) = &image.error {
+        out.push_str(&format!("{}: {error}\n", style.error("not listed")));
+        return out;
+    }
+    if image.tags.is_empty() {
+        out.push_str(&style.dim("no tags"));
+        out.push('\n');
+        return out;
+    }
+    let tag_width = image
+        .tags
+        .iter()
+        .map(|tag| tag.tag.chars().count())
+        .chain(std::iter::once("TAG".len()))
+        .max()
+        .unwrap_or(0);
+    let protected_width = "PROTECTED".len();
+    out.push_str(&style.bold(&format!(
+        "{:tag_width$}  {:protected_width$}  WHY",
+        "TAG", "PROTECTED"
+    )));
+    out.push('\n');
+    for tag in &image.tags {
+        let (word, paint): (&str, fn(Style, &str) -> String) = match (tag.because, tag.protected) {
+            (TagVerdict::Invalid, _) => ("invalid", Style::error),
+            (_, true) => ("yes", Style::bold),
+            (_, false) => ("no", Style::dim),
+        };
+        let cell = paint(style, &format!("{word:protected_width$}"));
+        out.push_str(&format!(
+            "{:tag_width$}  {cell}  {}\n",
+            tag.tag,
+            why(document, tag)
+        ));
+    }
+    out
+}
+
+/// Why a tag is (not) protected, in words.
+fn why(document: &PolicyDocument, tag: &TagReport) -> String {
+    match tag.because {
+        TagVerdict::Rule => {
+            let rule = tag.rule.as_deref().unwrap_or_default();
+            let pattern = document
+                .immutability
+                .rules
+                .iter()
+                .find(|r| r.name == rule)
+                .map(|r| format!(" ({})", selector::display(&r.tags)))
+                .unwrap_or_default();
+            format!("rule \"{rule}\"{pattern}")
+        }
+        TagVerdict::All => "all tags are protected (protect: all)".to_owned(),
+        TagVerdict::Exception => "exempted by an exception".to_owned(),
+        TagVerdict::Referrer => {
+            "referrer tag (sha256-…): stays mutable while referrer_tags is mutable".to_owned()
+        }
+        TagVerdict::NoRule => "no rule matches".to_owned(),
+        TagVerdict::ModeNone => "protect: none, every tag stays mutable".to_owned(),
+        TagVerdict::Invalid => tag
+            .error
+            .clone()
+            .unwrap_or_else(|| "not a valid tag".to_owned()),
+    }
+}
+
+/// RULE, PROTECTS for every rule, then the rules that protect nothing.
+fn rules_table(document: &PolicyDocument, report: &Report, style: Style) -> String {
+    if report.rules.is_empty() {
+        return format!("{}\n", style.dim("the policy has no rules"));
+    }
+    let width = report
+        .rules
+        .iter()
+        .map(|rule| rule.name.chars().count())
+        .chain(std::iter::once("RULE".len()))
+        .max()
+        .unwrap_or(0);
+    let mut out = style.bold(&format!("{:width$}  PROTECTS", "RULE"));
+    out.push('\n');
+    for rule in &report.rules {
+        let count = plural(rule.protected, "tag");
+        let count = if rule.protected == 0 {
+            style.warning(&count)
+        } else {
+            count
+        };
+        out.push_str(&format!("{:width$}  {count}\n", rule.name));
+    }
+    if !report.unused_rules.is_empty() {
+        let names: Vec<String> = report
+            .unused_rules
+            .iter()
+            .map(|name| format!("\"{name}\""))
+            .collect();
+        out.push_str(&format!(
+            "{}: {} no existing tag: {}\n",
+            style.warning("unused"),
+            if names.len() == 1 {
+                "this rule protects"
+            } else {
+                "these rules protect"
+            },
+            names.join(", ")
+        ));
+    }
+    let protect = document.immutability.protect;
+    if protect != policy_core::document::Protect::Some {
+        out.push_str(&format!(
+            "{}: rules apply only under protect: some; this policy has protect: {}\n",
+            style.note("note"),
+            serde_json::to_value(protect)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taglock_proxy::preview::ImageTags;
+
+    const POLICY: &str = r#"{"version": 1, "immutability": {"protect": "some",
+        "rules": [
+          {"name": "semver", "tags": {"regex": "^v\\d+\\.\\d+\\.\\d+$"}},
+          {"name": "prod", "tags": {"matching": ["prod"]}}
+        ],
+        "exceptions": [{"matching": ["v0.*"]}]}}"#;
+
+    fn report(images: &[(&str, &[&str])]) -> (policy_core::Policy, Report) {
+        let policy = policy_core::Policy::from_json(POLICY).unwrap();
+        let tested = images
+            .iter()
+            .map(|(image, tags)| TestedImage {
+                walked: ImageTags {
+                    image: (*image).to_owned(),
+                    tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+                    error: None,
+                },
+                tests: tags.iter().map(|tag| policy.test_tag(image, tag)).collect(),
+            })
+            .collect();
+        let report = Report::build(&["semver".into(), "prod".into()], tested);
+        (policy, report)
+    }
+
+    #[test]
+    fn the_text_report_has_a_table_per_image_and_the_rules() {
+        let (policy, report) = report(&[
+            ("acme/web", &["v1.2.3", "latest", "v0.1.0"]),
+            ("acme/empty", &[]),
+        ]);
+        let shown = render(
+            policy.document(),
+            "http://127.0.0.1:5000",
+            &report,
+            Style::plain(),
+        );
+        let expected = "\
+registry http://127.0.0.1:5000: 2 images, 3 tags, 1 protected
+
+image acme/web (3 tags, 1 protected)
+TAG     PROTECTED  WHY
+v1.2.3  yes        rule \"semver\" (^v\\d+\\.\\d+\\.\\d+$)
+latest  no         no rule matches
+v0.1.0  no         exempted by an exception
+
+image acme/empty (0 tags, 0 protected)
+no tags
+
+RULE    PROTECTS
+semver  1 tag
+prod    0 tags
+unused: this rule protects no existing tag: \"prod\"
+";
+        assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let (policy, report) = report(&[("acme/web", &["v1.2.3"])]);
+        let plain = render(policy.document(), "r", &report, Style::plain());
+        let coloured = render(policy.document(), "r", &report, Style::coloured());
+        assert!(!plain.contains('\x1b'));
+        assert!(coloured.contains("\x1b[1;33m0 tags\x1b[0m"), "{coloured}");
+    }
+
+    #[test]
+    fn a_password_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        assert_eq!(read_password(&path).unwrap(), "s3cret");
+        std::fs::write(&path, "\n").unwrap();
+        assert!(read_password(&path).is_err());
+    }
+}
