@@ -45,10 +45,13 @@ pub fn run(args: &PreviewArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let bar = progress_bar();
     let on_progress = |step: Progress<'_>| match step {
         Progress::Catalog { images } => {
-            bar.set_length(u64::try_from(images).unwrap_or(u64::MAX));
-            bar.set_message("listing tags");
+            bar.set_message(format!("reading the catalog: {images} images"));
         }
         Progress::Image { done, total, .. } => {
+            if done == 1 {
+                bar.set_style(bar_style("{spinner} {msg} {wide_bar} {pos}/{len}"));
+                bar.set_message("listing tags");
+            }
             bar.set_length(u64::try_from(total).unwrap_or(u64::MAX));
             bar.set_position(u64::try_from(done).unwrap_or(u64::MAX));
         }
@@ -97,12 +100,16 @@ fn progress_bar() -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{spinner} {msg} {wide_bar} {pos}/{len}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
+    bar.set_style(bar_style("{spinner} {msg}"));
     bar.set_message("reading the catalog");
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// A progress style from an indicatif template (the templates here are constant
+/// and valid; a plain bar stands in should one ever not be).
+fn bar_style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 /// The registry password: the first line of the file, without its line break.

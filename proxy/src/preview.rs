@@ -354,13 +354,15 @@ struct Page<T> {
     next: Option<String>,
 }
 
-/// Follows a paginated listing from `first`, reading `items` out of each page.
-/// `Ok(None)` when the first page is a 404 (the thing listed does not exist).
+/// Follows a paginated listing from `first`, reading `items` out of each page and
+/// telling `on_page` how many it has so far. `Ok(None)` when the first page is a
+/// 404 (the thing listed does not exist).
 async fn listing<C: RegistryClient>(
     client: &C,
     first: String,
     items: fn(&[u8]) -> Result<Vec<String>, serde_json::Error>,
     what: &str,
+    on_page: &dyn Fn(usize),
 ) -> Result<Option<Vec<String>>, PreviewError> {
     let mut all = Vec::new();
     let mut next = Some(first);
@@ -378,6 +380,7 @@ async fn listing<C: RegistryClient>(
             }
         };
         all.extend(page.items);
+        on_page(all.len());
         if let Some(target) = &page.next {
             let bad = if !target.starts_with("/v2/") {
                 Some("outside /v2/")
@@ -478,8 +481,16 @@ fn tag_items(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
 
 /// Every repository the catalog lists, in its order (`GET /v2/_catalog`, paged).
 pub async fn catalog<C: RegistryClient>(client: &C) -> Result<Vec<String>, PreviewError> {
+    catalog_pages(client, &|_| {}).await
+}
+
+/// [`catalog`], telling `on_page` how many repositories it has after each page.
+async fn catalog_pages<C: RegistryClient>(
+    client: &C,
+    on_page: &dyn Fn(usize),
+) -> Result<Vec<String>, PreviewError> {
     let first = format!("/v2/_catalog?n={CATALOG_PAGE}");
-    listing(client, first.clone(), catalog_items, "catalog")
+    listing(client, first.clone(), catalog_items, "catalog", on_page)
         .await?
         .ok_or_else(|| PreviewError::Answer {
             url: client.url(&first),
@@ -504,6 +515,7 @@ pub async fn tags<C: RegistryClient>(
         format!("/v2/{image}/tags/list?n={TAG_PAGE}"),
         tag_items,
         "tag list",
+        &|_| {},
     )
     .await?;
     if let Some(tags) = &mut tags {
@@ -526,7 +538,7 @@ pub enum Images {
 /// How far the walk has got, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress<'a> {
-    /// A catalog page was read; `images` so far.
+    /// A catalog page was read; `images` listed so far (the last one gives the total).
     Catalog {
         /// Images listed so far.
         images: usize,
@@ -564,11 +576,8 @@ pub async fn walk<C: RegistryClient>(
 ) -> Result<Vec<ImageTags>, PreviewError> {
     let (names, from_catalog) = match images {
         Images::Catalog => {
-            let names = catalog(client).await?;
-            progress(Progress::Catalog {
-                images: names.len(),
-            });
-            (names, true)
+            let on_page = |images| progress(Progress::Catalog { images });
+            (catalog_pages(client, &on_page).await?, true)
         }
         Images::Named(names) => (names, false),
     };
@@ -878,7 +887,10 @@ mod tests {
             ]
         );
         let seen = seen.borrow();
-        assert_eq!(seen.first().unwrap(), "Catalog { images: 3 }");
+        assert_eq!(
+            seen[..2],
+            ["Catalog { images: 1 }", "Catalog { images: 3 }"]
+        );
         assert_eq!(
             seen.last().unwrap(),
             r#"Image { image: "acme/web", done: 3, total: 3 }"#
