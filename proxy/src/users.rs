@@ -657,6 +657,20 @@ mod tests {
     }
 
     #[test]
+    fn unknown_names_still_pay_for_a_bcrypt_comparison() {
+        // A cost-10 bcrypt takes tens of milliseconds; returning early for an
+        // unknown name would take microseconds.
+        let file = UsersFile::default();
+        let start = std::time::Instant::now();
+        assert!(file.verify("nobody", "pw").is_none());
+        assert!(
+            start.elapsed() > std::time::Duration::from_millis(5),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[test]
     fn htpasswd_style_2y_hashes_verify() {
         let parts: bcrypt::HashParts = entry("x", "pw").password_bcrypt.parse().unwrap();
         let mut old = entry("old", "unused");
