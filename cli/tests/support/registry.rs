@@ -1,0 +1,164 @@
+//! A real CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1:
+//! a free port, a temporary storage directory, deletes enabled, quiet logs. It can
+//! be stopped and started again on the same port and storage, as when an upstream
+//! goes down in the middle of a test.
+
+use super::http::Client;
+use super::process::{Guard, wait_until};
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+pub const BINARY: &str = "/usr/bin/docker-registry";
+
+/// A running (or stopped) registry; killed on drop, its storage deleted.
+pub struct Registry {
+    // Declared first, so dropped first: the process dies before its storage goes.
+    process: Option<Guard>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts a registry on a free loopback port and waits until `/v2/` answers.
+    pub fn start() -> Registry {
+        super::require_tool(BINARY);
+        let dir = tempfile::Builder::new()
+            .prefix("taglock-registry-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir(dir.path().join("storage")).unwrap();
+        let mut dir = Some(dir);
+        let mut last = String::new();
+        // The port is free when chosen, but another process may take it before the
+        // registry binds it: try a few.
+        for _ in 0..5 {
+            let mut registry = Registry {
+                process: None,
+                port: free_port(),
+                dir: dir.take().unwrap(),
+            };
+            match registry.spawn() {
+                Ok(()) => return registry,
+                Err(err) => {
+                    last = err;
+                    dir = Some(registry.take_dir());
+                }
+            }
+        }
+        panic!("docker-registry did not start: {last}");
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT`, as skopeo names the registry.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A client talking to the registry directly, around any proxy.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url())
+    }
+
+    /// The registry's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Guard::id)
+    }
+
+    /// Kills the registry and waits until it is gone; its storage stays.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+        let url = format!("{}/v2/", self.url());
+        wait_until(Duration::from_secs(10), || {
+            match Client::new(&self.url()).try_request("GET", "/v2/", &[], None) {
+                Err(_) => Ok(()),
+                Ok(reply) => Err(format!("{url} still answers {}", reply.status)),
+            }
+        })
+        .unwrap();
+    }
+
+    /// Starts the registry again on the same port and storage.
+    pub fn restart(&mut self) {
+        assert!(self.process.is_none(), "restart of a running registry");
+        self.spawn()
+            .unwrap_or_else(|err| panic!("docker-registry did not restart: {err}"));
+    }
+
+    /// The registry's own log (errors only).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    fn take_dir(self) -> tempfile::TempDir {
+        let Registry { dir, process, .. } = self;
+        drop(process);
+        dir
+    }
+
+    fn spawn(&mut self) -> Result<(), String> {
+        let config = self.dir.path().join("config.yml");
+        std::fs::write(&config, self.config()).unwrap();
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("registry.log"))
+            .unwrap();
+        let child = Command::new(BINARY)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .map_err(|err| format!("cannot run {BINARY}: {err}"))?;
+        let mut process = Guard::new(child);
+        let client = self.client();
+        let ready = wait_until(Duration::from_secs(20), || {
+            if let Some(status) = process.exited() {
+                return Err(format!("exited with {status}"));
+            }
+            match client.try_request("GET", "/v2/", &[], None) {
+                Ok(reply) if reply.status == 200 => Ok(()),
+                Ok(reply) => Err(format!("/v2/ answered {reply}")),
+                Err(err) => Err(err),
+            }
+        });
+        match ready {
+            Ok(()) => {
+                self.process = Some(process);
+                Ok(())
+            }
+            Err(reason) => Err(format!("{reason}\n--- registry log ---\n{}", self.log())),
+        }
+    }
+
+    fn config(&self) -> String {
+        let storage: PathBuf = self.dir.path().join("storage");
+        format!(
+            "version: 0.1\n\
+             log:\n  level: error\n  accesslog:\n    disabled: true\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+             http:\n  addr: 127.0.0.1:{}\n  secret: taglock-test-only\n",
+            storage.display(),
+            self.port
+        )
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
