@@ -109,9 +109,9 @@ Examples:
     --kind pipeline --repository web-app --environment production
 
 Without --password-stdin or --password-file the password is asked twice on the
-terminal, without echo. A password from standard input or a file is its first
-line (one final line break is dropped); it may be 1 to 71 bytes, which bcrypt
-uses whole. FILE is created (mode 0600) if it does not exist; an entry of the
+terminal, without echo. A password from standard input or a file is one line
+(a final line break is dropped; more lines are refused); it may be 1 to 71 bytes,
+which bcrypt uses whole. FILE is created (mode 0600) if it does not exist; an entry of the
 same name is replaced (stderr says so). The file is replaced atomically, so a
 running `taglock serve` never reads half of it.
 
@@ -330,10 +330,10 @@ pub struct UsersAddArgs {
     /// The login name (no `:`).
     #[arg(value_name = "NAME")]
     pub name: String,
-    /// Read the password from standard input (its first line).
+    /// Read the password from standard input (one line; a final line break is dropped).
     #[arg(long, conflicts_with = "password_file")]
     pub password_stdin: bool,
-    /// Read the password from this file (its first line).
+    /// Read the password from this file (one line; a final line break is dropped).
     #[arg(long, value_name = "F")]
     pub password_file: Option<PathBuf>,
     /// A group the login belongs to (repeatable); grants to `group:<G>` apply.
