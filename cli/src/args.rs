@@ -109,11 +109,11 @@ Examples:
     --kind pipeline --repository web-app --environment production
 
 Without --password-stdin or --password-file the password is asked twice on the
-terminal, without echo. A password from standard input or a file is one line
-(a final line break is dropped; more lines are refused); it may be 1 to 71 bytes,
-which bcrypt uses whole. FILE is created (mode 0600) if it does not exist; an entry of the
-same name is replaced (stderr says so). The file is replaced atomically, so a
-running `taglock serve` never reads half of it.
+terminal, without echo. A password from standard input or a file is one line (a
+final line break is dropped; more lines are refused) of 1 to 71 bytes, which
+bcrypt uses whole. FILE is created (mode 0600) if it does not exist; an entry of
+the same name is replaced (stderr says so). The file is replaced atomically, so
+a running `taglock serve` never reads half of it.
 
 Exit codes:
   0  the entry was written
