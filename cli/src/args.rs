@@ -206,6 +206,9 @@ pub enum Command {
     /// Decide a request (or an array of requests) and print the decision JSON.
     #[command(after_help = EVAL_AFTER_HELP)]
     Eval(EvalArgs),
+    /// Run the enforcing reverse proxy in front of an OCI registry.
+    #[command(after_help = crate::serve::SERVE_AFTER_HELP)]
+    Serve(crate::serve::ServeArgs),
     /// Show which tags already in a live registry a policy would protect.
     #[command(after_help = PREVIEW_AFTER_HELP)]
     Preview(PreviewArgs),

@@ -11,6 +11,7 @@ mod input;
 mod outcome;
 mod output;
 mod preview;
+mod serve;
 mod style;
 mod test_cmd;
 mod users_cmd;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args, cli.engine),
         Command::Test(args) => test_cmd::run(args, cli.engine),
         Command::Eval(args) => eval::run(args, cli.engine),
+        Command::Serve(args) => serve::run(args),
         Command::Preview(args) => preview::run(args, cli.engine),
         Command::Users(args) => users_cmd::run(args),
     };

@@ -172,7 +172,10 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<Outcome> {
             }
             Err(err) => return Err(err.into()),
         };
-        tracing::info!(component_sha256 = proxy.component_sha256(), "decision component ready");
+        tracing::info!(
+            component_sha256 = proxy.component_sha256(),
+            "decision component ready"
+        );
         output::stdout(&format!("taglock serve: listening on {}\n", proxy.url()))?;
         proxy.run(taglock_proxy::shutdown_signal()).await?;
         Ok(Outcome::Success)

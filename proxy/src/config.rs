@@ -183,9 +183,9 @@ impl ServeOptions {
         let policy = self.policy.ok_or(ConfigError::Missing("policy"))?;
         let listen = match self.listen {
             Some(listen) => listen,
-            None => DEFAULT_LISTEN
-                .parse()
-                .map_err(|_| ConfigError::Invalid(format!("bad default address {DEFAULT_LISTEN}")))?,
+            None => DEFAULT_LISTEN.parse().map_err(|_| {
+                ConfigError::Invalid(format!("bad default address {DEFAULT_LISTEN}"))
+            })?,
         };
         let auth = self.auth.unwrap_or(if self.users.is_some() {
             AuthMode::Basic
@@ -264,12 +264,17 @@ impl ServeOptions {
 
 /// Parses a duration such as `10s`, `250ms` or `5m` (humantime syntax).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|err| format!("invalid duration `{text}`: {err} (e.g. 10s, 250ms, 5m)"))
+    humantime::parse_duration(text)
+        .map_err(|err| format!("invalid duration `{text}`: {err} (e.g. 10s, 250ms, 5m)"))
 }
 
-fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+fn duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+    parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn read_password(path: &Path) -> Result<String, ConfigError> {
@@ -341,13 +346,41 @@ mod tests {
     fn bad_configurations_are_refused_with_the_reason() {
         let err = |options: ServeOptions| options.resolve().unwrap_err().to_string();
         assert!(err(ServeOptions::default()).contains("--upstream"));
-        assert!(err(ServeOptions { auth: Some(AuthMode::Basic), ..base() }).contains("users file"));
-        assert!(err(ServeOptions { upstream_user: Some("u".into()), ..base() }).contains("--upstream-password-file"));
-        assert!(err(ServeOptions { tls_cert: Some("c.pem".into()), ..base() }).contains("--tls-key"));
-        assert!(err(ServeOptions { facts_concurrency: Some(0), ..base() }).contains("between 1 and 256"));
-        let unknown = toml::from_str::<ServeOptions>("listn = \"x\"").unwrap_err().to_string();
+        assert!(
+            err(ServeOptions {
+                auth: Some(AuthMode::Basic),
+                ..base()
+            })
+            .contains("users file")
+        );
+        assert!(
+            err(ServeOptions {
+                upstream_user: Some("u".into()),
+                ..base()
+            })
+            .contains("--upstream-password-file")
+        );
+        assert!(
+            err(ServeOptions {
+                tls_cert: Some("c.pem".into()),
+                ..base()
+            })
+            .contains("--tls-key")
+        );
+        assert!(
+            err(ServeOptions {
+                facts_concurrency: Some(0),
+                ..base()
+            })
+            .contains("between 1 and 256")
+        );
+        let unknown = toml::from_str::<ServeOptions>("listn = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("listn"), "{unknown}");
-        let bad_duration = toml::from_str::<ServeOptions>("lock_timeout = \"soon\"").unwrap_err().to_string();
+        let bad_duration = toml::from_str::<ServeOptions>("lock_timeout = \"soon\"")
+            .unwrap_err()
+            .to_string();
         assert!(bad_duration.contains("invalid duration"), "{bad_duration}");
     }
 
@@ -364,6 +397,9 @@ mod tests {
         }
         .resolve()
         .unwrap();
-        assert_eq!(config.upstream_credentials, Some(("proxy".into(), "s3cret".into())));
+        assert_eq!(
+            config.upstream_credentials,
+            Some(("proxy".into(), "s3cret".into()))
+        );
     }
 }

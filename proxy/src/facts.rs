@@ -43,7 +43,11 @@ pub async fn push(
 }
 
 /// The tag a tag delete removes, with its current digest.
-pub async fn tag_delete(upstream: &Upstream, image: &str, tag: &str) -> Result<TagState, UpstreamError> {
+pub async fn tag_delete(
+    upstream: &Upstream,
+    image: &str,
+    tag: &str,
+) -> Result<TagState, UpstreamError> {
     Ok(TagState {
         name: tag.to_owned(),
         current: upstream.tag_digest(image, tag).await?,
@@ -61,7 +65,11 @@ pub async fn digest_delete(
     timeout: Duration,
 ) -> Option<Vec<TagState>> {
     match tokio::time::timeout(timeout, upstream.tags_at_digest(image, digest, concurrency)).await {
-        Ok(Ok(tags)) => Some(tags.into_iter().map(|tag| TagState::existing(tag, digest)).collect()),
+        Ok(Ok(tags)) => Some(
+            tags.into_iter()
+                .map(|tag| TagState::existing(tag, digest))
+                .collect(),
+        ),
         Ok(Err(err)) => {
             tracing::warn!(%image, %digest, "the tags at the digest are unknown ({err}); the delete is judged fail-closed");
             None
@@ -77,4 +85,3 @@ pub async fn digest_delete(
 pub async fn image_exists(upstream: &Upstream, image: &str) -> Result<bool, UpstreamError> {
     upstream.image_exists(image).await
 }
-

@@ -110,11 +110,15 @@ impl Identity {
         }
         let lookup = Arc::clone(&directory);
         let checked = tokio::task::spawn_blocking(move || {
-            lookup.users.verify(&name, &password).map(|entry| entry.actor())
+            lookup
+                .users
+                .verify(&name, &password)
+                .map(|entry| entry.actor())
         })
         .await
         .map_err(|_| ProxyError::unavailable("the credential check failed; try again"))?;
-        let actor = checked.ok_or_else(|| ProxyError::unauthorized("invalid username or password"))?;
+        let actor =
+            checked.ok_or_else(|| ProxyError::unauthorized("invalid username or password"))?;
         directory.remember(key, actor.clone());
         Ok(actor)
     }
@@ -254,11 +258,22 @@ mod tests {
         assert_eq!(identity.directory.load().verified.lock().unwrap().len(), 1);
         assert_eq!(identity.authenticate(&good).await.unwrap(), actor);
 
-        for bad in [basic("alice", "wrong"), basic("bob", "pw"), "Bearer abc".to_owned(), "Basic !!".to_owned()] {
-            let err = identity.authenticate(&headers(&[("authorization", &bad)])).await.unwrap_err();
+        for bad in [
+            basic("alice", "wrong"),
+            basic("bob", "pw"),
+            "Bearer abc".to_owned(),
+            "Basic !!".to_owned(),
+        ] {
+            let err = identity
+                .authenticate(&headers(&[("authorization", &bad)]))
+                .await
+                .unwrap_err();
             assert_eq!(err.status, http::StatusCode::UNAUTHORIZED, "{bad}");
         }
-        assert_eq!(identity.authenticate(&HeaderMap::new()).await.unwrap(), Actor::anonymous());
+        assert_eq!(
+            identity.authenticate(&HeaderMap::new()).await.unwrap(),
+            Actor::anonymous()
+        );
         assert_eq!(identity.pass_through(&good), None);
     }
 
@@ -287,11 +302,22 @@ mod tests {
         assert_eq!(actor.pipeline_parts(), ("web-app", Some("production")));
         assert_eq!(actor.groups, ["ci", "deployers"]);
         let admin = identity
-            .authenticate(&headers(&[("x-taglock-user", "root"), ("x-taglock-workspace-admin", "true")]))
+            .authenticate(&headers(&[
+                ("x-taglock-user", "root"),
+                ("x-taglock-workspace-admin", "true"),
+            ]))
             .await
             .unwrap();
         assert!(admin.workspace_admin);
-        assert!(identity.authenticate(&headers(&[("x-taglock-user", "x"), ("x-taglock-kind", "robot")])).await.is_err());
+        assert!(
+            identity
+                .authenticate(&headers(&[
+                    ("x-taglock-user", "x"),
+                    ("x-taglock-kind", "robot")
+                ]))
+                .await
+                .is_err()
+        );
         // A Basic header means nothing in this mode.
         let anonymous = identity
             .authenticate(&headers(&[("authorization", &basic("alice", "pw"))]))
@@ -304,7 +330,13 @@ mod tests {
     async fn pass_through_mode_is_anonymous_and_forwards_the_client_credentials() {
         let identity = Identity::new(AuthMode::None, UsersFile::default());
         let request = headers(&[("authorization", "Bearer upstream-token")]);
-        assert_eq!(identity.authenticate(&request).await.unwrap(), Actor::anonymous());
-        assert_eq!(identity.pass_through(&request).unwrap(), "Bearer upstream-token");
+        assert_eq!(
+            identity.authenticate(&request).await.unwrap(),
+            Actor::anonymous()
+        );
+        assert_eq!(
+            identity.pass_through(&request).unwrap(),
+            "Bearer upstream-token"
+        );
     }
 }

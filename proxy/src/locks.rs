@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
-use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+use tokio::sync::{
+    Mutex as AsyncMutex, OwnedMutexGuard, OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock,
+};
 
 /// The write locks of one proxy process.
 #[derive(Debug, Default)]
@@ -44,7 +46,12 @@ pub struct LockTimeout(pub String, pub Duration);
 
 impl WriteLocks {
     /// Locks `image` for a push of `tags` (any order, duplicates allowed).
-    pub async fn push(&self, image: &str, tags: &[&str], timeout: Duration) -> Result<PushGuard, LockTimeout> {
+    pub async fn push(
+        &self,
+        image: &str,
+        tags: &[&str],
+        timeout: Duration,
+    ) -> Result<PushGuard, LockTimeout> {
         let busy = || LockTimeout(describe(image, tags), timeout);
         let image_lock = self.images.entry(image.to_owned());
         let mut sorted: Vec<&str> = tags.to_vec();
@@ -62,7 +69,9 @@ impl WriteLocks {
                 _image: image_guard,
             }
         };
-        tokio::time::timeout(timeout, acquire).await.map_err(|_| busy())
+        tokio::time::timeout(timeout, acquire)
+            .await
+            .map_err(|_| busy())
     }
 
     /// Locks all of `image` for a delete.
@@ -136,7 +145,12 @@ mod tests {
     async fn the_same_tag_is_held_by_one_push_at_a_time() {
         let locks = WriteLocks::default();
         let first = locks.push("acme/web", &["v1"], T).await.unwrap();
-        assert!(locks.push("acme/web", &["v1"], Duration::from_millis(20)).await.is_err());
+        assert!(
+            locks
+                .push("acme/web", &["v1"], Duration::from_millis(20))
+                .await
+                .is_err()
+        );
         // Another tag of the image, and the same tag of another image, are free.
         let other_tag = locks.push("acme/web", &["v2"], T).await.unwrap();
         let other_image = locks.push("acme/api", &["v1"], T).await.unwrap();
@@ -152,7 +166,11 @@ mod tests {
         for i in 0..50 {
             let locks = Arc::clone(&locks);
             tasks.push(tokio::spawn(async move {
-                let tags = if i % 2 == 0 { ["a", "b", "c"] } else { ["c", "b", "a"] };
+                let tags = if i % 2 == 0 {
+                    ["a", "b", "c"]
+                } else {
+                    ["c", "b", "a"]
+                };
                 let guard = locks.push("img", &tags, Duration::from_secs(5)).await;
                 tokio::task::yield_now().await;
                 guard.is_ok()
@@ -167,10 +185,20 @@ mod tests {
     async fn a_delete_excludes_pushes_to_its_image() {
         let locks = WriteLocks::default();
         let push = locks.push("acme/web", &["v1"], T).await.unwrap();
-        assert!(locks.delete("acme/web", Duration::from_millis(20)).await.is_err());
+        assert!(
+            locks
+                .delete("acme/web", Duration::from_millis(20))
+                .await
+                .is_err()
+        );
         drop(push);
         let delete = locks.delete("acme/web", T).await.unwrap();
-        assert!(locks.push("acme/web", &["v9"], Duration::from_millis(20)).await.is_err());
+        assert!(
+            locks
+                .push("acme/web", &["v9"], Duration::from_millis(20))
+                .await
+                .is_err()
+        );
         assert!(locks.delete("acme/api", T).await.is_ok());
         drop(delete);
     }

@@ -196,9 +196,21 @@ mod tests {
             )),
             "{text}"
         );
-        assert!(text.contains("taglock_decision_duration_seconds_count 1"), "{text}");
-        assert!(text.contains("taglock_upstream_duration_seconds_count{kind=\"facts\"} 1"), "{text}");
-        assert!(text.contains("taglock_policy_reloads_total{result=\"refused\"} 1"), "{text}");
-        assert!(text.contains("taglock_proxy_errors_total{code=\"UNAVAILABLE\"} 1"), "{text}");
+        assert!(
+            text.contains("taglock_decision_duration_seconds_count 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("taglock_upstream_duration_seconds_count{kind=\"facts\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("taglock_policy_reloads_total{result=\"refused\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("taglock_proxy_errors_total{code=\"UNAVAILABLE\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -39,10 +39,12 @@ pub fn manifest_digest(body: &[u8], reference: Option<&str>) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// An error of the proxy itself (not a policy decision), as an OCI error response.
@@ -126,12 +128,19 @@ impl ProxyError {
 }
 
 /// A JSON response; with `challenge`, also `WWW-Authenticate: Basic realm="taglock"`.
-pub fn json_response(status: StatusCode, body: &impl serde::Serialize, challenge: bool) -> Response<Body> {
+pub fn json_response(
+    status: StatusCode,
+    body: &impl serde::Serialize,
+    challenge: bool,
+) -> Response<Body> {
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     headers.insert(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
@@ -174,10 +183,13 @@ mod tests {
 
     #[test]
     fn warnings_quote_the_message() {
-        let value = warning_value("tag v1 is immutable (rule \"semver\") and points to sha256:ab12…").unwrap();
+        let value =
+            warning_value("tag v1 is immutable (rule \"semver\") and points to sha256:ab12…")
+                .unwrap();
         assert_eq!(
             value.as_bytes(),
-            "299 - \"tag v1 is immutable (rule \\\"semver\\\") and points to sha256:ab12…\"".as_bytes()
+            "299 - \"tag v1 is immutable (rule \\\"semver\\\") and points to sha256:ab12…\""
+                .as_bytes()
         );
         assert!(warning_value("line\nbreak").is_some());
     }

@@ -76,7 +76,9 @@ fn reload_users(state: &AppState, path: &Path) {
 /// The sha256 of a file's content; `None` when it cannot be read (a file being
 /// replaced may be missing for a moment: the next look sees the new one).
 fn fingerprint(path: &Path) -> Option<[u8; 32]> {
-    std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
+    std::fs::read(path)
+        .ok()
+        .map(|bytes| Sha256::digest(&bytes).into())
 }
 
 async fn hangup_received(hangup: &mut Option<Signal>) {

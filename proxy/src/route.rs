@@ -83,7 +83,11 @@ impl Route {
         let rest = rest.strip_prefix('/').unwrap_or(rest);
         let read = method == Method::GET || method == Method::HEAD;
         if rest.is_empty() {
-            return if read { Route::Base } else { Route::Unsupported };
+            return if read {
+                Route::Base
+            } else {
+                Route::Unsupported
+            };
         }
         if rest == "_catalog" {
             return if method == Method::GET {
@@ -223,10 +227,22 @@ mod tests {
         assert_eq!(parse(Method::GET, "/v2/"), Route::Base);
         assert_eq!(parse(Method::GET, "/v2"), Route::Base);
         assert_eq!(parse(Method::GET, "/v2/_catalog?n=10"), Route::Catalog);
-        assert_eq!(parse(Method::GET, "/v2/acme/web/manifests/v1"), read("acme/web"));
-        assert_eq!(parse(Method::HEAD, "/v2/a/b/c/manifests/sha256:00"), read("a/b/c"));
-        assert_eq!(parse(Method::GET, "/v2/acme/web/blobs/sha256:00"), read("acme/web"));
-        assert_eq!(parse(Method::GET, "/v2/acme/web/tags/list?n=5"), read("acme/web"));
+        assert_eq!(
+            parse(Method::GET, "/v2/acme/web/manifests/v1"),
+            read("acme/web")
+        );
+        assert_eq!(
+            parse(Method::HEAD, "/v2/a/b/c/manifests/sha256:00"),
+            read("a/b/c")
+        );
+        assert_eq!(
+            parse(Method::GET, "/v2/acme/web/blobs/sha256:00"),
+            read("acme/web")
+        );
+        assert_eq!(
+            parse(Method::GET, "/v2/acme/web/tags/list?n=5"),
+            read("acme/web")
+        );
         assert_eq!(
             parse(Method::GET, "/v2/acme/web/referrers/sha256:00"),
             read("acme/web")
@@ -244,7 +260,10 @@ mod tests {
             }
         );
         assert_eq!(
-            parse(Method::PUT, "/v2/acme/web/manifests/sha256:ab?tag=a&tag=b%2Dc"),
+            parse(
+                Method::PUT,
+                "/v2/acme/web/manifests/sha256:ab?tag=a&tag=b%2Dc"
+            ),
             Route::PushManifest {
                 image: "acme/web".into(),
                 reference: Reference::Digest("sha256:ab".into()),
@@ -282,7 +301,10 @@ mod tests {
             upload
         );
         for method in [Method::PATCH, Method::PUT, Method::GET, Method::DELETE] {
-            assert_eq!(parse(method, "/v2/acme/web/blobs/uploads/4f-9a?_state=x"), upload);
+            assert_eq!(
+                parse(method, "/v2/acme/web/blobs/uploads/4f-9a?_state=x"),
+                upload
+            );
         }
         assert_eq!(
             parse(
@@ -314,7 +336,11 @@ mod tests {
             (Method::GET, "/other"),
             (Method::GET, "/v2/acme"),
         ] {
-            assert_eq!(parse(method.clone(), target), Route::Unsupported, "{method} {target}");
+            assert_eq!(
+                parse(method.clone(), target),
+                Route::Unsupported,
+                "{method} {target}"
+            );
         }
     }
 }

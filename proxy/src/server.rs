@@ -98,7 +98,9 @@ pub struct Proxy {
 
 impl std::fmt::Debug for Proxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Proxy").field("url", &self.url()).finish_non_exhaustive()
+        f.debug_struct("Proxy")
+            .field("url", &self.url())
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,17 +129,22 @@ impl Proxy {
             timeout: config.upstream_timeout,
             forward_timeout: config.forward_timeout,
         })?;
-        let audit = config.audit_log.as_deref().map(AuditLog::open).transpose()?;
+        let audit = config
+            .audit_log
+            .as_deref()
+            .map(AuditLog::open)
+            .transpose()?;
         let tls = match &config.tls {
             Some((cert, key)) => Some(tls::acceptor(cert, key)?),
             None => None,
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
         let state = AppState {
             identity: Identity::new(config.auth, users),
             config,
@@ -176,7 +183,10 @@ impl Proxy {
 
     /// Serves until `shutdown` completes, reloading the policy and users files
     /// on SIGHUP and when they change.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
         let watcher = tokio::spawn(reload::watch(Arc::clone(&self.state)));
         let app = router(Arc::clone(&self.state));
         let served = match self.tls {
@@ -260,7 +270,11 @@ pub(crate) fn read_policy(config: &ServeConfig) -> Result<String, ServeError> {
     })
 }
 
-pub(crate) fn load_policy(host: &Host, config: &ServeConfig, text: &str) -> Result<WasmPolicy, ServeError> {
+pub(crate) fn load_policy(
+    host: &Host,
+    config: &ServeConfig,
+    text: &str,
+) -> Result<WasmPolicy, ServeError> {
     host.load_policy(text).map_err(|err| match err {
         HostError::Policy(errors) => ServeError::Policy {
             path: config.policy.clone(),
@@ -273,5 +287,6 @@ pub(crate) fn load_policy(host: &Host, config: &ServeConfig, text: &str) -> Resu
 /// Whether the policy document has a `permissions` section (display only: the
 /// component decides what it means).
 fn declares_permissions(text: &str) -> bool {
-    policy_core::json::from_json::<policy_core::PolicyDocument>(text).is_ok_and(|doc| doc.permissions.is_some())
+    policy_core::json::from_json::<policy_core::PolicyDocument>(text)
+        .is_ok_and(|doc| doc.permissions.is_some())
 }

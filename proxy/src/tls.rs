@@ -15,12 +15,24 @@ use tokio_rustls::TlsAcceptor;
 pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
     let certs = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|err| ServeError::Tls(format!("cannot read certificates from `{}`: {err}", cert.display())))?;
+        .map_err(|err| {
+            ServeError::Tls(format!(
+                "cannot read certificates from `{}`: {err}",
+                cert.display()
+            ))
+        })?;
     if certs.is_empty() {
-        return Err(ServeError::Tls(format!("`{}` holds no PEM certificate", cert.display())));
+        return Err(ServeError::Tls(format!(
+            "`{}` holds no PEM certificate",
+            cert.display()
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|err| ServeError::Tls(format!("cannot read a private key from `{}`: {err}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|err| {
+        ServeError::Tls(format!(
+            "cannot read a private key from `{}`: {err}",
+            key.display()
+        ))
+    })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

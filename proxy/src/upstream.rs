@@ -172,9 +172,7 @@ impl Upstream {
         strip_hop_by_hop(&mut parts.headers);
         parts.headers.remove(header::AUTHORIZATION);
         parts.headers.remove(header::HOST);
-        parts
-            .headers
-            .insert(header::HOST, self.host_header()?);
+        parts.headers.insert(header::HOST, self.host_header()?);
         if let Some(auth) = self.authorization.clone().or(client_authorization) {
             parts.headers.insert(header::AUTHORIZATION, auth);
         }
@@ -184,7 +182,11 @@ impl Upstream {
 
     /// The digest `image:tag` points at now, by `HEAD` with every manifest media
     /// type accepted; `None` when the tag does not exist.
-    pub async fn tag_digest(&self, image: &str, tag: &str) -> Result<Option<String>, UpstreamError> {
+    pub async fn tag_digest(
+        &self,
+        image: &str,
+        tag: &str,
+    ) -> Result<Option<String>, UpstreamError> {
         let path = format!("/v2/{image}/manifests/{tag}");
         let response = self.fact(Method::HEAD, &path, true).await?;
         match response.status() {
@@ -286,7 +288,10 @@ impl Upstream {
     }
 
     /// One page of a tag list: `None` for 404; the tags and the next page's path.
-    async fn tag_page(&self, path: &str) -> Result<Option<(Vec<String>, Option<String>)>, UpstreamError> {
+    async fn tag_page(
+        &self,
+        path: &str,
+    ) -> Result<Option<(Vec<String>, Option<String>)>, UpstreamError> {
         #[derive(serde::Deserialize)]
         struct Page {
             #[serde(default)]
@@ -304,25 +309,37 @@ impl Upstream {
             .and_then(|v| v.to_str().ok())
             .and_then(next_link);
         let body = self.read_body(response, path).await?;
-        let page: Page = serde_json::from_slice(&body).map_err(|err| UpstreamError::Unexpected {
-            what: format!("GET {path}"),
-            status: StatusCode::OK,
-            detail: format!(": the tag list is not JSON: {err}"),
-        })?;
+        let page: Page =
+            serde_json::from_slice(&body).map_err(|err| UpstreamError::Unexpected {
+                what: format!("GET {path}"),
+                status: StatusCode::OK,
+                detail: format!(": the tag list is not JSON: {err}"),
+            })?;
         Ok(Some((page.tags.unwrap_or_default(), link)))
     }
 
-    async fn read_body(&self, response: Response<Incoming>, path: &str) -> Result<Bytes, UpstreamError> {
+    async fn read_body(
+        &self,
+        response: Response<Incoming>,
+        path: &str,
+    ) -> Result<Bytes, UpstreamError> {
         let read = Limited::new(response.into_body(), MAX_FACT_BODY).collect();
         match tokio::time::timeout(self.timeout, read).await {
             Ok(Ok(collected)) => Ok(collected.to_bytes()),
-            Ok(Err(err)) => Err(UpstreamError::Unreachable(format!("reading GET {path}: {err}"))),
+            Ok(Err(err)) => Err(UpstreamError::Unreachable(format!(
+                "reading GET {path}: {err}"
+            ))),
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
         }
     }
 
     /// A request of the proxy's own, with its credentials and the fact timeout.
-    async fn fact(&self, method: Method, path: &str, manifest: bool) -> Result<Response<Incoming>, UpstreamError> {
+    async fn fact(
+        &self,
+        method: Method,
+        path: &str,
+        manifest: bool,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let mut request = Request::builder()
             .method(method)
             .uri(self.uri(path)?)
@@ -335,13 +352,17 @@ impl Upstream {
         if let Some(auth) = &self.authorization {
             request = request.header(header::AUTHORIZATION, auth.clone());
         }
-        let request = request
-            .body(Body::empty())
-            .map_err(|err| UpstreamError::Unreachable(format!("cannot build a request for {path}: {err}")))?;
+        let request = request.body(Body::empty()).map_err(|err| {
+            UpstreamError::Unreachable(format!("cannot build a request for {path}: {err}"))
+        })?;
         self.send(request, self.timeout).await
     }
 
-    async fn send(&self, request: Request<Body>, timeout: Duration) -> Result<Response<Incoming>, UpstreamError> {
+    async fn send(
+        &self,
+        request: Request<Body>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         match tokio::time::timeout(timeout, self.client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(err)) => Err(UpstreamError::Unreachable(error_chain(&err))),
@@ -370,7 +391,10 @@ impl Upstream {
 }
 
 /// `Basic base64(user:password)`.
-pub fn basic_authorization(user: &str, password: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+pub fn basic_authorization(
+    user: &str,
+    password: &str,
+) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
     let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))?;
     value.set_sensitive(true);
@@ -390,7 +414,9 @@ pub fn next_link(link: &str) -> Option<String> {
         let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
         // An absolute target keeps only its path: the proxy asks its own upstream.
         match target.parse::<Uri>() {
-            Ok(uri) if uri.authority().is_some() => uri.path_and_query().map(|p| p.as_str().to_owned()),
+            Ok(uri) if uri.authority().is_some() => {
+                uri.path_and_query().map(|p| p.as_str().to_owned())
+            }
             _ => Some(target.to_owned()),
         }
     })
@@ -471,9 +497,18 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        assert!(matches!(upstream("127.0.0.1:5000"), Err(UpstreamError::InvalidUrl { .. })));
-        assert!(matches!(upstream("ftp://x"), Err(UpstreamError::InvalidUrl { .. })));
-        assert!(matches!(upstream("http://x/?a=b"), Err(UpstreamError::InvalidUrl { .. })));
+        assert!(matches!(
+            upstream("127.0.0.1:5000"),
+            Err(UpstreamError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            upstream("ftp://x"),
+            Err(UpstreamError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            upstream("http://x/?a=b"),
+            Err(UpstreamError::InvalidUrl { .. })
+        ));
         let up = upstream("http://127.0.0.1:5000/").unwrap();
         assert_eq!(up.base_url(), "http://127.0.0.1:5000");
         let prefixed = upstream("https://registry.example/mirror/").unwrap();
@@ -488,7 +523,8 @@ mod tests {
     fn locations_at_the_upstream_become_paths() {
         let up = upstream("http://127.0.0.1:5000").unwrap();
         assert_eq!(
-            up.relative_location("http://127.0.0.1:5000/v2/a/blobs/uploads/1?_state=x").as_deref(),
+            up.relative_location("http://127.0.0.1:5000/v2/a/blobs/uploads/1?_state=x")
+                .as_deref(),
             Some("/v2/a/blobs/uploads/1?_state=x")
         );
         assert_eq!(up.relative_location("/v2/a/blobs/uploads/1"), None);
@@ -512,11 +548,17 @@ mod tests {
     #[test]
     fn hop_by_hop_and_identity_headers_never_go_upstream() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-custom"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-custom"),
+        );
         headers.insert("x-custom", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         headers.insert("x-taglock-user", HeaderValue::from_static("root"));
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key(header::CONTENT_TYPE));
