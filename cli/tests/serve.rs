@@ -75,6 +75,11 @@ struct Stack {
 
 impl Stack {
     fn start(mode: &str) -> Stack {
+        Stack::start_with(mode, |_, _| {})
+    }
+
+    /// Like [`Stack::start`], with `configure` adding to the proxy's command line.
+    fn start_with(mode: &str, configure: impl FnOnce(&Workdir, &mut Serve)) -> Stack {
         let registry = Registry::start();
         let work = Workdir::new();
         let policy = work.write_json("policy.json", &policy(mode));
@@ -83,10 +88,10 @@ impl Stack {
             work.add_user(&users, name, &password(name), extra);
         }
         let audit = work.path("audit.jsonl");
-        let proxy = Serve::new(&registry.url(), &policy)
-            .users(&users)
-            .audit_log(&audit)
-            .start();
+        let mut serve = Serve::new(&registry.url(), &policy);
+        serve.users(&users).audit_log(&audit);
+        configure(&work, &mut serve);
+        let proxy = serve.start();
         Stack {
             proxy,
             registry,
@@ -596,8 +601,17 @@ fn preview_tags(report: &Value, image: &str) -> Vec<(String, Option<String>)> {
 }
 
 #[test]
-fn login_challenge_health_endpoints_and_oversize_manifest() {
-    let stack = Stack::start("enforce");
+fn login_challenge_health_endpoints_ui_and_oversize_manifest() {
+    let stack = Stack::start_with("enforce", |work, serve| {
+        let ui = work.path("ui");
+        std::fs::create_dir_all(ui.join("tester")).unwrap();
+        std::fs::write(
+            ui.join("tester/index.html"),
+            "<title>pattern tester</title>",
+        )
+        .unwrap();
+        serve.arg("--ui").arg(ui);
+    });
     let anonymous = stack.proxy.client();
 
     // Anonymous /v2/ is challenged, so clients log in; good credentials pass, bad
@@ -624,6 +638,10 @@ fn login_challenge_health_endpoints_and_oversize_manifest() {
         metrics.text().contains("# TYPE"),
         "not Prometheus text: {metrics}"
     );
+    // --ui serves a static directory at /ui/ (the demo's pattern tester).
+    let page = anonymous.get("/ui/tester/index.html");
+    assert_eq!(page.status, 200, "{page}");
+    assert_eq!(page.text(), "<title>pattern tester</title>");
 
     // A manifest over 4 MiB is refused before anything reaches the registry.
     let alice = stack.client("alice");
