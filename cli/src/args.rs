@@ -208,7 +208,7 @@ pub enum Command {
     Eval(EvalArgs),
     /// Run the enforcing reverse proxy in front of an OCI registry.
     #[command(after_help = crate::serve::SERVE_AFTER_HELP)]
-    Serve(crate::serve::ServeArgs),
+    Serve(Box<crate::serve::ServeArgs>),
     /// Show which tags already in a live registry a policy would protect.
     #[command(after_help = PREVIEW_AFTER_HELP)]
     Preview(PreviewArgs),

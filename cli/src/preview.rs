@@ -6,16 +6,16 @@ use crate::args::PreviewArgs;
 use crate::engine::{self, Engine, EngineKind};
 use crate::input::{PolicyInput, Source};
 use crate::outcome::Outcome;
-use crate::output::{self, io_message, plural};
+use crate::output::{self, plural};
 use crate::style::Style;
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use policy_core::{PolicyDocument, TagVerdict, names, selector};
 use std::io::IsTerminal;
 use std::time::Duration;
-use taglock_proxy::preview::{
-    self, HttpRegistry, ImageReport, Images, Progress, Report, TagReport, TestedImage,
-};
+use taglock_proxy::config::read_password;
+use taglock_proxy::preview::{self, ImageReport, Images, Progress, Report, TagReport, TestedImage};
+use taglock_proxy::upstream::{Upstream, UpstreamConfig};
 
 /// Walks the registry, tests every tag, prints the report (table or JSON).
 pub fn run(args: &PreviewArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
@@ -31,12 +31,13 @@ pub fn run(args: &PreviewArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
         (Some(_), Some(path)) => Some(read_password(path)?),
         _ => None,
     };
-    let credentials = args.user.as_deref().zip(password.as_deref());
-    let registry = HttpRegistry::new(
-        &args.registry,
-        credentials,
-        Duration::from_secs(args.timeout),
-    )?;
+    let timeout = Duration::from_secs(args.timeout);
+    let registry = Upstream::new(&UpstreamConfig {
+        url: args.registry.clone(),
+        credentials: args.user.clone().zip(password),
+        timeout,
+        forward_timeout: timeout,
+    })?;
     let images = if args.images.is_empty() {
         Images::Catalog
     } else {
@@ -113,21 +114,6 @@ fn bar_style(template: &str) -> ProgressStyle {
 }
 
 /// The registry password: the first line of the file, without its line break.
-fn read_password(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        anyhow!(
-            "cannot read password file {}: {}",
-            path.display(),
-            io_message(&err)
-        )
-    })?;
-    let password = text.lines().next().unwrap_or_default().to_owned();
-    if password.is_empty() {
-        bail!("password file {} is empty", path.display());
-    }
-    Ok(password)
-}
-
 /// A summary line, a table per image, and the rules with what they protect.
 fn render(document: &PolicyDocument, registry: &str, report: &Report, style: Style) -> String {
     let mut out = format!(

@@ -1,3 +1,10 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 //! `taglock serve` in operation, against a real CNCF distribution registry:
 //! policy reloads (on change and on SIGHUP, a bad policy refused while the old one
 //! keeps serving), trusted-header identity, the catalog filter, health, readiness

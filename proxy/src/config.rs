@@ -277,7 +277,9 @@ fn duration<'de, D: serde::Deserializer<'de>>(
         .map_err(serde::de::Error::custom)
 }
 
-fn read_password(path: &Path) -> Result<String, ConfigError> {
+/// The first line of a password file (the proxy's upstream password, preview's
+/// registry password); an empty one is refused.
+pub fn read_password(path: &Path) -> Result<String, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -285,7 +287,7 @@ fn read_password(path: &Path) -> Result<String, ConfigError> {
     let password = text.lines().next().unwrap_or("").to_owned();
     if password.is_empty() {
         return Err(ConfigError::Invalid(format!(
-            "upstream password file `{}` is empty",
+            "password file `{}` is empty",
             path.display()
         )));
     }

@@ -2,6 +2,7 @@
 //! digest each pushed tag points at now, whether the image exists, the tags at a
 //! digest. The proxy keeps no state of its own: the registry is the truth.
 
+use crate::listing::{self, ListingError};
 use crate::upstream::{Upstream, UpstreamError};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use policy_core::TagState;
@@ -23,7 +24,7 @@ pub async fn push(
     image: &str,
     tags: &[String],
     concurrency: usize,
-) -> Result<PushFacts, UpstreamError> {
+) -> Result<PushFacts, FactError> {
     let heads = stream::iter(tags.iter().cloned())
         .map(|name: String| async move {
             let current = upstream.tag_digest(image, &name).await?;
@@ -35,7 +36,13 @@ pub async fn push(
         })
         .buffered(concurrency.max(1))
         .try_collect::<Vec<_>>();
-    let (tags, exists) = tokio::try_join!(heads, upstream.image_exists(image))?;
+    let exists = async {
+        listing::has_tags(upstream, image)
+            .await
+            .map_err(FactError::from)
+    };
+    let heads = async { heads.await.map_err(FactError::from) };
+    let (tags, exists) = tokio::try_join!(heads, exists)?;
     // A pushed tag that exists proves the image does, whatever the tag list said
     // a moment earlier.
     let image_exists = exists || tags.iter().any(TagState::exists);
@@ -64,12 +71,9 @@ pub async fn digest_delete(
     concurrency: usize,
     timeout: Duration,
 ) -> Option<Vec<TagState>> {
-    match tokio::time::timeout(timeout, upstream.tags_at_digest(image, digest, concurrency)).await {
-        Ok(Ok(tags)) => Some(
-            tags.into_iter()
-                .map(|tag| TagState::existing(tag, digest))
-                .collect(),
-        ),
+    let gathering = tags_at_digest(upstream, image, digest, concurrency);
+    match tokio::time::timeout(timeout, gathering).await {
+        Ok(Ok(tags)) => Some(tags),
         Ok(Err(err)) => {
             tracing::warn!(%image, %digest, "the tags at the digest are unknown ({err}); the delete is judged fail-closed");
             None
@@ -81,7 +85,42 @@ pub async fn digest_delete(
     }
 }
 
-/// Whether an image exists, for uploads and mounts.
-pub async fn image_exists(upstream: &Upstream, image: &str) -> Result<bool, UpstreamError> {
-    upstream.image_exists(image).await
+/// Whether an image exists (holds a tag), for uploads and mounts.
+pub async fn image_exists(upstream: &Upstream, image: &str) -> Result<bool, FactError> {
+    Ok(listing::has_tags(upstream, image).await?)
+}
+
+/// The tags of `image` that point at `digest`: the whole tag list, then a `HEAD`
+/// of each, at most `concurrency` at a time.
+async fn tags_at_digest(
+    upstream: &Upstream,
+    image: &str,
+    digest: &str,
+    concurrency: usize,
+) -> Result<Vec<TagState>, FactError> {
+    let tags = listing::tags(upstream, image).await?.unwrap_or_default();
+    let heads = stream::iter(tags)
+        .map(|tag: String| async move {
+            let current = upstream.tag_digest(image, &tag).await?;
+            Ok::<_, UpstreamError>((tag, current))
+        })
+        .buffered(concurrency.max(1))
+        .try_collect::<Vec<_>>()
+        .await?;
+    Ok(heads
+        .into_iter()
+        .filter(|(_, current)| current.as_deref() == Some(digest))
+        .map(|(tag, _)| TagState::existing(tag, digest))
+        .collect())
+}
+
+/// A fact that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FactError {
+    /// A request of the proxy's own failed.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// A tag list could not be read.
+    #[error(transparent)]
+    Listing(#[from] ListingError),
 }

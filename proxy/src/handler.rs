@@ -400,9 +400,9 @@ impl AppState {
     }
 
     /// Reads facts from the upstream, timed; unreachable means 503, nothing forwarded.
-    async fn facts<T>(
+    async fn facts<T, E: std::fmt::Display>(
         &self,
-        reading: impl Future<Output = Result<T, crate::upstream::UpstreamError>>,
+        reading: impl Future<Output = Result<T, E>>,
     ) -> Result<T, Refused> {
         let started = Instant::now();
         let result = reading.await;

@@ -3,7 +3,7 @@
 //!
 //! Every request is mapped to one of the core's operations (`route.rs`), its
 //! actor authenticated (`identity.rs`), its facts read from the upstream
-//! (`facts.rs`), and decided by the same WebAssembly component every taglock host
+//! (`facts.rs`, `listing.rs`), and decided by the same WebAssembly component every taglock host
 //! runs (`taglock-host-wasmtime`). Only an allowed request is forwarded; a
 //! denial answers with the decision's OCI error. Writes to one tag are
 //! serialized (`locks.rs`), every decision is audited (`audit.rs`) and counted
@@ -32,6 +32,7 @@ pub mod config;
 mod facts;
 mod handler;
 pub mod identity;
+pub mod listing;
 mod locks;
 pub mod metrics;
 pub mod oci;

@@ -1,11 +1,11 @@
 //! The upstream registry: forwarding requests to it, and reading the facts a
 //! decision needs (the digest a tag points at, the tags of an image).
 
+use crate::listing::{Answer, ListingError, RegistryClient};
 use crate::oci::MANIFEST_MEDIA_TYPES;
 use axum::body::Body;
 use base64::Engine as _;
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri};
@@ -19,9 +19,6 @@ use std::time::Duration;
 
 /// The most a fact-finding response body (a tag list page) may hold.
 const MAX_FACT_BODY: usize = 16 << 20;
-
-/// How many tags one tag-list page asks for.
-const TAG_PAGE: usize = 1000;
 
 /// How to reach the upstream registry.
 #[derive(Debug, Clone)]
@@ -83,15 +80,6 @@ pub struct Upstream {
     forward_timeout: Duration,
 }
 
-/// What a tag list says about an image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TagList {
-    /// The registry does not know the image (`404`), or it holds no tag.
-    Absent,
-    /// The image's tags (at least one).
-    Tags(Vec<String>),
-}
-
 impl Upstream {
     /// A client for `config.url`.
     pub fn new(config: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
@@ -122,12 +110,15 @@ impl Upstream {
         http.enforce_http(false);
         http.set_connect_timeout(Some(config.timeout));
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|err| UpstreamError::Tls(err.to_string()))?
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let tls = if scheme == Scheme::HTTPS {
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_native_roots()
+                .map_err(|err| UpstreamError::Tls(err.to_string()))?
+        } else {
+            // Plain HTTP never speaks TLS, so it needs no trusted roots on the machine.
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(plain_http_tls()?)
+        };
+        let https = tls.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(https);
@@ -205,63 +196,9 @@ impl Upstream {
         }
     }
 
-    /// Whether the image holds at least one tag (one small tag-list page).
-    pub async fn image_exists(&self, image: &str) -> Result<bool, UpstreamError> {
-        let page = self.tag_page(&format!("/v2/{image}/tags/list?n=1")).await?;
-        Ok(page.is_some_and(|(tags, _)| !tags.is_empty()))
-    }
-
-    /// Every tag of the image, following the `Link` header's pages.
-    pub async fn tags(&self, image: &str) -> Result<TagList, UpstreamError> {
-        let mut next = Some(format!("/v2/{image}/tags/list?n={TAG_PAGE}"));
-        let mut all = Vec::new();
-        let mut pages = 0usize;
-        while let Some(path) = next.take() {
-            pages += 1;
-            if pages > 100_000 {
-                break;
-            }
-            match self.tag_page(&path).await? {
-                None => return Ok(TagList::Absent),
-                Some((tags, link)) => {
-                    all.extend(tags);
-                    next = link;
-                }
-            }
-        }
-        Ok(if all.is_empty() {
-            TagList::Absent
-        } else {
-            TagList::Tags(all)
-        })
-    }
-
-    /// The tags of `image` that point at `digest`: the tag list, then a `HEAD`
-    /// of each, at most `concurrency` at a time.
-    pub async fn tags_at_digest(
-        &self,
-        image: &str,
-        digest: &str,
-        concurrency: usize,
-    ) -> Result<Vec<String>, UpstreamError> {
-        let TagList::Tags(tags) = self.tags(image).await? else {
-            return Ok(Vec::new());
-        };
-        let heads = stream::iter(tags)
-            .map(|tag| async move {
-                let current = self.tag_digest(image, &tag).await?;
-                Ok::<_, UpstreamError>((tag, current))
-            })
-            .buffered(concurrency.max(1));
-        let mut at = Vec::new();
-        let mut heads = std::pin::pin!(heads);
-        while let Some(result) = heads.next().await {
-            let (tag, current) = result?;
-            if current.as_deref() == Some(digest) {
-                at.push(tag);
-            }
-        }
-        Ok(at)
+    /// Whether the proxy sends credentials of its own.
+    pub fn has_credentials(&self) -> bool {
+        self.authorization.is_some()
     }
 
     /// `GET /v2/` with the proxy's credentials: any answer below 500 means the
@@ -285,37 +222,6 @@ impl Upstream {
         }
         let path = uri.path_and_query().map_or("/", PathAndQuery::as_str);
         Some(path.strip_prefix(&self.prefix).unwrap_or(path).to_owned())
-    }
-
-    /// One page of a tag list: `None` for 404; the tags and the next page's path.
-    async fn tag_page(
-        &self,
-        path: &str,
-    ) -> Result<Option<(Vec<String>, Option<String>)>, UpstreamError> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let response = self.fact(Method::GET, path, false).await?;
-        match response.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            status => return Err(unexpected("GET", path, status)),
-        }
-        let link = response
-            .headers()
-            .get(header::LINK)
-            .and_then(|v| v.to_str().ok())
-            .and_then(next_link);
-        let body = self.read_body(response, path).await?;
-        let page: Page =
-            serde_json::from_slice(&body).map_err(|err| UpstreamError::Unexpected {
-                what: format!("GET {path}"),
-                status: StatusCode::OK,
-                detail: format!(": the tag list is not JSON: {err}"),
-            })?;
-        Ok(Some((page.tags.unwrap_or_default(), link)))
     }
 
     async fn read_body(
@@ -390,7 +296,62 @@ impl Upstream {
     }
 }
 
-/// `Basic base64(user:password)`.
+impl RegistryClient for Upstream {
+    async fn get(&self, path_and_query: &str) -> Result<Answer, ListingError> {
+        let url = || format!("{}{path_and_query}", self.base_url());
+        let failed = |err: UpstreamError| match err {
+            UpstreamError::Timeout(after) => ListingError::Timeout { url: url(), after },
+            other => ListingError::Unreachable {
+                url: url(),
+                why: other.to_string(),
+            },
+        };
+        let response = self
+            .fact(Method::GET, path_and_query, false)
+            .await
+            .map_err(failed)?;
+        let text = |name: header::HeaderName| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let status = response.status();
+        let link = text(header::LINK);
+        let challenge = text(header::WWW_AUTHENTICATE);
+        let body = self
+            .read_body(response, path_and_query)
+            .await
+            .map_err(failed)?;
+        Ok(Answer {
+            status,
+            link,
+            challenge,
+            body,
+        })
+    }
+
+    fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base_url())
+    }
+
+    fn has_credentials(&self) -> bool {
+        Upstream::has_credentials(self)
+    }
+}
+
+/// A TLS configuration for a connector that only ever speaks plain HTTP.
+fn plain_http_tls() -> Result<rustls::ClientConfig, UpstreamError> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|err| UpstreamError::Tls(err.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth())
+}
+
+/// `Basic base64(user:password)`, marked sensitive so it is never logged.
 pub fn basic_authorization(
     user: &str,
     password: &str,
@@ -399,27 +360,6 @@ pub fn basic_authorization(
     let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-/// The path of the `rel="next"` target of a `Link` header (`</v2/…?last=x&n=100>; rel="next"`).
-pub fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (target, params) = part.split_once(';')?;
-        let is_next = params
-            .split(';')
-            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
-        if !is_next {
-            return None;
-        }
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-        // An absolute target keeps only its path: the proxy asks its own upstream.
-        match target.parse::<Uri>() {
-            Ok(uri) if uri.authority().is_some() => {
-                uri.path_and_query().map(|p| p.as_str().to_owned())
-            }
-            _ => Some(target.to_owned()),
-        }
-    })
 }
 
 /// Removes the headers that describe one connection, not the message (RFC 9110 §7.6.1),
@@ -532,20 +472,6 @@ mod tests {
     }
 
     #[test]
-    fn next_links() {
-        assert_eq!(
-            next_link("</v2/_catalog?last=b&n=2>; rel=\"next\"").as_deref(),
-            Some("/v2/_catalog?last=b&n=2")
-        );
-        assert_eq!(
-            next_link("<http://r:5000/v2/a/tags/list?last=x&n=1>; rel=\"next\"").as_deref(),
-            Some("/v2/a/tags/list?last=x&n=1")
-        );
-        assert_eq!(next_link("</v2/x>; rel=\"prev\""), None);
-        assert_eq!(next_link("garbage"), None);
-    }
-
-    #[test]
     fn hop_by_hop_and_identity_headers_never_go_upstream() {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -562,6 +488,18 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key(header::CONTENT_TYPE));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_registry_is_a_listing_error_naming_it() {
+        // Port 9 on loopback: nothing listens there in a test environment.
+        let up = upstream("http://127.0.0.1:9").unwrap();
+        let shown = crate::listing::catalog(&up).await.unwrap_err().to_string();
+        assert!(
+            shown.starts_with("cannot reach http://127.0.0.1:9/v2/_catalog?n=100: "),
+            "{shown}"
+        );
+        assert!(shown.contains("Connection refused"), "{shown}");
     }
 
     #[test]
