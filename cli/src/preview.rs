@@ -10,7 +10,7 @@ use crate::output::{self, plural};
 use crate::style::Style;
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use policy_core::{PolicyDocument, TagVerdict, names, selector};
+use policy_core::{PolicyDocument, TagVerdict, names};
 use std::io::IsTerminal;
 use std::time::Duration;
 use taglock_proxy::config::read_password;
@@ -180,32 +180,18 @@ fn image_table(document: &PolicyDocument, image: &ImageReport, style: Style) -> 
     out
 }
 
-/// Why a tag is (not) protected, in words.
+/// Why a tag is (not) protected, in the words of `taglock test`.
 fn why(document: &PolicyDocument, tag: &TagReport) -> String {
-    match tag.because {
-        TagVerdict::Rule => {
-            let rule = tag.rule.as_deref().unwrap_or_default();
-            let pattern = document
-                .immutability
-                .rules
-                .iter()
-                .find(|r| r.name == rule)
-                .map(|r| format!(" ({})", selector::display(&r.tags)))
-                .unwrap_or_default();
-            format!("rule \"{rule}\"{pattern}")
-        }
-        TagVerdict::All => "all tags are protected (protect: all)".to_owned(),
-        TagVerdict::Exception => "exempted by an exception".to_owned(),
-        TagVerdict::Referrer => {
-            "referrer tag (sha256-…): stays mutable while referrer_tags is mutable".to_owned()
-        }
-        TagVerdict::NoRule => "no rule matches".to_owned(),
-        TagVerdict::ModeNone => "protect: none, every tag stays mutable".to_owned(),
-        TagVerdict::Invalid => tag
-            .error
-            .clone()
-            .unwrap_or_else(|| "not a valid tag".to_owned()),
-    }
+    crate::test_cmd::explain(
+        document,
+        &crate::test_cmd::Verdict {
+            because: tag.because,
+            rule: tag.rule.as_deref(),
+            matches: &[],
+            exception: None,
+            error: tag.error.as_deref(),
+        },
+    )
 }
 
 /// RULE, PROTECTS for every rule, then the rules that protect nothing.

@@ -7,7 +7,7 @@ use crate::outcome::Outcome;
 use crate::output::{self, plural};
 use crate::style::Style;
 use anyhow::anyhow;
-use policy_core::{PolicyDocument, TagTest, TagVerdict, names, selector};
+use policy_core::{PolicyDocument, RuleMatch, TagTest, TagVerdict, names, selector};
 
 /// Tests every tag and prints a table (or JSON) on stdout.
 pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
@@ -105,10 +105,39 @@ fn table(document: &PolicyDocument, image: &str, tests: &[TagTest], style: Style
 
 /// Why a tag is (not) protected, in words.
 fn why(document: &PolicyDocument, test: &TagTest) -> String {
+    explain(
+        document,
+        &Verdict {
+            because: test.because,
+            rule: test.rule.as_deref(),
+            matches: &test.matches,
+            exception: test.exception,
+            error: test.error.as_deref(),
+        },
+    )
+}
+
+/// What [`explain`] says a verdict from: a whole [`TagTest`] (`taglock test`), or
+/// the part of it a preview report keeps.
+pub struct Verdict<'a> {
+    /// Why the tag is (not) protected.
+    pub because: TagVerdict,
+    /// The protecting rule.
+    pub rule: Option<&'a str>,
+    /// Every rule that matches (empty when unknown).
+    pub matches: &'a [RuleMatch],
+    /// The exempting exception's index.
+    pub exception: Option<usize>,
+    /// Why the tag is malformed.
+    pub error: Option<&'a str>,
+}
+
+/// A verdict in words, naming rules and exceptions with their patterns.
+pub fn explain(document: &PolicyDocument, test: &Verdict<'_>) -> String {
     let first_match = test.matches.first().map(|m| &*m.rule);
     match test.because {
         TagVerdict::Rule => {
-            let rule = test.rule.as_deref().or(first_match).unwrap_or_default();
+            let rule = test.rule.or(first_match).unwrap_or_default();
             let others: Vec<String> = test
                 .matches
                 .iter()
@@ -156,10 +185,7 @@ fn why(document: &PolicyDocument, test: &TagTest) -> String {
         }
         TagVerdict::NoRule => "no rule matches".to_owned(),
         TagVerdict::ModeNone => "protect: none, every tag stays mutable".to_owned(),
-        TagVerdict::Invalid => test
-            .error
-            .clone()
-            .unwrap_or_else(|| "not a valid tag".to_owned()),
+        TagVerdict::Invalid => test.error.unwrap_or("not a valid tag").to_owned(),
     }
 }
 

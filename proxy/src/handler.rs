@@ -78,10 +78,7 @@ pub(crate) async fn proxy(
         Route::Catalog => catalog(&state, request, actor, pass).await,
         Route::Read { image } => {
             let asked = PolicyRequest::Pull(PullRequest { image, actor });
-            match state.decide(&exchange, &asked) {
-                Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-                Err(denied) => *denied,
-            }
+            state.relay(&exchange, request, pass, &asked).await
         }
         Route::Upload { image } => {
             let image_exists = match state.facts(facts::image_exists(&state.upstream, &image)).await {
@@ -93,10 +90,7 @@ pub(crate) async fn proxy(
                 image_exists,
                 actor,
             });
-            match state.decide(&exchange, &asked) {
-                Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-                Err(denied) => *denied,
-            }
+            state.relay(&exchange, request, pass, &asked).await
         }
         Route::Mount { image, from } => {
             let image_exists = match state.facts(facts::image_exists(&state.upstream, &image)).await {
@@ -109,10 +103,7 @@ pub(crate) async fn proxy(
                 image_exists,
                 actor,
             });
-            match state.decide(&exchange, &asked) {
-                Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-                Err(denied) => *denied,
-            }
+            state.relay(&exchange, request, pass, &asked).await
         }
         Route::PushManifest {
             image,
@@ -248,10 +239,7 @@ async fn delete(
         tags,
         actor,
     });
-    match state.decide(exchange, &asked) {
-        Ok(decision) => state.forward(request, pass, Some(&decision)).await,
-        Err(denied) => *denied,
-    }
+    state.relay(exchange, request, pass, &asked).await
 }
 
 /// `GET /v2/_catalog`: the upstream's page, keeping only the images the actor may
@@ -333,6 +321,20 @@ async fn read_manifest(headers: &HeaderMap, body: Body) -> Result<Bytes, ProxyEr
 }
 
 impl AppState {
+    /// Decides `asked`; forwards the client's request only if it is allowed.
+    async fn relay(
+        &self,
+        exchange: &Exchange,
+        request: Request<Body>,
+        pass: Option<HeaderValue>,
+        asked: &PolicyRequest,
+    ) -> Response<Body> {
+        match self.decide(exchange, asked) {
+            Ok(decision) => self.forward(request, pass, Some(&decision)).await,
+            Err(denied) => *denied,
+        }
+    }
+
     /// Asks the component; a denial (or no decision at all) becomes the response.
     fn decide(&self, exchange: &Exchange, request: &PolicyRequest) -> Result<Decision, Refused> {
         let policy = self.policy.load();
