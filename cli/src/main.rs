@@ -36,7 +36,11 @@ fn main() -> ExitCode {
         Ok(outcome) => outcome.into(),
         Err(err) => {
             let style = Style::stderr();
-            output::stderr(&format!("{}: {err:#}\n", style.error("error")));
+            output::stderr(&format!(
+                "{}: {}\n",
+                style.error("error"),
+                output::chain(&err)
+            ));
             Outcome::UnusableInput.into()
         }
     }

@@ -23,6 +23,23 @@ pub fn stderr(text: &str) {
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
+/// An error and its causes on one line, `outer: cause: cause`, leaving out a cause
+/// its outer message already quotes (typed errors often embed their source).
+pub fn chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
 /// An I/O error as a person reads it: `No such file or directory`, without the
 /// `(os error 2)` suffix the standard library appends.
 pub fn io_message(err: &io::Error) -> String {
@@ -56,6 +73,19 @@ pub fn plural(n: usize, thing: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chain_quotes_each_cause_once() {
+        let io = std::io::Error::other("disk full");
+        let err = anyhow::Error::new(std::io::Error::other(format!("cannot write x: {io}")))
+            .context("saving the users file");
+        assert_eq!(
+            chain(&err),
+            "saving the users file: cannot write x: disk full"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(chain(&plain), "outer: inner");
+    }
 
     #[test]
     fn io_messages_drop_the_os_error_suffix() {

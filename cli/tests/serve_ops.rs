@@ -343,3 +343,46 @@ fn https_serves_skopeo_with_the_proxys_certificate() {
         "{refused}"
     );
 }
+
+#[test]
+fn an_invalid_policy_refuses_to_start_with_every_problem_listed() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let policy = work.path("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"version": 1, "immutability": {"protect": "some", "rules": [
+            {"name": "semver", "tags": {"regex": "^v(\\d+$"}},
+            {"name": "semver", "tags": {"matching": ["v*"]}}
+        ]}}"#,
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let upstream = registry.url();
+    let args = [
+        "serve",
+        "--upstream",
+        &upstream,
+        "--policy",
+        policy,
+        "--listen",
+        "127.0.0.1:0",
+    ];
+    let refused = support::proxy::taglock(&args, Duration::from_secs(60));
+    assert_eq!(refused.status.code(), Some(1), "{refused}");
+    assert!(refused.stdout.is_empty(), "it never listened: {refused}");
+    // Both problems, each located: the bad regex and the duplicate name.
+    assert!(refused.stderr.contains("rules[0].tags.regex"), "{refused}");
+    assert!(refused.stderr.contains("rules[1].name"), "{refused}");
+
+    let missing = [
+        "serve",
+        "--upstream",
+        &upstream,
+        "--policy",
+        "/nonexistent.json",
+    ];
+    let unusable = support::proxy::taglock(&missing, Duration::from_secs(60));
+    assert_eq!(unusable.status.code(), Some(2), "{unusable}");
+    assert!(unusable.stderr.contains("/nonexistent.json"), "{unusable}");
+}
