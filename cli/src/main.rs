@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args, cli.engine),
         Command::Test(args) => test_cmd::run(args, cli.engine),
         Command::Eval(args) => eval::run(args, cli.engine),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, cli.engine),
         Command::Preview(args) => preview::run(args, cli.engine),
         Command::Users(args) => users_cmd::run(args),
     };

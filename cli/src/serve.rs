@@ -2,6 +2,7 @@
 //! from the command line or a config file.
 
 use crate::diagnostics;
+use crate::engine::EngineKind;
 use crate::input::{PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output;
@@ -151,7 +152,12 @@ impl ServeArgs {
 }
 
 /// Resolves the configuration, starts the proxy, serves until Ctrl-C or SIGTERM.
-pub fn run(args: &ServeArgs) -> anyhow::Result<Outcome> {
+pub fn run(args: &ServeArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
+    if engine == EngineKind::Native {
+        anyhow::bail!(
+            "taglock serve always decides with the decision component (the binary registries run); drop --engine native"
+        );
+    }
     init_logging();
     let file = match &args.config {
         Some(path) => ServeOptions::from_file(path)?,
