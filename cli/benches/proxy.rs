@@ -85,9 +85,13 @@ fn main() {
         put(&direct, "bench/direct", &format!("v0.0.{i}"));
         put(&proxied, "bench/proxied", &format!("v0.0.{i}"));
     }
-    let (mut put_direct, mut put_proxied) = (Vec::new(), Vec::new());
+    let (mut put_direct, mut put_proxied, mut head_direct) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..requests {
         let tag = format!("v1.0.{i}");
+        // What the proxy asks the upstream before it decides: the tag's digest.
+        let started = Instant::now();
+        assert_eq!(direct.manifest_digest("bench/direct", &tag), None);
+        head_direct.push(started.elapsed());
         // Alternate which goes first, so neither always meets a warm cache.
         if i % 2 == 0 {
             put_direct.push(put(&direct, "bench/direct", &tag));
@@ -163,6 +167,12 @@ fn main() {
         "manifest PUT (new protected tag)",
         &mut put_direct,
         &mut put_proxied,
+    );
+    head_direct.sort();
+    println!(
+        "| manifest HEAD of a missing tag (the proxy's fact request), direct only | {} | | | {} | | |",
+        ms(percentile(&head_direct, 50.0)),
+        ms(percentile(&head_direct, 99.0))
     );
     row(
         "10 MiB blob upload (POST + PUT)",
