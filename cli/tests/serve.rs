@@ -679,3 +679,56 @@ fn login_challenge_health_endpoints_ui_and_oversize_manifest() {
     let reply = alice.put_manifest("acme/web", "v4.0.1", &limit.manifest);
     assert_eq!(reply.status, 201, "{reply}");
 }
+
+#[test]
+fn policy_reload_refuses_a_bad_policy_and_applies_a_good_one() {
+    let stack = Stack::start("enforce");
+    let alice = stack.client("alice");
+    let first = Image::new("reload");
+    let second = first.variant(1);
+    let reply = alice.push_image("acme/web", "v1.0.0", &first);
+    assert_eq!(reply.status, 201, "{reply}");
+    let overwrite = || alice.put_manifest("acme/web", "v1.0.0", &second.manifest);
+    assert_eq!(overwrite().status, 403);
+
+    let policy = stack.work.path("policy.json");
+    let hangup = || {
+        let mut kill = std::process::Command::new("kill");
+        kill.arg("-HUP").arg(stack.proxy.pid().to_string());
+        let output = support::process::run(kill, None, Duration::from_secs(10));
+        assert!(output.success(), "kill -HUP: {output}");
+    };
+    let logged = |text: &str| {
+        wait_until(Duration::from_secs(15), || {
+            if stack.proxy.stderr().contains(text) {
+                Ok(())
+            } else {
+                Err(stack.proxy.stderr())
+            }
+        })
+        .unwrap_or_else(|stderr| panic!("the proxy never logged {text:?}:\n{stderr}"));
+    };
+
+    // A broken policy is refused; the old one keeps deciding.
+    std::fs::write(&policy, "{ \"version\": 1, \"mode\": ").unwrap();
+    hangup();
+    logged("new policy refused");
+    let reply = overwrite();
+    assert_eq!(reply.status, 403, "{reply}");
+
+    // A good one replaces it: with nothing protected, the overwrite goes through.
+    let mut open = self::policy("enforce");
+    open["immutability"] = json!({ "protect": "none" });
+    stack.work.write_json("policy.json", &open);
+    hangup();
+    logged("policy reloaded");
+    let reply = overwrite();
+    assert_eq!(reply.status, 201, "{reply}");
+    assert_eq!(
+        stack
+            .direct()
+            .manifest_digest("acme/web", "v1.0.0")
+            .as_ref(),
+        Some(&second.manifest.digest)
+    );
+}
