@@ -732,3 +732,34 @@ fn policy_reload_refuses_a_bad_policy_and_applies_a_good_one() {
         Some(&second.manifest.digest)
     );
 }
+
+#[test]
+fn catalog_lists_only_the_images_the_actor_may_read() {
+    let stack = Stack::start("enforce");
+    let direct = stack.direct();
+    let content = Image::new("catalog");
+    for image in ["acme/web", "acme/tools", "other/secret"] {
+        let reply = direct.push_image(image, "v1.0.0", &content);
+        assert_eq!(reply.status, 201, "{reply}");
+    }
+    let catalog = |user: &str| {
+        let reply = stack.client(user).get("/v2/_catalog");
+        assert_eq!(reply.status, 200, "{reply}");
+        let mut names: Vec<String> = reply.json()["repositories"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no repositories: {reply}"))
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(catalog("quinn"), ["acme/web"]);
+    assert_eq!(catalog("alice"), ["acme/tools", "acme/web"]);
+    assert_eq!(catalog("ci-tools"), ["acme/tools"]);
+    // A workspace admin reads every image, linked or not.
+    assert_eq!(catalog("root"), ["acme/tools", "acme/web", "other/secret"]);
+    // The registry itself holds all three.
+    let reply = direct.get("/v2/_catalog");
+    assert_eq!(reply.json()["repositories"].as_array().unwrap().len(), 3);
+}
