@@ -15,10 +15,10 @@ use crate::server::AppState;
 use crate::upstream::strip_hop_by_hop;
 use axum::body::Body;
 use axum::extract::State;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Limited};
 use policy_core::{
     Actor, Decision, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest,
     Request as PolicyRequest, UploadRequest,
@@ -302,22 +302,39 @@ async fn catalog(
     Response::from_parts(parts, Body::from(body))
 }
 
-/// The manifest body, at most [`MAX_MANIFEST_BYTES`].
-async fn read_manifest(headers: &HeaderMap, body: Body) -> Result<Bytes, ProxyError> {
+/// How much of an oversize manifest is read and dropped before the 413, so that
+/// a client that sends its whole body before reading the answer still gets it.
+const MAX_DRAINED_BYTES: u64 = 64 << 20;
+
+/// The manifest body, at most [`MAX_MANIFEST_BYTES`]. A larger one is read on
+/// (and dropped) up to [`MAX_DRAINED_BYTES`], then refused.
+async fn read_manifest(headers: &HeaderMap, mut body: Body) -> Result<Bytes, ProxyError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_MANIFEST_BYTES as u64) {
+    if declared.is_some_and(|length| length > MAX_DRAINED_BYTES) {
         return Err(ProxyError::manifest_too_large());
     }
-    match Limited::new(body, MAX_MANIFEST_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(ProxyError::manifest_too_large()),
-        Err(err) => Err(ProxyError::bad_body(format!(
-            "cannot read the manifest: {err}"
-        ))),
+    let mut manifest = BytesMut::new();
+    let mut seen: u64 = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|err| ProxyError::bad_body(format!("cannot read the manifest: {err}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len() as u64);
+        if seen <= MAX_MANIFEST_BYTES as u64 {
+            manifest.extend_from_slice(&data);
+        } else if seen > MAX_DRAINED_BYTES {
+            break;
+        }
     }
+    if seen > MAX_MANIFEST_BYTES as u64 {
+        return Err(ProxyError::manifest_too_large());
+    }
+    Ok(manifest.freeze())
 }
 
 impl AppState {
