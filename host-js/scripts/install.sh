@@ -1,16 +1,15 @@
 #!/usr/bin/env bash
-# Installs what host-js needs to build and test, idempotently: the wasm32 target,
-# wasm-bindgen-cli at exactly Cargo.lock's wasm-bindgen version, the npm packages,
-# and Debian's Chromium for the browser tests. Safe to run again; does nothing
-# that is already done.
+# Installs what host-js needs to build and test, idempotently: the wasm32 target
+# and wasm-opt (scripts/install-wasm-toolchain.sh), wasm-bindgen-cli at exactly
+# Cargo.lock's wasm-bindgen version, the npm packages, and Debian's Chromium for
+# the browser tests. Safe to run again; does nothing that is already done.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 root="$(cd "$here/.." && pwd)"
 
-# The wasm32 standard library (rustup-managed toolchains only).
-if ! [ -d "$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" ]; then
-  rustup target add wasm32-unknown-unknown
-fi
+# The wasm32 standard library and binaryen's wasm-opt at the pinned version
+# (`cargo xtask build-wasm` optimises every artifact with it).
+bash "$root/scripts/install-wasm-toolchain.sh"
 
 # wasm-bindgen-cli must match the wasm-bindgen crate exactly.
 want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$root/Cargo.lock")"

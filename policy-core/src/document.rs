@@ -1,6 +1,7 @@
 //! The policy document as written by an admin (SPEC §10): plain serde types,
 //! unknown fields rejected. [`crate::Policy::load`] turns it into a compiled policy.
 
+use crate::json::Segment;
 use crate::role::Role;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
@@ -68,13 +69,91 @@ impl Serialize for LimitsSpec {
     }
 }
 
+// The document's fields in declaration order (a struct may be written as an
+// array of its fields).
+const POLICY: &[&str] = &["version", "mode", "limits", "immutability", "permissions"];
+const IMMUTABILITY: &[&str] = &[
+    "protect",
+    "rules",
+    "exceptions",
+    "identical_repush",
+    "admin_delete",
+    "referrer_tags",
+];
+const PERMISSIONS: &[&str] = &[
+    "workspace_admins",
+    "repositories",
+    "images",
+    "pipelines_inherit_write",
+    "publish",
+];
+const IMAGE: &[&str] = &[
+    "name",
+    "pattern",
+    "repository",
+    "public",
+    "publish",
+    "overrides",
+];
+/// The field `path` starts with, by name or by index, and the rest of `path`.
+fn field<'a>(path: &'a [Segment], names: &[&str]) -> Option<(usize, &'a [Segment])> {
+    let (first, rest) = path.split_first()?;
+    let index = match first {
+        Segment::Key(key) => names.iter().position(|name| name == key)?,
+        Segment::Index(index) if *index < names.len() => *index,
+        _ => return None,
+    };
+    Some((index, rest))
+}
+
+/// Whether the value at `path` is one of the document's enums: serde reads
+/// those, not structs or maps, when the value is an object, which changes the
+/// path of a syntax error inside it (`json::path_at`). A struct may also be
+/// written as an array of its fields in order, so fields are found by name or
+/// by index.
+pub(crate) fn is_enum_at(path: &[Segment]) -> bool {
+    match field(path, POLICY) {
+        Some((1, rest)) => rest.is_empty(),
+        Some((3, rest)) => matches!(field(rest, IMMUTABILITY), Some((0 | 3 | 5, []))),
+        Some((4, rest)) => match field(rest, PERMISSIONS) {
+            Some((4, rest)) => rest.is_empty(),
+            Some((2, [Segment::Index(_), image @ ..])) => match field(image, IMAGE) {
+                Some((4, rest)) => rest.is_empty(),
+                Some((5, rest)) => matches!(rest, [Segment::Key(_)]),
+                _ => false,
+            },
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether the value at `path` is a [`Selector`]: a rule's `tags` or
+/// `repositories`, or an exception (fields by name or by index, as in
+/// [`is_enum_at`]).
+pub(crate) fn is_selector_at(path: &[Segment]) -> bool {
+    const RULE: &[&str] = &["name", "tags", "repositories"];
+    let Some((3, immutability)) = field(path, POLICY) else {
+        return false;
+    };
+    match field(immutability, IMMUTABILITY) {
+        Some((1, [Segment::Index(_), rule @ ..])) => matches!(field(rule, RULE), Some((1 | 2, []))),
+        Some((2, [Segment::Index(_)])) => true,
+        _ => false,
+    }
+}
+
+/// What a `limits` value may be, as serde's "expected …" words it.
+pub(crate) const LIMITS_EXPECTING: &str =
+    r#""bitbucket", "harbor" or {"max_rules": N, "max_pattern_length": N}"#;
+
 impl<'de> Deserialize<'de> for LimitsSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = LimitsSpec;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(r#""bitbucket", "harbor" or {"max_rules": N, "max_pattern_length": N}"#)
+                f.write_str(LIMITS_EXPECTING)
             }
             fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<LimitsSpec, E> {
                 match value {

@@ -9,8 +9,8 @@
 //! names, whose bytes are `[A-Za-z0-9._/-]`, which is what makes a class such as
 //! `[^/]` or `.` equivalent to "any name byte but `/`" or "any name byte".
 
+use crate::pattern::Regex;
 use crate::pattern::{self, PatternError};
-use regex_automata::meta::Regex;
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};

@@ -4,9 +4,13 @@
 //! ASCII; matching bytes with Unicode off gives RE2's ASCII `\d`, `\w`, `\s` and keeps
 //! the Unicode tables out of the WebAssembly builds. The pattern is parsed once (with
 //! located errors), and the matcher is built from that parse by the `regex` project's
-//! engine crate, `regex-automata`: a lazy DFA with a PikeVM fallback, linear-time.
+//! engine crate, `regex-automata`: with the `fast-matching` feature its meta engine
+//! (a lazy DFA with a PikeVM fallback), without it the PikeVM alone (what the
+//! WebAssembly builds use: the meta engine's strategies add ~15 KB there and only
+//! pick the PikeVM anyway). Both are linear-time and give the same matches.
 
-use regex_automata::meta::{self, Regex};
+#[cfg(feature = "fast-matching")]
+use regex_automata::meta;
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::ast::{self, parse::ParserBuilder};
 use regex_syntax::hir::{Hir, translate::TranslatorBuilder};
@@ -95,7 +99,12 @@ pub fn parse(source: &str) -> Result<Parsed, PatternError> {
     Ok(Parsed { ast, hir })
 }
 
+/// A compiled regex: the meta engine (feature `fast-matching`).
+#[cfg(feature = "fast-matching")]
+pub type Regex = meta::Regex;
+
 /// Builds a matcher from a parsed pattern, with the size caps.
+#[cfg(feature = "fast-matching")]
 pub fn build(hir: &Hir, captures: WhichCaptures) -> Result<Regex, PatternError> {
     let config = meta::Config::new()
         .which_captures(captures)
@@ -104,21 +113,95 @@ pub fn build(hir: &Hir, captures: WhichCaptures) -> Result<Regex, PatternError> 
     meta::Builder::new()
         .configure(config)
         .build_from_hir(hir)
-        .map_err(|err| match err.size_limit() {
-            Some(limit) => PatternError {
-                kind: PatternErrorKind::RegexTooLarge,
-                message: format!(
-                    "the pattern compiles to more than {} KiB; simplify it",
-                    limit / 1024
-                ),
-                offset: None,
-            },
-            None => PatternError {
-                kind: PatternErrorKind::RegexSyntax,
-                message: err.to_string(),
-                offset: None,
-            },
-        })
+        .map_err(|err| build_error(err.size_limit(), err.to_string()))
+}
+
+/// Builds a matcher from a parsed pattern, with the size caps.
+#[cfg(not(feature = "fast-matching"))]
+pub fn build(hir: &Hir, captures: WhichCaptures) -> Result<Regex, PatternError> {
+    use regex_automata::nfa::thompson::{Compiler, Config};
+    let nfa = Compiler::new()
+        .configure(
+            Config::new()
+                .which_captures(captures)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .shrink(false),
+        )
+        .build_from_hir(hir)
+        // The meta engine words every NFA failure but the size cap so.
+        .map_err(|err| build_error(err.size_limit(), "error building NFA".to_owned()))?;
+    let vm = pike::PikeVM::new_from_nfa(nfa)
+        .map_err(|err| build_error(err.size_limit(), "error building NFA".to_owned()))?;
+    Ok(Regex::new(vm))
+}
+
+fn build_error(size_limit: Option<usize>, message: String) -> PatternError {
+    match size_limit {
+        Some(limit) => PatternError {
+            kind: PatternErrorKind::RegexTooLarge,
+            message: format!(
+                "the pattern compiles to more than {} KiB; simplify it",
+                limit / 1024
+            ),
+            offset: None,
+        },
+        None => PatternError {
+            kind: PatternErrorKind::RegexSyntax,
+            message,
+            offset: None,
+        },
+    }
+}
+
+#[cfg(not(feature = "fast-matching"))]
+use regex_automata::nfa::thompson::pikevm as pike;
+
+/// A compiled regex: the PikeVM, with a pool of its scratch space so that a
+/// search allocates nothing once warm (the meta engine does the same).
+#[cfg(not(feature = "fast-matching"))]
+pub struct Regex {
+    vm: pike::PikeVM,
+    pool: regex_automata::util::pool::Pool<pike::Cache, CacheFn>,
+}
+
+#[cfg(not(feature = "fast-matching"))]
+type CacheFn =
+    Box<dyn Fn() -> pike::Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
+
+#[cfg(not(feature = "fast-matching"))]
+impl Regex {
+    fn new(vm: pike::PikeVM) -> Regex {
+        let for_cache = vm.clone();
+        let create: CacheFn = Box::new(move || for_cache.create_cache());
+        Regex {
+            vm,
+            pool: regex_automata::util::pool::Pool::new(create),
+        }
+    }
+
+    /// Whether the regex matches anywhere in `haystack`.
+    pub fn is_match(&self, haystack: &[u8]) -> bool {
+        self.vm.is_match(&mut self.pool.get(), haystack)
+    }
+
+    /// The leftmost-first match in `haystack`.
+    pub fn find(&self, haystack: &[u8]) -> Option<regex_automata::Match> {
+        self.vm.find(&mut self.pool.get(), haystack)
+    }
+}
+
+#[cfg(not(feature = "fast-matching"))]
+impl Clone for Regex {
+    fn clone(&self) -> Regex {
+        Regex::new(self.vm.clone())
+    }
+}
+
+#[cfg(not(feature = "fast-matching"))]
+impl std::fmt::Debug for Regex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Regex(PikeVM)")
+    }
 }
 
 /// Converts a byte offset in `source` to a character offset.

@@ -3,8 +3,8 @@
 use crate::document;
 use crate::glob;
 use crate::matcher::Matcher;
+use crate::pattern::Regex;
 use crate::pattern::{self, PatternError};
-use regex_automata::meta::Regex;
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::ast::Ast;
 use regex_syntax::hir::Hir;

@@ -58,8 +58,12 @@ pub fn build(workspace_root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
                 .with_context(|| format!("cannot remove {}", artifact.display()))?;
         }
     }
+    // `wasm-opt` before wasm-bindgen, not after: binaryen 108 rewrites the externref
+    // table wasm-bindgen emits into a funcref table, which no JS engine accepts.
+    let optimized = raw.with_extension("opt.wasm");
+    crate::opt::optimize(&raw, &optimized)?;
     run(Command::new(&wasm_bindgen)
-        .arg(&raw)
+        .arg(&optimized)
         .args(["--target", "web", "--out-name", OUT_NAME])
         .args(["--weak-refs", "--no-typescript"])
         .args(["--remove-name-section", "--remove-producers-section"])
