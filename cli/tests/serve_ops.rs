@@ -386,3 +386,34 @@ fn an_invalid_policy_refuses_to_start_with_every_problem_listed() {
     assert_eq!(unusable.status.code(), Some(2), "{unusable}");
     assert!(unusable.stderr.contains("/nonexistent.json"), "{unusable}");
 }
+
+#[test]
+fn malformed_names_get_the_decisions_400_and_leave_the_registry_untouched() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let policy_path = work.write_json("policy.json", &policy(true));
+    let users = work.path("users.json");
+    work.add_user(&users, "alice", "pw", &["--group", "devs"]);
+    let proxy = Serve::new(&registry.url(), &policy_path)
+        .users(&users)
+        .start();
+    let alice = proxy.client().login("alice", "pw");
+    let image = Image::new("names");
+    alice.push_blob("acme/web", &image.config);
+    alice.push_blob("acme/web", &image.layer);
+
+    let code = |reply: &support::http::Reply| reply.json()["errors"][0]["code"].clone();
+    let bad_image = alice.put_manifest("Acme/Web", "v1.0.0", &image.manifest);
+    assert_eq!(bad_image.status, 400, "{bad_image}");
+    assert_eq!(code(&bad_image), "NAME_INVALID", "{bad_image}");
+    let bad_tag = alice.put_manifest("acme/web", "-v1.0.0", &image.manifest);
+    assert_eq!(bad_tag.status, 400, "{bad_tag}");
+    assert_eq!(code(&bad_tag), "TAG_INVALID", "{bad_tag}");
+    let bad_upload = alice.start_upload("Acme/Web");
+    assert_eq!(bad_upload.status, 400, "{bad_upload}");
+    assert_eq!(code(&bad_upload), "NAME_INVALID", "{bad_upload}");
+    let bad_delete = alice.request("DELETE", "/v2/acme/web/manifests/-v1", &[], None);
+    assert_eq!(bad_delete.status, 400, "{bad_delete}");
+    assert_eq!(code(&bad_delete), "TAG_INVALID", "{bad_delete}");
+    assert!(registry.client().tags("acme/web").is_empty());
+}

@@ -5,8 +5,16 @@
 use crate::listing::{self, ListingError};
 use crate::upstream::{Upstream, UpstreamError};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use policy_core::TagState;
+use policy_core::{TagState, names};
 use std::time::Duration;
+
+/// Whether the upstream is asked about `image`. A name outside the OCI grammar
+/// cannot exist there, and the core refuses such a request as `invalid_request`
+/// whatever the facts say; so the proxy does not ask (and never answers 503 for
+/// a malformed name): the decision answers 400 with the located reason.
+fn askable(image: &str) -> bool {
+    names::check_image_name(image).is_ok()
+}
 
 /// What a push needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +33,18 @@ pub async fn push(
     tags: &[String],
     concurrency: usize,
 ) -> Result<PushFacts, FactError> {
+    if !askable(image) {
+        let tags = tags.iter().map(TagState::new_tag).collect();
+        return Ok(PushFacts {
+            tags,
+            image_exists: false,
+        });
+    }
     let heads = stream::iter(tags.iter().cloned())
         .map(|name: String| async move {
+            if names::check_tag(&name).is_err() {
+                return Ok(TagState::new_tag(name));
+            }
             let current = upstream.tag_digest(image, &name).await?;
             Ok::<_, UpstreamError>(TagState {
                 name,
@@ -55,6 +73,9 @@ pub async fn tag_delete(
     image: &str,
     tag: &str,
 ) -> Result<TagState, UpstreamError> {
+    if !askable(image) || names::check_tag(tag).is_err() {
+        return Ok(TagState::new_tag(tag));
+    }
     Ok(TagState {
         name: tag.to_owned(),
         current: upstream.tag_digest(image, tag).await?,
@@ -71,6 +92,9 @@ pub async fn digest_delete(
     concurrency: usize,
     timeout: Duration,
 ) -> Option<Vec<TagState>> {
+    if !askable(image) || names::check_digest(digest).is_err() {
+        return None;
+    }
     let gathering = tags_at_digest(upstream, image, digest, concurrency);
     match tokio::time::timeout(timeout, gathering).await {
         Ok(Ok(tags)) => Some(tags),
@@ -87,6 +111,9 @@ pub async fn digest_delete(
 
 /// Whether an image exists (holds a tag), for uploads and mounts.
 pub async fn image_exists(upstream: &Upstream, image: &str) -> Result<bool, FactError> {
+    if !askable(image) {
+        return Ok(false);
+    }
     Ok(listing::has_tags(upstream, image).await?)
 }
 
