@@ -83,10 +83,13 @@ impl Client {
     /// The same client sending HTTP Basic credentials.
     pub fn login(&self, user: &str, password: &str) -> Client {
         Client {
-            authorization: Some(format!(
-                "Basic {}",
-                base64(format!("{user}:{password}").as_bytes())
-            )),
+            authorization: Some(
+                taglock_proxy::upstream::basic_authorization(user, password)
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
             ..self.clone()
         }
     }
@@ -354,28 +357,6 @@ impl Client {
             None => location.to_owned(),
         }
     }
-}
-
-/// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// A complete HTTP/1.1 response in `raw` (headers and a `Content-Length` or
