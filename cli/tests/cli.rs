@@ -8,10 +8,12 @@
 //! Runs the built `taglock` binary on every example policy and request file, and on
 //! the error paths its exit codes promise.
 
+mod support;
+
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+use std::time::Duration;
 
 /// What a run printed and how it ended.
 struct Run {
@@ -32,30 +34,16 @@ fn taglock(args: &[&str]) -> Run {
 }
 
 fn taglock_with_stdin(args: &[&str], stdin: Option<&str>) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_taglock"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_taglock"));
+    command
         .args(args)
         .current_dir(workspace())
-        .env_remove("NO_COLOR")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the taglock binary runs");
-    if let Some(text) = stdin {
-        // taglock may refuse its arguments and exit before reading its input.
-        if let Err(err) = child.stdin.take().unwrap().write_all(text.as_bytes()) {
-            assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
-        }
-    }
-    let output = child.wait_with_output().unwrap();
+        .env_remove("NO_COLOR");
+    let output = support::process::run(command, stdin.map(str::as_bytes), Duration::from_secs(120));
     Run {
         code: output.status.code().expect("taglock exits normally"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
+        stdout: output.stdout,
+        stderr: output.stderr,
     }
 }
 

@@ -3,7 +3,7 @@
 //! (the real client) and a raw HTTP client. Everything listens on 127.0.0.1 only,
 //! every process is killed when its handle drops, and every wait is bounded.
 //!
-//! Shared by `cli/tests/serve.rs` (`mod support;`) and `cli/benches/proxy.rs`
+//! Shared by `cli/tests/serve.rs`, `serve_ops.rs` and `cli.rs` (`mod support;`) and `cli/benches/proxy.rs`
 //! (`#[path = "../tests/support/mod.rs"] mod support;`), so not every item is used
 //! by both.
 #![allow(dead_code)]
