@@ -101,7 +101,7 @@ fn compare_decision(
     failures: &mut Vec<String>,
     name: &str,
 ) -> bool {
-    let request = match Request::from_value(request.clone()) {
+    let request = match Request::from_json(&request.to_string()) {
         Ok(request) => request,
         Err(err) => {
             failures.push(format!("{name}: the request does not parse: {err}"));

@@ -52,7 +52,7 @@ proptest! {
         };
         prop_assert_eq!(native.lints(), wasm.lints());
         for request in requests {
-            let request = Request::from_value(request).unwrap();
+            let request = Request::from_json(&request.to_string()).unwrap();
             let expected = native.evaluate(&request);
             let actual = wasm.evaluate(&request).unwrap();
             prop_assert_eq!(actual.allowed, expected.allowed);

@@ -6,11 +6,12 @@
 //! test `json_paths.rs` holds the two to the same answers) without wrapping every
 //! type's deserializer, which cost ~60 KB of each WebAssembly build.
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 
 /// JSON that could not be read as the expected shape, located in the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JsonError {
     /// JSON path of the offending value, e.g. `immutability.rules[0].tags`; empty for the root.
     pub path: String,
@@ -107,16 +108,8 @@ fn is_syntax(err: &serde_json::Error) -> bool {
     )
 }
 
-/// Reads `T` from an already parsed JSON value, locating the first problem by path.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, JsonError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        JsonError::at(clean_path(path), err.into_inner().to_string())
-    })
-}
-
-/// serde_path_to_error writes `.` for the root and `?` where it could not follow the
-/// path (a syntax error); both mean "no path" here.
+/// No path: serde_path_to_error writes `.` for the root and `?` where it could
+/// not follow the path (a syntax error), and so does [`render`].
 fn clean_path(path: String) -> String {
     if path == "." || path == "?" {
         String::new()

@@ -74,22 +74,22 @@ pub use role::Role;
 /// Parses JSON that is either one request object or an array of them (the CLI's
 /// `eval` input). Errors are located; inside an array the path starts with `[index]`.
 pub fn requests_from_json(text: &str) -> Result<(Vec<Request>, bool), JsonError> {
-    match json::from_json::<serde_json::Value>(text)? {
-        serde_json::Value::Array(values) => values
-            .into_iter()
-            .enumerate()
-            .map(|(index, value)| {
-                Request::from_value(value).map_err(|mut err| {
-                    err.path = if err.path.is_empty() {
-                        format!("[{index}]")
-                    } else {
-                        format!("[{index}].{}", err.path)
-                    };
-                    err
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(|requests| (requests, true)),
-        value => Request::from_value(value).map(|request| (vec![request], false)),
+    if !text.trim_start().starts_with('[') {
+        return Request::from_json(text).map(|request| (vec![request], false));
     }
+    json::from_json::<Vec<request::Fields>>(text)?
+        .into_iter()
+        .enumerate()
+        .map(|(index, fields)| {
+            fields.into_request().map_err(|mut err| {
+                err.path = if err.path.is_empty() {
+                    format!("[{index}]")
+                } else {
+                    format!("[{index}].{}", err.path)
+                };
+                err
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(|requests| (requests, true))
 }

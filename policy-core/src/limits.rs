@@ -1,9 +1,10 @@
 //! Limit profiles, validated by the engine rather than by a UI.
 
 use crate::document::LimitsSpec;
+use serde::Serialize;
 
-/// The caps a policy is held to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The caps a policy is held to; as JSON `{"max_rules": N, "max_pattern_length": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Limits {
     /// The most rules, and separately the most exceptions.
     pub max_rules: usize,

@@ -567,7 +567,7 @@ fn run(case: &corpus::Case) -> Vec<String> {
                 } else {
                     String::new()
                 };
-                match Request::from_value(request.clone()) {
+                match Request::from_json(&request.to_string()) {
                     Ok(request) => {
                         let actual = policy.evaluate(&request).to_json_value();
                         out.extend(

@@ -10,7 +10,7 @@
 use policy_core::document::{LimitsSpec, Selector};
 use policy_core::limits::Limits;
 use policy_core::{Decision, JsonError, LoadErrors, Policy, Request};
-use serde_json::json;
+use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 /// A loaded policy owned by JS: patterns compiled once, evaluated many times.
@@ -73,7 +73,7 @@ impl WasmPolicy {
 
     /// The limits the policy was validated against: `{"max_rules", "max_pattern_length"}`.
     pub fn limits(&self) -> String {
-        limits_json(self.policy.limits())
+        to_text(&self.policy.limits())
     }
 }
 
@@ -83,7 +83,7 @@ impl WasmPolicy {
 #[wasm_bindgen(js_name = limitsFor)]
 pub fn limits_for(spec: &str) -> Result<String, String> {
     let spec: LimitsSpec = policy_core::json::from_json(spec).map_err(|err| json_error(&err))?;
-    Ok(limits_json(Limits::from(spec)))
+    Ok(to_text(&Limits::from(spec)))
 }
 
 /// How many characters a selector (`{"regex": …}`, `{"matching": […]}` or
@@ -95,34 +95,36 @@ pub fn pattern_length(selector: &str) -> Result<usize, String> {
     Ok(policy_core::selector::pattern_length(&selector))
 }
 
-fn limits_json(limits: Limits) -> String {
-    json!({
-        "max_rules": limits.max_rules,
-        "max_pattern_length": limits.max_pattern_length,
-    })
-    .to_string()
+/// What `load` throws for a refused policy.
+#[derive(Serialize)]
+struct Refused<'a> {
+    message: String,
+    errors: &'a LoadErrors,
+}
+
+/// What a call throws for input that is not the JSON it expects.
+#[derive(Serialize)]
+struct Unreadable<'a> {
+    message: String,
+    error: &'a JsonError,
 }
 
 fn load_errors(errors: &LoadErrors) -> String {
-    json!({ "message": errors.to_string(), "errors": errors }).to_string()
+    to_text(&Refused {
+        message: errors.to_string(),
+        errors,
+    })
 }
 
-fn json_error(err: &JsonError) -> String {
-    json!({
-        "message": err.to_string(),
-        "error": {
-            "path": err.path,
-            "line": err.line,
-            "column": err.column,
-            "message": err.message,
-            "syntax": err.syntax,
-        },
+fn json_error(error: &JsonError) -> String {
+    to_text(&Unreadable {
+        message: error.to_string(),
+        error,
     })
-    .to_string()
 }
 
 /// Serializes core output in its declared field order (a decision prints exactly as
 /// the CLI prints it); these types always serialize, so the fallback is never seen.
-fn to_text<T: serde::Serialize + ?Sized>(value: &T) -> String {
+fn to_text<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }

@@ -15,8 +15,8 @@
 //! component in sync with `policy-core`) or when the component is over its
 //! 400 KB budget.
 //!
-//! Every `.wasm` goes through `wasm-opt -Oz` (binaryen, pinned: see `opt.rs`)
-//! after rustc.
+//! Every `.wasm` is compiled the same way (`cargo.rs`) and goes through
+//! `wasm-opt -Oz` (binaryen, pinned: see `opt.rs`) after rustc.
 //!
 //! Reproducible means: the same sources and the same toolchain (rustc and
 //! binaryen) give the same bytes, wherever the checkout and the cargo home are
@@ -26,19 +26,13 @@
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+mod cargo;
 mod opt;
 mod web;
 
 /// The component's size budget (issue 3): 400 KB.
 const COMPONENT_BUDGET: usize = 400 * 1024;
-
-/// The Rust target the core module is compiled for: no WASI, no imports.
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
-
-/// The cargo profile of every wasm artifact (root `Cargo.toml`).
-const WASM_PROFILE: &str = "wasm-release";
 
 /// The component's file name, in `<target-dir>/wasm/` and `host-wasmtime/component/`.
 const COMPONENT: &str = "taglock_policy.wasm";
@@ -82,12 +76,12 @@ struct Artifact {
 
 fn build_wasm(check: bool, web: bool) -> Result<()> {
     let root = workspace_root()?;
-    let target_dir = target_dir(&root)?;
+    let target_dir = cargo::target_dir(&root)?;
     let out_dir = target_dir.join("wasm");
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
 
-    let raw_module = build_core_module(&root, &target_dir)?;
+    let raw_module = cargo::build_wasm_lib(&root, &target_dir, "component", false)?;
     let core_path = out_dir.join("taglock_policy.core.wasm");
     opt::optimize(&raw_module, &core_path)?;
     let core_module = std::fs::read(&core_path)
@@ -110,7 +104,7 @@ fn build_wasm(check: bool, web: bool) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     if web {
-        for path in web::build(&root, &out_dir)? {
+        for path in web::build(&root, &target_dir, &out_dir)? {
             let bytes =
                 std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let name = path
@@ -184,56 +178,6 @@ fn embed(root: &Path, component: &[u8], check: bool) -> Result<()> {
     Ok(())
 }
 
-/// Compiles `policy-wasm` (feature `component`) to a core wasm module; returns
-/// the path cargo wrote it to.
-fn build_core_module(root: &Path, target_dir: &Path) -> Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let cargo_home = cargo_home();
-    // Paths end up in panic locations; remapping them makes the bytes independent
-    // of where the checkout and the cargo home are.
-    let mut rustflags = vec![
-        format!("--remap-path-prefix={}=/taglock", root.display()),
-        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
-    ];
-    if let Some(extra) = std::env::var_os("TAGLOCK_WASM_RUSTFLAGS") {
-        rustflags.extend(
-            extra
-                .to_string_lossy()
-                .split_whitespace()
-                .map(str::to_owned),
-        );
-    }
-    let status = Command::new(cargo)
-        .current_dir(root)
-        .args([
-            "build",
-            "--locked",
-            "--package",
-            "taglock-policy-wasm",
-            "--lib",
-            "--features",
-            "component",
-            "--target",
-            WASM_TARGET,
-            "--profile",
-            WASM_PROFILE,
-        ])
-        .env("CARGO_TARGET_DIR", target_dir)
-        .env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\x1f"))
-        .env_remove("RUSTFLAGS")
-        .status()
-        .context("cannot run cargo")?;
-    if !status.success() {
-        bail!(
-            "building policy-wasm for {WASM_TARGET} failed (is the target installed? run scripts/install-wasm-toolchain.sh)"
-        );
-    }
-    Ok(target_dir
-        .join(WASM_TARGET)
-        .join(WASM_PROFILE)
-        .join("policy_wasm.wasm"))
-}
-
 /// Wraps the core module into a component. The WIT world travels inside the
 /// module (wit-bindgen's `component-type` custom section), so no WIT files and
 /// no external tool are needed here.
@@ -253,45 +197,6 @@ fn workspace_root() -> Result<PathBuf> {
         .parent()
         .map(Path::to_path_buf)
         .context("xtask has no parent directory")
-}
-
-/// The target directory cargo uses: `CARGO_TARGET_DIR`, else `cargo metadata`'s.
-fn target_dir(root: &Path) -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        let dir = PathBuf::from(dir);
-        return Ok(if dir.is_absolute() {
-            dir
-        } else {
-            root.join(dir)
-        });
-    }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(root)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .context("cannot run cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    metadata
-        .get("target_directory")
-        .and_then(serde_json::Value::as_str)
-        .map(PathBuf::from)
-        .context("cargo metadata gave no target_directory")
-}
-
-fn cargo_home() -> PathBuf {
-    if let Some(home) = std::env::var_os("CARGO_HOME") {
-        return PathBuf::from(home);
-    }
-    std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join(".cargo"))
-        .unwrap_or_else(|| PathBuf::from("/.cargo"))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -11,39 +11,19 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The package built, and the feature that selects its wasm-bindgen adapter.
-const PACKAGE: &str = "taglock-policy-wasm";
-/// `policy-wasm`'s library name: the `.wasm` cargo writes.
-const LIB_NAME: &str = "policy_wasm";
 /// The base name of the files wasm-bindgen writes (`taglock_policy.js`, `taglock_policy_bg.wasm`).
 const OUT_NAME: &str = "taglock_policy";
-/// The target and profile of every WebAssembly build.
-const TARGET: &str = "wasm32-unknown-unknown";
-const PROFILE: &str = "wasm-release";
 /// The size budget of the web build's `.wasm` (issue: at most 300 KB).
 pub const WASM_BUDGET_BYTES: u64 = 300 * 1024;
 
-/// Builds the web flavour of `policy-wasm`, writes wasm-bindgen's output to
-/// `out_dir`, copies it into `host-js/pkg/`, and returns the files in `out_dir`.
-///
-/// Honours `CARGO_TARGET_DIR` (default: `<workspace_root>/target`). Warns when the
-/// `.wasm` exceeds [`WASM_BUDGET_BYTES`].
-pub fn build(workspace_root: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+/// Builds the web flavour of `policy-wasm` in `target_dir`, writes wasm-bindgen's
+/// output to `out_dir`, copies it into `host-js/pkg/`, and returns the files in
+/// `out_dir`. Warns when the `.wasm` exceeds [`WASM_BUDGET_BYTES`].
+pub fn build(workspace_root: &Path, target_dir: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
     let wasm_bindgen = ensure_wasm_bindgen(workspace_root)?;
-    ensure_target()?;
-
     // Unstripped, so wasm-bindgen sees the `target_features` section (reference
     // types, multi-value); wasm-bindgen then drops the name and producers sections.
-    run(Command::new(cargo())
-        .current_dir(workspace_root)
-        .args(["build", "--package", PACKAGE, "--lib"])
-        .args(["--target", TARGET, "--profile", PROFILE])
-        .args(["--config", &format!("profile.{PROFILE}.strip=false")])
-        .args(["--no-default-features", "--features", "web"]))?;
-    let raw = target_dir(workspace_root)
-        .join(TARGET)
-        .join(PROFILE)
-        .join(format!("{LIB_NAME}.wasm"));
+    let raw = crate::cargo::build_wasm_lib(workspace_root, target_dir, "web", true)?;
 
     // `out_dir` may hold other builds' artifacts: only this build's files are replaced.
     std::fs::create_dir_all(out_dir)
@@ -136,7 +116,12 @@ fn ensure_wasm_bindgen(workspace_root: &Path) -> Result<PathBuf> {
         }
     }
     eprintln!("installing wasm-bindgen-cli {wanted} (the version Cargo.lock pins)");
-    run(Command::new(cargo()).args(["install", "wasm-bindgen-cli", "--version", &wanted]))?;
+    run(Command::new(crate::cargo::cargo()).args([
+        "install",
+        "wasm-bindgen-cli",
+        "--version",
+        &wanted,
+    ]))?;
     let installed = cargo_bin_dir().join("wasm-bindgen");
     match cli_version(&installed) {
         Some(version) if version == wanted => Ok(installed),
@@ -157,40 +142,9 @@ fn cli_version(program: &Path) -> Option<String> {
     text.split_whitespace().nth(1).map(str::to_owned)
 }
 
-/// Adds the `wasm32-unknown-unknown` standard library when rustup manages the
-/// toolchain and it is missing.
-fn ensure_target() -> Result<()> {
-    let output = Command::new("rustc")
-        .args(["--print", "target-libdir", "--target", TARGET])
-        .output()
-        .context("cannot run rustc")?;
-    let libdir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    if output.status.success() && libdir.is_dir() {
-        return Ok(());
-    }
-    run(Command::new("rustup").args(["target", "add", TARGET]))
-}
-
-/// Where cargo writes: `CARGO_TARGET_DIR` (relative to the workspace) or `target/`.
-fn target_dir(workspace_root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => workspace_root.join(dir),
-        _ => workspace_root.join("target"),
-    }
-}
-
-/// The cargo that runs this task, so the toolchain stays the same.
-fn cargo() -> std::ffi::OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
 /// Where `cargo install` puts binaries.
 fn cargo_bin_dir() -> PathBuf {
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_else(|| PathBuf::from(".cargo"));
-    home.join("bin")
+    crate::cargo::cargo_home().join("bin")
 }
 
 fn run(command: &mut Command) -> Result<()> {

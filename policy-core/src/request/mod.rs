@@ -2,7 +2,10 @@
 
 use crate::json::{self, JsonError};
 use crate::role::Role;
+pub(crate) use fields::Fields;
 use serde::{Deserialize, Serialize};
+
+mod fields;
 
 /// One request, tagged by `operation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,48 +25,16 @@ pub enum Request {
 
 impl<'de> Deserialize<'de> for Request {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        Request::from_value(value).map_err(serde::de::Error::custom)
+        Fields::deserialize(deserializer)?
+            .into_request()
+            .map_err(serde::de::Error::custom)
     }
 }
 
 impl Request {
     /// Parses one request from JSON, with the location of the first problem.
     pub fn from_json(text: &str) -> Result<Request, JsonError> {
-        Request::from_value(json::from_json(text)?)
-    }
-
-    /// Reads a request from a JSON value. Errors name the JSON path of the problem.
-    pub fn from_value(value: serde_json::Value) -> Result<Request, JsonError> {
-        let serde_json::Value::Object(mut map) = value else {
-            return Err(JsonError::at("", "a request is a JSON object"));
-        };
-        let operation = match map.remove("operation") {
-            Some(serde_json::Value::String(op)) => op,
-            Some(_) => return Err(JsonError::at("operation", "`operation` is a string")),
-            None => {
-                return Err(JsonError::at(
-                    "operation",
-                    "missing field `operation` (push, delete, upload, pull or mount)",
-                ));
-            }
-        };
-        let rest = serde_json::Value::Object(map);
-        Ok(match operation.as_str() {
-            "push" => Request::Push(json::from_value(rest)?),
-            "delete" => Request::Delete(json::from_value(rest)?),
-            "upload" => Request::Upload(json::from_value(rest)?),
-            "pull" => Request::Pull(json::from_value(rest)?),
-            "mount" => Request::Mount(json::from_value(rest)?),
-            other => {
-                return Err(JsonError::at(
-                    "operation",
-                    format!(
-                        "unknown operation `{other}`, expected one of `push`, `delete`, `upload`, `pull`, `mount`"
-                    ),
-                ));
-            }
-        })
+        json::from_json::<Fields>(text)?.into_request()
     }
 
     /// The image the request concerns.
@@ -90,21 +61,17 @@ impl Request {
 }
 
 /// `PUT /v2/<name>/manifests/<reference>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PushRequest {
     /// The image pushed to.
     pub image: String,
     /// The digest of the manifest being pushed.
     pub digest: String,
     /// The tags this push sets; empty for a push by digest.
-    #[serde(default)]
     pub tags: Vec<TagState>,
     /// Whether the image exists already (absent: no, which needs the stronger role).
-    #[serde(default)]
     pub image_exists: bool,
     /// Who pushes (absent: anonymous).
-    #[serde(default)]
     pub actor: Actor,
 }
 
@@ -148,18 +115,15 @@ impl TagState {
 }
 
 /// `DELETE /v2/<name>/manifests/<reference>` or a whole-image delete.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeleteRequest {
     /// The image deleted from.
     pub image: String,
     /// What is deleted.
     pub target: DeleteTarget,
     /// The tags the delete removes; `None` when the host does not know (fail closed).
-    #[serde(default)]
     pub tags: Option<Vec<TagState>>,
     /// Who deletes.
-    #[serde(default)]
     pub actor: Actor,
 }
 
@@ -176,43 +140,35 @@ pub enum DeleteTarget {
 }
 
 /// A blob upload session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UploadRequest {
     /// The image uploaded to.
     pub image: String,
     /// Whether the image exists already.
-    #[serde(default)]
     pub image_exists: bool,
     /// Who uploads.
-    #[serde(default)]
     pub actor: Actor,
 }
 
 /// A read of manifests, blobs, tag lists or referrers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PullRequest {
     /// The image read.
     pub image: String,
     /// Who reads.
-    #[serde(default)]
     pub actor: Actor,
 }
 
 /// `POST /v2/<name>/blobs/uploads/?mount=<digest>&from=<other>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MountRequest {
     /// The image the blob is mounted into (needs write).
     pub image: String,
     /// The image the blob comes from (needs read).
     pub from: String,
     /// Whether the target image exists already.
-    #[serde(default)]
     pub image_exists: bool,
     /// Who mounts.
-    #[serde(default)]
     pub actor: Actor,
 }
 
