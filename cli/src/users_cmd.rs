@@ -40,7 +40,7 @@ fn add(args: &UsersAddArgs) -> anyhow::Result<Outcome> {
         bail!("--environment is only for --kind pipeline");
     }
     // Read the file first: a broken file is reported before anyone types a password.
-    let mut file = read_or_empty(&args.file)?;
+    let file = read_or_empty(&args.file)?;
     let password = password(args)?;
     let mut entry =
         UserEntry::new(&args.name, &password, args.cost).map_err(|err| anyhow!("{err}"))?;
@@ -53,8 +53,9 @@ fn add(args: &UsersAddArgs) -> anyhow::Result<Outcome> {
         .check(file.entries().len())
         .map_err(|err| anyhow!("{err}"))?;
     let summary = describe(&entry);
-    let replaced = file.upsert(entry);
-    write_atomically(&args.file, &file.to_json())?;
+    // The password prompt can take minutes: the file is locked only for the edit,
+    // which re-reads it so a concurrent change is kept.
+    let replaced = edit(&args.file, |file| Ok(file.upsert(entry)))?;
     let verb = if replaced { "replaced" } else { "added" };
     let preposition = if replaced { "in" } else { "to" };
     let style = Style::stderr();
@@ -69,11 +70,17 @@ fn add(args: &UsersAddArgs) -> anyhow::Result<Outcome> {
 
 /// Removes one entry; a name that is not there is an error.
 fn remove(args: &UsersRemoveArgs) -> anyhow::Result<Outcome> {
-    let mut file = UsersFile::load(&args.file).map_err(|err| anyhow!("{err}"))?;
-    if !file.remove(&args.name) {
-        bail!("{} has no user `{}`", args.file.display(), args.name);
+    if !args.file.exists() {
+        // `load` words a missing file; `edit` would start an empty one.
+        UsersFile::load(&args.file).map_err(|err| anyhow!("{err}"))?;
     }
-    write_atomically(&args.file, &file.to_json())?;
+    edit(&args.file, |file| {
+        if file.remove(&args.name) {
+            Ok(())
+        } else {
+            bail!("{} has no user `{}`", args.file.display(), args.name)
+        }
+    })?;
     output::stderr(&format!(
         "{} removed `{}` from {}\n",
         Style::stderr().good("ok:"),
@@ -224,6 +231,40 @@ fn prompt_twice(name: &str) -> anyhow::Result<String> {
         bail!("the two passwords differ; nothing was written");
     }
     Ok(first)
+}
+
+/// Changes the users file under an exclusive lock: reads it (or starts an empty
+/// one), applies `change`, writes it back. Two `taglock users` runs on one file
+/// take turns, so neither loses the other's entry. The lock is an advisory lock
+/// on `<file>.lock` beside it (the file itself is replaced by a rename, so a lock
+/// on it would not outlive the first write); the lock file stays, empty.
+fn edit<T>(
+    path: &Path,
+    change: impl FnOnce(&mut UsersFile) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = std::path::PathBuf::from(lock_path);
+    let fail = |err: std::io::Error| {
+        anyhow!(
+            "cannot lock users file {} (through {}): {}",
+            path.display(),
+            lock_path.display(),
+            io_message(&err)
+        )
+    };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(fail)?;
+    lock.lock().map_err(fail)?;
+    let mut file = read_or_empty(path)?;
+    let changed = change(&mut file)?;
+    write_atomically(path, &file.to_json())?;
+    // Closing `lock` releases it.
+    Ok(changed)
 }
 
 /// Writes `text` to `path` through a temporary file in the same directory and a

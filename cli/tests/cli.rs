@@ -871,3 +871,41 @@ fn the_default_engine_is_the_component() {
     assert_eq!(bogus.code, 2, "{}", bogus.stderr);
     assert!(bogus.stderr.contains("wasm"), "{}", bogus.stderr);
 }
+
+#[test]
+fn concurrent_users_adds_keep_every_entry() {
+    let users = Path::new(env!("CARGO_TARGET_TMPDIR")).join("concurrent-users.json");
+    let _ = std::fs::remove_file(&users);
+    let users = users.to_str().unwrap().to_owned();
+    let names: Vec<String> = (0..16).map(|i| format!("user-{i:02}")).collect();
+    std::thread::scope(|scope| {
+        for name in &names {
+            let users = &users;
+            scope.spawn(move || {
+                let run = taglock_with_stdin(
+                    &[
+                        "users",
+                        "add",
+                        users,
+                        name,
+                        "--password-stdin",
+                        "--cost",
+                        "4",
+                    ],
+                    Some("secret\n"),
+                );
+                assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+            });
+        }
+    });
+    let list = taglock(&["users", "list", &users]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    let mut listed: Vec<&str> = list
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(listed, names, "{}", list.stdout);
+}
