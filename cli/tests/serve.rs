@@ -600,6 +600,10 @@ fn preview_tags(report: &Value, image: &str) -> Vec<(String, Option<String>)> {
     tags
 }
 
+/// A line of the `--ui` test page's script, repeated to make a file worth compressing.
+const UI_SCRIPT: &str =
+    "export const verdicts = tags.map((tag) => policy.testTags(image, [tag]));\n";
+
 #[test]
 fn login_challenge_health_endpoints_ui_and_oversize_manifest() {
     let stack = Stack::start_with("enforce", |work, serve| {
@@ -610,6 +614,7 @@ fn login_challenge_health_endpoints_ui_and_oversize_manifest() {
             "<title>pattern tester</title>",
         )
         .unwrap();
+        std::fs::write(ui.join("tester/app.js"), UI_SCRIPT.repeat(200)).unwrap();
         serve.arg("--ui").arg(ui);
     });
     let anonymous = stack.proxy.client();
@@ -642,6 +647,32 @@ fn login_challenge_health_endpoints_ui_and_oversize_manifest() {
     let page = anonymous.get("/ui/tester/index.html");
     assert_eq!(page.status, 200, "{page}");
     assert_eq!(page.text(), "<title>pattern tester</title>");
+    // Compressed for a client that asks, byte for byte the file once inflated;
+    // as is for one that does not; registry answers are never re-encoded.
+    let script = UI_SCRIPT.repeat(200);
+    let gzip = [("Accept-Encoding", "gzip")];
+    let packed = anonymous.request("GET", "/ui/tester/app.js", &gzip, None);
+    assert_eq!(packed.status, 200, "{packed}");
+    assert_eq!(packed.header("Content-Encoding"), Some("gzip"), "{packed}");
+    assert!(
+        packed.body.len() < script.len() / 10,
+        "{} bytes",
+        packed.body.len()
+    );
+    let mut inflated = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(packed.body.as_slice()),
+        &mut inflated,
+    )
+    .unwrap();
+    assert_eq!(inflated, script);
+    let plain = anonymous.get("/ui/tester/app.js");
+    assert_eq!(plain.header("Content-Encoding"), None, "{plain}");
+    assert_eq!(plain.text(), script);
+    let alice = stack.client("alice");
+    let listing = alice.request("GET", "/v2/_catalog", &gzip, None);
+    assert_eq!(listing.status, 200, "{listing}");
+    assert_eq!(listing.header("Content-Encoding"), None, "{listing}");
 
     // A manifest over 4 MiB is refused before anything reaches the registry.
     let alice = stack.client("alice");

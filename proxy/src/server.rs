@@ -24,6 +24,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use taglock_host_wasmtime::{Host, HostError, WasmPolicy};
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::compression::CompressionLayer;
 use tower_http::services::ServeDir;
 
 /// Why the proxy cannot start (it never starts half-configured).
@@ -224,8 +226,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics));
     if let Some(dir) = &state.config.ui {
+        // Static pages are compressed for clients that ask (the tester's engine is
+        // most of its weight); registry traffic below is relayed byte for byte.
         app = app
-            .nest_service("/ui", ServeDir::new(dir))
+            .nest_service("/ui", CompressionLayer::new().layer(ServeDir::new(dir)))
             .route("/", get(|| async { Redirect::to("/ui/tester/") }));
     }
     app.fallback(handler::proxy).with_state(state)

@@ -4,7 +4,7 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -314,6 +314,51 @@ test('re-evaluating 1,000 sample tags after an edit (measured for docs/benchmark
   // assertion (speed goals live in docs/benchmarks.md; a loaded machine must not
   // fail the suite): it is printed and written to test-results/tester-timing.json.
   assert.ok(measured.every((s) => s.tags === 1000), JSON.stringify(measured.map((s) => s.tags)));
+});
+
+test('loading the engine (measured for docs/benchmarks.md)', async (t) => {
+  // What the web build's size costs a visitor: compiling the module, and the page
+  // becoming usable (fetch, compile, instantiate, first evaluation) on a fresh load.
+  const fresh = await context.newPage();
+  try {
+    // No HTTP cache, so no cached compiled code either: every load fetches and compiles.
+    const cdp = await context.newCDPSession(fresh);
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+    const loads = [];
+    for (let i = 0; i < 6; i += 1) {
+      await fresh.goto(`${server.url}/tester/?load=${i}`);
+      await fresh.waitForSelector('body[data-ready="true"]', { timeout: 30000 });
+      loads.push(await fresh.evaluate(() => window.taglockTester.timing.readyMs));
+    }
+    const compile = await fresh.evaluate(async () => {
+      const bytes = await (await fetch('../pkg/taglock_policy_bg.wasm', { cache: 'no-store' })).arrayBuffer();
+      const times = [];
+      let exports = 0;
+      for (let i = 0; i < 12; i += 1) {
+        const start = performance.now();
+        const module = await WebAssembly.compile(bytes);
+        times.push(performance.now() - start);
+        exports = WebAssembly.Module.exports(module).length;
+      }
+      return { bytes: bytes.byteLength, times, exports };
+    });
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const report = {
+      wasmBytes: compile.bytes,
+      compileMs: median(compile.times.slice(2)),
+      readyMs: median(loads.slice(1)),
+    };
+    mkdirSync(join(HOST_JS, 'test-results'), { recursive: true });
+    writeFileSync(join(HOST_JS, 'test-results', 'tester-load.json'), `${JSON.stringify(report, null, 2)}\n`);
+    t.diagnostic(`engine (${report.wasmBytes} bytes): compiled in ${report.compileMs.toFixed(2)} ms (median of 10); page usable ${report.readyMs.toFixed(1)} ms after navigation (median of 5 loads)`);
+    // Times are measurements; what can fail: the page served this very build, and
+    // the module compiled with wasm-bindgen's exports.
+    assert.equal(compile.bytes, statSync(join(HOST_JS, 'pkg', 'taglock_policy_bg.wasm')).size);
+    assert.ok(compile.exports > 10, `${compile.exports} exports`);
+    assert.ok(loads.every((ms) => ms > 0), JSON.stringify(loads));
+  } finally {
+    await fresh.close();
+  }
 });
 
 test('an engine that cannot load is reported on the page', async () => {
