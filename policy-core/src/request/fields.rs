@@ -87,19 +87,19 @@ impl Fields {
     /// The request the fields make for their `operation`: every field belongs to
     /// it, and every field it requires is there.
     pub(crate) fn into_request(self) -> Result<Request, JsonError> {
-        let name = self.operation.as_deref().ok_or_else(|| {
+        let given = self.operation.as_deref().ok_or_else(|| {
             JsonError::at(
                 "operation",
                 "missing field `operation` (push, delete, upload, pull or mount)",
             )
         })?;
         let Some(&(name, operation, allowed)) =
-            OPERATIONS.iter().find(|(known, ..)| *known == name)
+            OPERATIONS.iter().find(|(known, ..)| *known == given)
         else {
             return Err(JsonError::at(
                 "operation",
                 format!(
-                    "unknown operation `{name}`, expected one of `push`, `delete`, `upload`, `pull`, `mount`"
+                    "unknown operation `{given}`, expected one of `push`, `delete`, `upload`, `pull`, `mount`"
                 ),
             ));
         };
