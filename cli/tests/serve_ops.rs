@@ -13,10 +13,12 @@
 mod support;
 
 use serde_json::json;
+use std::path::PathBuf;
 use std::time::Duration;
+use support::http::Client;
 use support::oci::Image;
 use support::process::wait_until;
-use support::proxy::{Serve, Workdir};
+use support::proxy::{Proxy, Serve, Workdir};
 use support::registry::Registry;
 
 const PROTECT_SEMVER: &str = r"^v\d+\.\d+\.\d+$";
@@ -53,6 +55,42 @@ fn metric(metrics: &str, sample: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
+/// A registry and `taglock serve` in front of it, with one user: alice (password
+/// `pw`, group `devs`).
+struct AliceStack {
+    registry: Registry,
+    work: Workdir,
+    users: PathBuf,
+    proxy: Proxy,
+}
+
+impl AliceStack {
+    /// Starts both with `policy(protect)`; `configure` adds to the proxy's command
+    /// line (it may write files into the work directory first).
+    fn start(protect: bool, configure: impl FnOnce(&Workdir, &mut Serve)) -> AliceStack {
+        let registry = Registry::start();
+        let work = Workdir::new();
+        let policy_path = work.write_json("policy.json", &policy(protect));
+        let users = work.path("users.json");
+        work.add_user(&users, "alice", "pw", &["--group", "devs"]);
+        let mut serve = Serve::new(&registry.url(), &policy_path);
+        serve.users(&users);
+        configure(&work, &mut serve);
+        let proxy = serve.start();
+        AliceStack {
+            registry,
+            work,
+            users,
+            proxy,
+        }
+    }
+
+    /// A client of the proxy logged in as alice.
+    fn alice(&self) -> Client {
+        self.proxy.client().login("alice", "pw")
+    }
+}
+
 /// Polls `holds` until it is true, or fails the test naming `what`.
 fn eventually(proxy: &support::proxy::Proxy, what: &str, mut holds: impl FnMut() -> bool) {
     let waited = wait_until(Duration::from_secs(20), || {
@@ -77,17 +115,11 @@ fn reloads(proxy: &support::proxy::Proxy, result: &str) -> u64 {
 
 #[test]
 fn a_changed_policy_is_loaded_and_a_bad_one_refused_while_the_old_one_serves() {
-    let registry = Registry::start();
-    let work = Workdir::new();
-    let policy_path = work.write_json("policy.json", &policy(false));
-    let users = work.path("users.json");
-    work.add_user(&users, "alice", "pw", &["--group", "devs"]);
-    let proxy = Serve::new(&registry.url(), &policy_path)
-        .users(&users)
-        .arg("--reload-interval")
-        .arg("100ms")
-        .start();
-    let alice = proxy.client().login("alice", "pw");
+    let stack = AliceStack::start(false, |_, serve| {
+        serve.arg("--reload-interval").arg("100ms");
+    });
+    let (registry, work, proxy) = (&stack.registry, &stack.work, &stack.proxy);
+    let alice = stack.alice();
     let first = Image::new("reload");
     assert_eq!(alice.push_image("acme/web", "v1.0.0", &first).status, 201);
     // protect: none — an overwrite goes through.
@@ -100,8 +132,8 @@ fn a_changed_policy_is_loaded_and_a_bad_one_refused_while_the_old_one_serves() {
     );
 
     work.write_json("policy.json", &policy(true));
-    eventually(&proxy, "the changed policy was not loaded", || {
-        reloads(&proxy, "loaded") >= 1
+    eventually(proxy, "the changed policy was not loaded", || {
+        reloads(proxy, "loaded") >= 1
     });
     let third = first.variant(2);
     let refused = alice.put_manifest("acme/web", "v1.0.0", &third.manifest);
@@ -112,12 +144,12 @@ fn a_changed_policy_is_loaded_and_a_bad_one_refused_while_the_old_one_serves() {
     );
 
     std::fs::write(
-        &policy_path,
+        work.path("policy.json"),
         r#"{"version": 1, "immutability": {"protect": "sometimes"}}"#,
     )
     .unwrap();
-    eventually(&proxy, "the bad policy was not refused", || {
-        reloads(&proxy, "refused") >= 1
+    eventually(proxy, "the bad policy was not refused", || {
+        reloads(proxy, "refused") >= 1
     });
     assert!(
         proxy.stderr().contains("previous one keeps serving"),
@@ -139,21 +171,15 @@ fn a_changed_policy_is_loaded_and_a_bad_one_refused_while_the_old_one_serves() {
 
 #[test]
 fn sighup_reloads_the_policy_and_the_users_file() {
-    let registry = Registry::start();
-    let work = Workdir::new();
-    let policy_path = work.write_json("policy.json", &policy(true));
-    let users = work.path("users.json");
-    work.add_user(&users, "alice", "pw", &["--group", "devs"]);
-    let proxy = Serve::new(&registry.url(), &policy_path)
-        .users(&users)
-        .arg("--reload-interval")
-        .arg("0s")
-        .start();
+    let stack = AliceStack::start(true, |_, serve| {
+        serve.arg("--reload-interval").arg("0s");
+    });
+    let (work, users, proxy) = (&stack.work, &stack.users, &stack.proxy);
     let image = Image::new("sighup");
-    let alice = proxy.client().login("alice", "pw");
+    let alice = stack.alice();
     assert_eq!(alice.push_image("acme/web", "v1.0.0", &image).status, 201);
     work.write_json("policy.json", &policy(false));
-    work.add_user(&users, "bob", "pw2", &["--group", "devs"]);
+    work.add_user(users, "bob", "pw2", &["--group", "devs"]);
     // Without polling, nothing changes until the signal.
     assert_eq!(proxy.client().login("bob", "pw2").get("/v2/").status, 401);
 
@@ -162,11 +188,11 @@ fn sighup_reloads_the_policy_and_the_users_file() {
         .status()
         .unwrap();
     assert!(sent.success());
-    eventually(&proxy, "SIGHUP did not reload the policy", || {
-        reloads(&proxy, "loaded") >= 1
+    eventually(proxy, "SIGHUP did not reload the policy", || {
+        reloads(proxy, "loaded") >= 1
     });
     let bob = proxy.client().login("bob", "pw2");
-    eventually(&proxy, "SIGHUP did not reload the users", || {
+    eventually(proxy, "SIGHUP did not reload the users", || {
         bob.get("/v2/").status == 200
     });
     let moved = image.variant(1);
@@ -285,27 +311,23 @@ fn the_catalog_shows_only_readable_images_and_health_endpoints_answer() {
 #[test]
 fn https_serves_skopeo_with_the_proxys_certificate() {
     support::require_tool("skopeo");
-    let registry = Registry::start();
-    let work = Workdir::new();
-    let policy_path = work.write_json("policy.json", &policy(true));
-    let users = work.path("users.json");
-    work.add_user(&users, "alice", "pw", &["--group", "devs"]);
     let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let cert = work.path("cert.pem");
-    let key = work.path("key.pem");
-    std::fs::write(&cert, certified.cert.pem()).unwrap();
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let stack = AliceStack::start(true, |work, serve| {
+        let cert = work.path("cert.pem");
+        let key = work.path("key.pem");
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+        serve
+            .arg("--tls-cert")
+            .arg(&cert)
+            .arg("--tls-key")
+            .arg(&key);
+    });
+    let (registry, work, proxy) = (&stack.registry, &stack.work, &stack.proxy);
     // skopeo trusts the CA certificates (`*.crt`) of --dest-cert-dir.
     let certs = work.path("certs.d");
     std::fs::create_dir(&certs).unwrap();
     std::fs::write(certs.join("ca.crt"), certified.cert.pem()).unwrap();
-    let proxy = Serve::new(&registry.url(), &policy_path)
-        .users(&users)
-        .arg("--tls-cert")
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .start();
     assert!(
         proxy.url().starts_with("https://127.0.0.1:"),
         "{}",
@@ -389,15 +411,8 @@ fn an_invalid_policy_refuses_to_start_with_every_problem_listed() {
 
 #[test]
 fn malformed_names_get_the_decisions_400_and_leave_the_registry_untouched() {
-    let registry = Registry::start();
-    let work = Workdir::new();
-    let policy_path = work.write_json("policy.json", &policy(true));
-    let users = work.path("users.json");
-    work.add_user(&users, "alice", "pw", &["--group", "devs"]);
-    let proxy = Serve::new(&registry.url(), &policy_path)
-        .users(&users)
-        .start();
-    let alice = proxy.client().login("alice", "pw");
+    let stack = AliceStack::start(true, |_, _| {});
+    let alice = stack.alice();
     let image = Image::new("names");
     alice.push_blob("acme/web", &image.config);
     alice.push_blob("acme/web", &image.layer);
@@ -415,5 +430,5 @@ fn malformed_names_get_the_decisions_400_and_leave_the_registry_untouched() {
     let bad_delete = alice.request("DELETE", "/v2/acme/web/manifests/-v1", &[], None);
     assert_eq!(bad_delete.status, 400, "{bad_delete}");
     assert_eq!(code(&bad_delete), "TAG_INVALID", "{bad_delete}");
-    assert!(registry.client().tags("acme/web").is_empty());
+    assert!(stack.registry.client().tags("acme/web").is_empty());
 }

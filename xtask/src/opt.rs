@@ -32,8 +32,9 @@ const FEATURES: &[&str] = &[
 /// offset (~1 % of the module: 4 KB of the component). Sound for these modules:
 /// the fold differs only when the addition wraps around 2^32, which no Rust
 /// pointer arithmetic does (objects never straddle the end of the address space);
-/// the low 1 KiB the flag names is the bottom of the 1 MiB stack (rustc places the
-/// stack first), reached only a few hundred bytes before the stack overflows.
+/// and the low 1 KiB the flag names holds no data: rustc's linker puts the 1 MiB
+/// stack first (the modules' stack pointer starts at 1 MiB, their data above it),
+/// so those addresses are only the last 1 KiB of a stack about to overflow.
 const LOW_MEMORY_UNUSED: &str = "--low-memory-unused";
 
 /// Optimises `input` for size into `output` (they may be the same file).

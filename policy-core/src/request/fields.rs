@@ -230,6 +230,13 @@ mod tests {
         let (path, message, _) = error(r#"{"operation": "pull", "image": "a", "extra": 1}"#);
         assert_eq!(path, "extra");
         assert!(message.starts_with("unknown field `extra`"), "{message}");
+        // Refused, not last-wins; serde names the object that has it twice (as
+        // serde_path_to_error did), the line and column point at the second one.
+        let (path, message, line) =
+            error("{\"operation\": \"pull\",\n \"image\": \"a\",\n \"image\": \"b\"}");
+        assert_eq!(path, "");
+        assert!(message.starts_with("duplicate field `image`"), "{message}");
+        assert_eq!(line, 3);
     }
 
     #[test]
