@@ -101,6 +101,15 @@ pub struct ServeArgs {
     /// The sha256 the --component file must have.
     #[arg(long, value_name = "DIGEST")]
     pub component_sha256: Option<String>,
+    /// Client connections served at once; more wait to be accepted [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Bound on receiving a request header, from the connection's start (TLS included) or a later request's first byte [default: 10s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub header_read_timeout: Option<Duration>,
+    /// How long a kept-alive connection may wait for its next request [default: 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
 }
 
 /// `--auth`.
@@ -147,6 +156,9 @@ impl ServeArgs {
             component: self.component.clone(),
             component_sha256: self.component_sha256.clone(),
             cache_dir: crate::engine::cache_dir(),
+            max_connections: self.max_connections,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
         }
     }
 }
@@ -164,6 +176,7 @@ pub fn run(args: &ServeArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
         None => ServeOptions::default(),
     };
     let config = file.overridden_by(args.options()).resolve()?;
+    check_open_files_limit(config.max_connections);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -188,6 +201,48 @@ pub fn run(args: &ServeArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Descriptors kept for what is not a client connection: the listener, the
+/// policy, users and audit files, the component cache, the runtime's own.
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Raises the soft limit of open files to the hard limit (two system calls),
+/// and warns when even that is too low for `max_connections`: each client
+/// connection holds a descriptor, and forwarding its request a second one
+/// upstream.
+fn check_open_files_limit(max_connections: usize) {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let soft = match (limit.current, limit.maximum) {
+        (Some(soft), Some(hard)) if soft < hard => {
+            let raised = Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => {
+                    tracing::debug!("open files limit raised from {soft} to {hard}");
+                    Some(hard)
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "cannot raise the open files limit from {soft} to {hard}: {err}"
+                    );
+                    Some(soft)
+                }
+            }
+        }
+        (soft, _) => soft,
+    };
+    let needed = (max_connections as u64)
+        .saturating_mul(2)
+        .saturating_add(SPARE_DESCRIPTORS);
+    if let Some(soft) = soft.filter(|soft| *soft < needed) {
+        tracing::warn!(
+            "the open files limit ({soft}) is below what {max_connections} connections may need ({needed}); lower --max-connections or raise the limit (ulimit -n, LimitNOFILE=)"
+        );
+    }
+}
+
 /// Logs to stderr; `RUST_LOG` narrows or widens (default `info`).
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -198,4 +253,65 @@ fn init_logging() {
         .with_ansi(Style::stderr().is_colored())
         .with_target(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    const BASE: [&str; 5] = [
+        "taglock",
+        "--upstream",
+        "http://127.0.0.1:5000",
+        "--policy",
+        "policy.json",
+    ];
+
+    fn resolved(extra: &[&str]) -> Result<taglock_proxy::ServeConfig, String> {
+        let args = Wrapper::try_parse_from(BASE.iter().chain(extra)).map_err(|e| e.to_string())?;
+        args.serve.options().resolve().map_err(|e| e.to_string())
+    }
+
+    /// The defaults live in `ServeOptions::resolve`; each `[default: X]` the help
+    /// states must be what it fills in.
+    #[test]
+    fn the_help_states_the_defaults_resolve_uses() {
+        let defaults = resolved(&[]).unwrap();
+        let mut checked = Vec::new();
+        for arg in Wrapper::command().get_arguments() {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            let Some(stated) = help
+                .split("[default: ")
+                .nth(1)
+                .and_then(|rest| rest.split([']', ';']).next())
+            else {
+                continue;
+            };
+            let flag = format!("--{}", arg.get_long().unwrap());
+            // Defaults said in words ("basic with --users, else none") are not values.
+            let Ok(given) = resolved(&[&flag, stated]) else {
+                continue;
+            };
+            assert_eq!(given, defaults, "{flag}: the help says {stated}");
+            checked.push(flag);
+        }
+        for flag in [
+            "--max-connections",
+            "--header-read-timeout",
+            "--idle-timeout",
+        ] {
+            assert!(
+                checked.iter().any(|c| c == flag),
+                "{flag} unchecked: {checked:?}"
+            );
+        }
+        assert!(checked.len() >= 10, "{checked:?}");
+    }
 }

@@ -9,6 +9,9 @@
 //! users = "/etc/taglock/users.json"
 //! audit_log = "/var/log/taglock/audit.jsonl"
 //! upstream_timeout = "10s"
+//! max_connections = 1024
+//! header_read_timeout = "10s"
+//! idle_timeout = "60s"
 //! ```
 
 use crate::identity::AuthMode;
@@ -70,6 +73,17 @@ pub struct ServeOptions {
     pub component_sha256: Option<String>,
     /// Directory for the compiled-component cache.
     pub cache_dir: Option<PathBuf>,
+    /// How many client connections are served at once; more wait to be accepted
+    /// (default 1024).
+    pub max_connections: Option<usize>,
+    /// Bound on receiving a request's header: from the connection's start (TLS
+    /// handshake included), or from the first byte of a later request on a
+    /// kept-alive connection (default 10s).
+    #[serde(default, deserialize_with = "duration")]
+    pub header_read_timeout: Option<Duration>,
+    /// How long a kept-alive connection may wait for its next request (default 60s).
+    #[serde(default, deserialize_with = "duration")]
+    pub idle_timeout: Option<Duration>,
 }
 
 /// The resolved configuration the proxy runs with.
@@ -109,6 +123,12 @@ pub struct ServeConfig {
     pub component: Option<(PathBuf, String)>,
     /// Compiled-component cache directory.
     pub cache_dir: Option<PathBuf>,
+    /// Client connections served at once.
+    pub max_connections: usize,
+    /// Bound on receiving a request's header.
+    pub header_read_timeout: Duration,
+    /// Bound on a kept-alive connection's wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 /// Why the configuration is unusable.
@@ -174,6 +194,9 @@ impl ServeOptions {
             component: over.component.or(self.component),
             component_sha256: over.component_sha256.or(self.component_sha256),
             cache_dir: over.cache_dir.or(self.cache_dir),
+            max_connections: over.max_connections.or(self.max_connections),
+            header_read_timeout: over.header_read_timeout.or(self.header_read_timeout),
+            idle_timeout: over.idle_timeout.or(self.idle_timeout),
         }
     }
 
@@ -236,6 +259,20 @@ impl ServeOptions {
                 "facts_concurrency must be between 1 and 256, not {facts_concurrency}"
             )));
         }
+        let max_connections = self.max_connections.unwrap_or(1024);
+        if !(1..=MAX_CONNECTIONS_CEILING).contains(&max_connections) {
+            return Err(ConfigError::Invalid(format!(
+                "max_connections must be between 1 and {MAX_CONNECTIONS_CEILING}, not {max_connections}"
+            )));
+        }
+        let header_read_timeout = positive(
+            "header_read_timeout",
+            self.header_read_timeout.unwrap_or(Duration::from_secs(10)),
+        )?;
+        let idle_timeout = positive(
+            "idle_timeout",
+            self.idle_timeout.unwrap_or(Duration::from_secs(60)),
+        )?;
         Ok(ServeConfig {
             listen,
             upstream,
@@ -258,8 +295,23 @@ impl ServeOptions {
             },
             component,
             cache_dir: self.cache_dir,
+            max_connections,
+            header_read_timeout,
+            idle_timeout,
         })
     }
+}
+
+/// The most `max_connections` may be (each connection holds a file descriptor,
+/// and forwarding holds a second one upstream).
+const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
+
+/// `value`, unless it is zero: a zero bound would close every connection at once.
+fn positive(name: &str, value: Duration) -> Result<Duration, ConfigError> {
+    if value.is_zero() {
+        return Err(ConfigError::Invalid(format!("{name} must be more than 0s")));
+    }
+    Ok(value)
 }
 
 /// Parses a duration such as `10s`, `250ms` or `5m` (humantime syntax).
@@ -313,6 +365,9 @@ mod tests {
         assert_eq!(config.auth, AuthMode::None);
         assert_eq!(config.upstream_timeout, Duration::from_secs(10));
         assert_eq!(config.reload_interval, Some(Duration::from_secs(1)));
+        assert_eq!(config.max_connections, 1024);
+        assert_eq!(config.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
         let with_users = ServeOptions {
             users: Some("users.json".into()),
             ..base()
@@ -329,6 +384,9 @@ mod tests {
             policy = "file.json"
             upstream_timeout = "250ms"
             reload_interval = "0s"
+            max_connections = 32
+            header_read_timeout = "2s"
+            idle_timeout = "5s"
             "#,
         )
         .unwrap();
@@ -342,6 +400,9 @@ mod tests {
         assert_eq!(config.listen.port(), 6000);
         assert_eq!(config.upstream_timeout, Duration::from_millis(250));
         assert_eq!(config.reload_interval, None);
+        assert_eq!(config.max_connections, 32);
+        assert_eq!(config.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(config.idle_timeout, Duration::from_secs(5));
     }
 
     #[test]
@@ -375,6 +436,27 @@ mod tests {
                 ..base()
             })
             .contains("between 1 and 256")
+        );
+        assert!(
+            err(ServeOptions {
+                max_connections: Some(0),
+                ..base()
+            })
+            .contains("max_connections must be between 1 and")
+        );
+        assert!(
+            err(ServeOptions {
+                header_read_timeout: Some(Duration::ZERO),
+                ..base()
+            })
+            .contains("header_read_timeout must be more than 0s")
+        );
+        assert!(
+            err(ServeOptions {
+                idle_timeout: Some(Duration::ZERO),
+                ..base()
+            })
+            .contains("idle_timeout must be more than 0s")
         );
         let unknown = toml::from_str::<ServeOptions>("listn = \"x\"")
             .unwrap_err()

@@ -4,6 +4,7 @@ use policy_core::{Decision, Request};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::time::Duration;
@@ -37,6 +38,14 @@ struct ErrorLabels {
     code: &'static str,
 }
 
+/// Labels of `taglock_connection_timeouts_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TimeoutLabels {
+    /// `header` (the request header did not arrive in time) or `idle` (no next
+    /// request on a kept-alive connection).
+    phase: &'static str,
+}
+
 /// Every metric the proxy exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -46,6 +55,19 @@ pub struct Metrics {
     upstream_seconds: Family<UpstreamLabels, Histogram>,
     reloads: Family<ReloadLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
+    connections_open: Gauge,
+    connections_max: Gauge,
+    connection_limit_reached: Counter,
+    connection_timeouts: Family<TimeoutLabels, Counter>,
+}
+
+/// Why the proxy closed a client connection on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionTimeout {
+    /// The request header did not arrive within `header_read_timeout`.
+    Header,
+    /// A kept-alive connection sent no next request within `idle_timeout`.
+    Idle,
 }
 
 /// Which upstream exchange a latency belongs to.
@@ -101,6 +123,30 @@ impl Metrics {
             "Requests the proxy answered itself with an error, by OCI code",
             errors.clone(),
         );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        let connections_max = Gauge::default();
+        registry.register(
+            "connections_max",
+            "Client connections served at once at most (max_connections)",
+            connections_max.clone(),
+        );
+        let connection_limit_reached = Counter::default();
+        registry.register(
+            "connection_limit_reached",
+            "Times every connection slot was taken, so new connections waited to be accepted",
+            connection_limit_reached.clone(),
+        );
+        let connection_timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "connection_timeouts",
+            "Client connections closed by the proxy, by phase (header or idle)",
+            connection_timeouts.clone(),
+        );
         Metrics {
             registry,
             decisions,
@@ -108,7 +154,43 @@ impl Metrics {
             upstream_seconds: upstream_seconds.clone(),
             reloads,
             errors,
+            connections_open,
+            connections_max,
+            connection_limit_reached,
+            connection_timeouts,
         }
+    }
+
+    /// Records the connection cap in force.
+    pub fn connections_max(&self, max: usize) {
+        self.connections_max
+            .set(i64::try_from(max).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a client connection accepted.
+    pub fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    /// Counts a client connection gone.
+    pub fn connection_closed(&self) {
+        self.connections_open.dec();
+    }
+
+    /// Counts a moment when every connection slot was taken.
+    pub fn connection_limit_reached(&self) {
+        self.connection_limit_reached.inc();
+    }
+
+    /// Counts a connection the proxy closed because it was too slow or idle.
+    pub fn connection_timeout(&self, timeout: ConnectionTimeout) {
+        let phase = match timeout {
+            ConnectionTimeout::Header => "header",
+            ConnectionTimeout::Idle => "idle",
+        };
+        self.connection_timeouts
+            .get_or_create(&TimeoutLabels { phase })
+            .inc();
     }
 
     /// Counts one decision and its evaluation time.
@@ -188,6 +270,12 @@ mod tests {
         metrics.upstream(UpstreamKind::Facts, Duration::from_millis(1));
         metrics.reload(false);
         metrics.error("UNAVAILABLE");
+        metrics.connections_max(32);
+        metrics.connection_opened();
+        metrics.connection_opened();
+        metrics.connection_closed();
+        metrics.connection_limit_reached();
+        metrics.connection_timeout(ConnectionTimeout::Header);
         let text = metrics.render();
         let reason = decision.reason.as_str();
         assert!(
@@ -210,6 +298,16 @@ mod tests {
         );
         assert!(
             text.contains("taglock_proxy_errors_total{code=\"UNAVAILABLE\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("taglock_connections_open 1\n"), "{text}");
+        assert!(text.contains("taglock_connections_max 32\n"), "{text}");
+        assert!(
+            text.contains("taglock_connection_limit_reached_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("taglock_connection_timeouts_total{phase=\"header\"} 1"),
             "{text}"
         );
     }

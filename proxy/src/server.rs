@@ -1,5 +1,7 @@
 //! The proxy's life: load and check everything, bind, serve until shut down.
 
+mod connections;
+
 use crate::audit::{AuditError, AuditLog};
 use crate::config::{ConfigError, ServeConfig};
 use crate::handler;
@@ -191,13 +193,14 @@ impl Proxy {
     ) -> Result<(), ServeError> {
         let watcher = tokio::spawn(reload::watch(Arc::clone(&self.state)));
         let app = router(Arc::clone(&self.state));
-        let served = match self.tls {
-            Some(acceptor) => tls::serve(self.listener, acceptor, app, shutdown).await,
-            None => axum::serve(self.listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-                .map_err(ServeError::Serve),
-        };
+        let served = connections::serve(
+            self.listener,
+            self.tls,
+            app,
+            Arc::clone(&self.state),
+            shutdown,
+        )
+        .await;
         watcher.abort();
         served
     }

@@ -71,12 +71,16 @@ impl Default for Workdir {
 /// The command line of one `taglock serve`.
 pub struct Serve {
     args: Vec<OsString>,
+    soft_open_files: Option<u64>,
 }
 
 impl Serve {
     /// `taglock serve --upstream UPSTREAM --policy POLICY --listen 127.0.0.1:0`.
     pub fn new(upstream: &str, policy: &Path) -> Serve {
-        let mut serve = Serve { args: Vec::new() };
+        let mut serve = Serve {
+            args: Vec::new(),
+            soft_open_files: None,
+        };
         serve
             .arg("--upstream")
             .arg(upstream)
@@ -100,6 +104,13 @@ impl Serve {
         self.arg("--audit-log").arg(path)
     }
 
+    /// Starts the proxy with its soft open-files limit lowered to `limit` (by a
+    /// shell's `ulimit -Sn`, then `exec`, so the process id stays the proxy's).
+    pub fn soft_open_files(&mut self, limit: u64) -> &mut Serve {
+        self.soft_open_files = Some(limit);
+        self
+    }
+
     /// Starts the proxy and waits (bounded) for its listening line on stdout.
     pub fn start(&self) -> Proxy {
         let logs = tempfile::Builder::new()
@@ -107,7 +118,18 @@ impl Serve {
             .tempdir()
             .unwrap();
         let stderr_path = logs.path().join("stderr.log");
-        let child = Command::new(TAGLOCK)
+        let mut command = match self.soft_open_files {
+            Some(limit) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("ulimit -Sn {limit} && exec \"$0\" \"$@\""))
+                    .arg(TAGLOCK);
+                shell
+            }
+            None => Command::new(TAGLOCK),
+        };
+        let child = command
             .arg("serve")
             .args(&self.args)
             .env_remove("http_proxy")
