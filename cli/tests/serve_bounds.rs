@@ -8,16 +8,19 @@
 //! `taglock serve` under hostile clients and a hostile file system, against a
 //! real CNCF distribution registry: more idle and slow connections than it
 //! serves at once (it keeps serving), a slowloris client and an idle kept-alive
-//! connection (both closed), and its open-files limit.
+//! connection (both closed), its open-files limit, and an audit log that is
+//! rotated, deleted, reopened on SIGHUP and made unwritable.
 
 mod support;
 
 use serde_json::{Value, json};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use support::http::Client;
 use support::oci::Image;
+use support::process::wait_until;
 use support::proxy::{Proxy, Serve, Workdir};
 use support::registry::Registry;
 
@@ -37,10 +40,7 @@ fn policy() -> Value {
 /// (password `pw`). Fields drop in order: the proxy, the registry, the files.
 struct Stack {
     proxy: Proxy,
-    // Held while the proxy runs.
-    #[allow(dead_code)]
     registry: Registry,
-    #[allow(dead_code)]
     work: Workdir,
 }
 
@@ -242,4 +242,87 @@ fn slowloris_and_idle_connections_are_closed_and_the_open_files_limit_raised() {
         stack.metric("taglock_connection_timeouts_total{phase=\"header\"}"),
         1
     );
+}
+
+/// The paths of the manifest records in the audit log at `path`.
+fn audited_manifests(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line)
+                .unwrap_or_else(|err| panic!("audit line is not JSON ({err}): {line}"))
+        })
+        .filter_map(|record| record["path"].as_str().map(str::to_owned))
+        .filter(|path| path.contains("/manifests/"))
+        .collect()
+}
+
+#[test]
+fn the_audit_log_follows_rotation_and_deletion_and_sighup_reopens_it() {
+    let stack = Stack::start(|work, serve| {
+        let logs = work.path("logs");
+        std::fs::create_dir(&logs).unwrap();
+        serve
+            .audit_log(&logs.join("audit.jsonl"))
+            .arg("--reload-interval")
+            .arg("0s");
+    });
+    let logs: PathBuf = stack.work.path("logs");
+    let audit = logs.join("audit.jsonl");
+    let alice = stack.alice();
+    let push = |tag: &str| {
+        let pushed = alice.push_image("acme/web", tag, &Image::new(tag));
+        if pushed.status != 201 {
+            stack.fail(&format!("push of {tag}: {pushed}"));
+        }
+    };
+    let manifest = |tag: &str| format!("/v2/acme/web/manifests/{tag}");
+
+    push("v1");
+    assert_eq!(audited_manifests(&audit), [manifest("v1")]);
+
+    // Rotated by renaming: the next record goes to a new file at the path.
+    let first = logs.join("audit.jsonl.1");
+    std::fs::rename(&audit, &first).unwrap();
+    push("v2");
+    assert_eq!(audited_manifests(&first), [manifest("v1")]);
+    assert_eq!(audited_manifests(&audit), [manifest("v2")]);
+
+    // Deleted: created again.
+    std::fs::remove_file(&audit).unwrap();
+    push("v3");
+    assert_eq!(audited_manifests(&audit), [manifest("v3")]);
+
+    // SIGHUP (as logrotate's postrotate sends) reopens the path at once.
+    let second = logs.join("audit.jsonl.2");
+    std::fs::rename(&audit, &second).unwrap();
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &stack.proxy.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    if wait_until(Duration::from_secs(20), || {
+        if audit.exists() {
+            Ok(())
+        } else {
+            Err("no file".into())
+        }
+    })
+    .is_err()
+    {
+        stack.fail("SIGHUP did not reopen the audit log");
+    }
+    push("v4");
+    assert_eq!(audited_manifests(&second), [manifest("v3")]);
+    assert_eq!(audited_manifests(&audit), [manifest("v4")]);
+
+    // Nowhere to write the record: writes are refused, reads go on.
+    std::fs::remove_dir_all(&logs).unwrap();
+    let refused = alice.put_manifest("acme/web", "v5", &Image::new("v4").manifest);
+    assert_eq!(refused.status, 503, "{refused}");
+    assert_eq!(
+        stack.registry.client().manifest_digest("acme/web", "v5"),
+        None
+    );
+    assert!(alice.manifest_digest("acme/web", "v4").is_some());
 }

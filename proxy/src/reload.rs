@@ -2,6 +2,7 @@
 //! file's content changes (checked every `reload_interval`). A new policy that
 //! does not load is refused and logged with every problem; the old one keeps
 //! serving. Requests in flight finish with the policy they started with.
+//! SIGHUP also reopens the audit log (after a rotation).
 
 use crate::server::{self, AppState, ServeError};
 use crate::users::UsersFile;
@@ -27,6 +28,9 @@ pub(crate) async fn watch(state: Arc<AppState>) {
             () = hangup_received(&mut hangup) => true,
             () = tick(state.config.reload_interval) => false,
         };
+        if forced {
+            reopen_audit_log(&state);
+        }
         let policy_now = fingerprint(&state.config.policy);
         if forced || policy_now != policy_seen {
             policy_seen = policy_now;
@@ -59,6 +63,17 @@ pub(crate) fn reload_policy(state: &AppState) {
             state.metrics.reload(false);
             let err: ServeError = err;
             tracing::error!("new policy refused, the previous one keeps serving: {err}");
+        }
+    }
+}
+
+/// Opens the audit log's path again; on failure the old file stays in use (and
+/// the next record tries the path again).
+fn reopen_audit_log(state: &AppState) {
+    if let Some(audit) = &state.audit {
+        match audit.reopen() {
+            Ok(()) => tracing::info!("audit log reopened"),
+            Err(err) => tracing::error!("{err}"),
         }
     }
 }
