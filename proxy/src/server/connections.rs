@@ -19,7 +19,8 @@
 //! (shorter) header timeout, and it does not cover the TLS handshake.
 //!
 //! When every slot is taken, the loop stops accepting: new connections wait in
-//! the kernel's listen queue (they hold no descriptor of the proxy) until a slot
+//! the kernel's listen queue (they hold no descriptor of the proxy; beyond its
+//! 128 places their SYNs are dropped and retried by the client) until a slot
 //! frees, which the two timeouts guarantee for connections that send nothing.
 
 use super::{AppState, ServeError};
