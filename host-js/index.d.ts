@@ -202,6 +202,9 @@ export interface LoadError {
     | 'invalid-image-name'
     | 'duplicate-image'
     | 'invalid-repository'
+    | 'policy-too-large'
+    | 'name-too-long'
+    | 'invalid-rule-name'
     | (string & {});
   message: string;
   /** JSON path of the offending value, e.g. `immutability.rules[2].tags.regex`. */

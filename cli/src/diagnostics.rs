@@ -4,7 +4,7 @@
 
 use crate::input::PolicyInput;
 use crate::output::plural;
-use crate::style::Style;
+use crate::style::{self, Style};
 use policy_core::{Lint, LoadError, LoadErrors};
 use serde_json::Value;
 
@@ -18,7 +18,7 @@ pub fn refused(input: &PolicyInput, errors: &LoadErrors, style: Style) -> String
     for error in errors {
         out.push_str(&style.error(&format!("error[{}]", error.code)));
         out.push_str(": ");
-        out.push_str(&error.message);
+        out.push_str(&style::escaped(&error.message));
         out.push('\n');
         out.push_str(&location(input, error, style));
         if let Some(quote) = error_quote(input, document.as_ref(), error) {
@@ -41,7 +41,7 @@ pub fn warnings(input: &PolicyInput, lints: &[Lint], style: Style) -> String {
     for lint in lints {
         out.push_str(&style.warning(&format!("warning[{}]", lint.code)));
         out.push_str(": ");
-        out.push_str(&lint.message);
+        out.push_str(&style::escaped(&lint.message));
         out.push('\n');
         out.push_str(&format!(
             "  {} {}{}\n",
@@ -80,10 +80,10 @@ fn where_in_document(path: &str, rule: Option<&str>, offset: Option<usize>) -> S
     // `?` is how a JSON syntax error says it has no path.
     if !path.is_empty() && path != "?" {
         out.push_str(": ");
-        out.push_str(path);
+        out.push_str(&style::escaped(path));
     }
     if let Some(rule) = rule {
-        out.push_str(&format!(" (rule \"{rule}\")"));
+        out.push_str(&format!(" (rule \"{}\")", style::shown(rule)));
     }
     if let Some(offset) = offset {
         out.push_str(&format!(", character {offset}"));
@@ -118,7 +118,9 @@ fn pattern_quote(document: &Value, path: &str, offset: Option<usize>) -> Option<
 
 fn caret(text: &str, at: usize) -> Option<String> {
     let length = text.chars().count();
-    if length > MAX_QUOTED_CHARS || text.contains(['\n', '\r']) {
+    // A caret under escaped text would point at the wrong character: such text is
+    // only located.
+    if length > MAX_QUOTED_CHARS || style::has_unsafe(text) {
         return None;
     }
     let indent = " ".repeat(at.min(length));

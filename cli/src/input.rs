@@ -1,7 +1,7 @@
 //! Reading what the user named: a file, or standard input for `-`.
 
 use crate::output::io_message;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -97,22 +97,57 @@ pub fn one_stdin(sources: &[&Source]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tags given on stdin: one per line; blank lines are skipped and surrounding
-/// whitespace trimmed (so `skopeo list-tags … | jq -r '.Tags[]'` pipes straight in).
-pub fn tags_from_stdin() -> anyhow::Result<Vec<String>> {
-    let text = Source::Stdin
-        .read_text("tags")
-        .context("tags are read from standard input, one per line, when TAG is `-`")?;
-    Ok(tags_from_lines(&text))
+/// Calls `each` with every tag given on stdin, as it is read: one per line; blank
+/// lines are skipped and surrounding whitespace trimmed (so `skopeo list-tags … |
+/// jq -r '.Tags[]'` pipes straight in). At most `max_line` bytes of a line are
+/// kept (the rest is read and dropped), so memory stays bounded.
+pub fn each_stdin_tag(
+    max_line: usize,
+    each: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    each_tag(std::io::stdin().lock(), max_line, each)
 }
 
-/// Splits text into tags, one per line, skipping blank lines.
-pub fn tags_from_lines(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// [`each_stdin_tag`] over any reader.
+pub fn each_tag(
+    mut reader: impl std::io::BufRead,
+    max_line: usize,
+    mut each: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let mut ended = false;
+        // Read one line, keeping at most `max_line` bytes of it.
+        loop {
+            let chunk = reader
+                .fill_buf()
+                .map_err(|err| anyhow::anyhow!("cannot read tags: {}", io_message(&err)))?;
+            if chunk.is_empty() {
+                ended = true;
+                break;
+            }
+            let (part, newline) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(at) => (chunk.get(..at).unwrap_or_default(), true),
+                None => (chunk, false),
+            };
+            let room = max_line.saturating_sub(line.len());
+            line.extend_from_slice(part.get(..room.min(part.len())).unwrap_or_default());
+            let used = part.len() + usize::from(newline);
+            reader.consume(used);
+            if newline {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&line);
+        let tag = text.trim();
+        if !tag.is_empty() {
+            each(tag)?;
+        }
+        if ended {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,11 +177,24 @@ mod tests {
 
     #[test]
     fn lines_become_tags() {
+        let tags = |text: &str, max: usize| {
+            let mut tags = Vec::new();
+            // A tiny buffer, so lines span several reads.
+            let reader = std::io::BufReader::with_capacity(3, text.as_bytes());
+            each_tag(reader, max, |tag| {
+                tags.push(tag.to_owned());
+                Ok(())
+            })
+            .unwrap();
+            tags
+        };
         assert_eq!(
-            tags_from_lines("v1.0.0\r\n\n  latest \nprod"),
+            tags("v1.0.0\r\n\n  latest \nprod", 100),
             vec!["v1.0.0", "latest", "prod"]
         );
-        assert!(tags_from_lines("\n\n").is_empty());
+        assert!(tags("\n\n", 100).is_empty());
+        // A line over the cap keeps its first bytes; the next line is whole.
+        assert_eq!(tags("abcdefgh\nxy\n", 5), vec!["abcde", "xy"]);
     }
 
     #[test]

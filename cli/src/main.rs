@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             output::stderr(&format!(
                 "{}: {}\n",
                 style.error("error"),
-                output::chain(&err)
+                style::escaped(&output::chain(&err))
             ));
             Outcome::UnusableInput.into()
         }

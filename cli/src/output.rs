@@ -17,6 +17,55 @@ pub fn stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Standard output written piece by piece through a buffer, for results printed
+/// as they are computed. A closed pipe ends the writing quietly, as [`stdout`] does.
+pub struct Stream {
+    out: io::BufWriter<io::Stdout>,
+    closed: bool,
+}
+
+impl Stream {
+    /// A buffered writer on standard output.
+    pub fn stdout() -> Stream {
+        Stream {
+            out: io::BufWriter::new(io::stdout()),
+            closed: false,
+        }
+    }
+
+    /// Writes `text` (buffered); after a closed pipe, nothing.
+    pub fn write(&mut self, text: &str) -> anyhow::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.out.write_all(text.as_bytes());
+        self.settle(result)
+    }
+
+    /// Writes out what is buffered.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.out.flush();
+        self.settle(result)
+    }
+
+    fn settle(&mut self, result: io::Result<()>) -> anyhow::Result<()> {
+        match result {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(err) => Err(anyhow::anyhow!(
+                "cannot write to standard output: {}",
+                io_message(&err)
+            )),
+        }
+    }
+}
+
 /// Writes `text` to standard error; if even that fails there is nobody left to tell.
 pub fn stderr(text: &str) {
     let mut err = io::stderr().lock();

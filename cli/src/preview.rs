@@ -7,7 +7,7 @@ use crate::engine::{self, Engine, EngineKind};
 use crate::input::{PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output::{self, plural};
-use crate::style::Style;
+use crate::style::{self, Style};
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use policy_core::{PolicyDocument, TagVerdict, names};
@@ -119,7 +119,7 @@ fn render(document: &PolicyDocument, registry: &str, report: &Report, style: Sty
     let mut out = format!(
         "{} {}: {}, {}, {} protected\n",
         style.dim("registry"),
-        style.bold(registry),
+        style.bold(&style::shown(registry)),
         plural(report.images.len(), "image"),
         plural(report.tag_count(), "tag"),
         report.protected_count()
@@ -139,11 +139,15 @@ fn image_table(document: &PolicyDocument, image: &ImageReport, style: Style) -> 
     let mut out = format!(
         "{} {} ({}, {protected} protected)\n",
         style.dim("image"),
-        style.bold(&image.image),
+        style.bold(&style::shown(&image.image)),
         plural(image.tags.len(), "tag")
     );
     if let Some(error) = &image.error {
-        out.push_str(&format!("{}: {error}\n", style.error("not listed")));
+        out.push_str(&format!(
+            "{}: {}\n",
+            style.error("not listed"),
+            style::shown(error)
+        ));
         return out;
     }
     if image.tags.is_empty() {
@@ -151,30 +155,35 @@ fn image_table(document: &PolicyDocument, image: &ImageReport, style: Style) -> 
         out.push('\n');
         return out;
     }
-    let tag_width = image
+    let tags: Vec<String> = image
         .tags
         .iter()
-        .map(|tag| tag.tag.chars().count())
+        .map(|tag| style::shown(&tag.tag))
+        .collect();
+    let tag_width = tags
+        .iter()
+        .map(|tag| tag.chars().count())
         .chain(std::iter::once("TAG".len()))
         .max()
         .unwrap_or(0);
     let protected_width = "PROTECTED".len();
     out.push_str(&style.bold(&format!(
-        "{:tag_width$}  {:protected_width$}  WHY",
-        "TAG", "PROTECTED"
+        "{}  {}  WHY",
+        style::pad("TAG", tag_width),
+        style::pad("PROTECTED", protected_width)
     )));
     out.push('\n');
-    for tag in &image.tags {
+    for (tag, shown) in image.tags.iter().zip(&tags) {
         let (word, paint): (&str, fn(Style, &str) -> String) = match (tag.because, tag.protected) {
             (TagVerdict::Invalid, _) => ("invalid", Style::error),
             (_, true) => ("yes", Style::bold),
             (_, false) => ("no", Style::dim),
         };
-        let cell = paint(style, &format!("{word:protected_width$}"));
+        let cell = paint(style, &style::pad(word, protected_width));
         out.push_str(&format!(
-            "{:tag_width$}  {cell}  {}\n",
-            tag.tag,
-            why(document, tag)
+            "{}  {cell}  {}\n",
+            style::pad(shown, tag_width),
+            style::escaped(&why(document, tag))
         ));
     }
     out
@@ -199,29 +208,33 @@ fn rules_table(document: &PolicyDocument, report: &Report, style: Style) -> Stri
     if report.rules.is_empty() {
         return format!("{}\n", style.dim("the policy has no rules"));
     }
-    let width = report
+    let names: Vec<String> = report
         .rules
         .iter()
-        .map(|rule| rule.name.chars().count())
+        .map(|rule| style::shown(&rule.name))
+        .collect();
+    let width = names
+        .iter()
+        .map(|name| name.chars().count())
         .chain(std::iter::once("RULE".len()))
         .max()
         .unwrap_or(0);
-    let mut out = style.bold(&format!("{:width$}  PROTECTS", "RULE"));
+    let mut out = style.bold(&format!("{}  PROTECTS", style::pad("RULE", width)));
     out.push('\n');
-    for rule in &report.rules {
+    for (rule, name) in report.rules.iter().zip(&names) {
         let count = plural(rule.protected, "tag");
         let count = if rule.protected == 0 {
             style.warning(&count)
         } else {
             count
         };
-        out.push_str(&format!("{:width$}  {count}\n", rule.name));
+        out.push_str(&format!("{}  {count}\n", style::pad(name, width)));
     }
     if !report.unused_rules.is_empty() {
         let names: Vec<String> = report
             .unused_rules
             .iter()
-            .map(|name| format!("\"{name}\""))
+            .map(|name| format!("\"{}\"", style::shown(name)))
             .collect();
         out.push_str(&format!(
             "{}: {} no existing tag: {}\n",
@@ -307,6 +320,26 @@ prod    0 tags
 unused: this rule protects no existing tag: \"prod\"
 ";
         assert_eq!(shown, expected);
+    }
+
+    #[test]
+    fn a_huge_or_hostile_tag_from_the_registry_is_shown_escaped_and_cut() {
+        // A registry's tag list is not checked before it is shown: a tag of 65,536
+        // characters once made the table's width formatting panic.
+        let huge = "a".repeat(65_536);
+        let (policy, report) = report(&[("acme/web", &[huge.as_str(), "v1\x1b[2J"])]);
+        let shown = render(policy.document(), "r", &report, Style::plain());
+        let lines: Vec<&str> = shown.lines().collect();
+        assert!(lines[4].contains("invalid"), "{}", lines[4]);
+        assert!(lines[4].contains("… (65536 characters)"), "{}", lines[4]);
+        assert!(
+            lines[4].contains("a tag has at most 128 characters"),
+            "{}",
+            lines[4]
+        );
+        assert!(shown.len() < 4_000, "{}", shown.len());
+        assert!(!shown.contains('\x1b'), "{shown:?}");
+        assert!(shown.contains("v1\\u{1b}[2J"), "{shown}");
     }
 
     #[test]

@@ -5,11 +5,22 @@ use crate::engine::{self, Engine, EngineKind};
 use crate::input::{self, PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output::{self, plural};
-use crate::style::Style;
-use anyhow::anyhow;
+use crate::style::{self, Style};
+use anyhow::{Context, anyhow};
 use policy_core::{PolicyDocument, RuleMatch, TagTest, TagVerdict, names, selector};
 
-/// Tests every tag and prints a table (or JSON) on stdout.
+/// How many rows the table's TAG column is sized from: the first rows are held
+/// back until this many are known (or the tags end), then every row is printed as
+/// soon as it is tested, in that width. Memory stays bounded whatever the number
+/// of tags.
+pub const TABLE_SIZING_ROWS: usize = 1024;
+
+/// The longest line of standard input kept as a tag, in bytes; the rest of a
+/// longer line is read and dropped (such a tag is invalid either way: tags have at
+/// most 128 characters).
+pub const MAX_TAG_LINE_BYTES: usize = 1024 * 1024;
+
+/// Tests every tag and prints a table (or JSON) on stdout, one row at a time.
 pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let policy_source = Source::new(&args.policy);
     let reads_stdin = args.tags.iter().any(|tag| tag == "-");
@@ -18,19 +29,39 @@ pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     }
     names::check_image_name(&args.image).map_err(|err| anyhow!("{err}"))?;
     let input = PolicyInput::read(&policy_source)?;
-    let tags = expand_tags(&args.tags)?;
     let Some(policy) = Engine::load_valid(engine, &input)? else {
         return Ok(Outcome::InvalidPolicy);
     };
     let document = engine::document(&input.text)?;
-    let tests = tags
-        .iter()
-        .map(|tag| policy.test_tag(&args.image, tag))
-        .collect::<anyhow::Result<Vec<TagTest>>>()?;
-    if args.json {
-        output::stdout(&output::json(&tests, false)?)?;
+    let style = Style::stdout();
+    let mut sink = if args.json {
+        Sink::Json { first: true }
     } else {
-        output::stdout(&table(&document, &args.image, &tests, Style::stdout()))?;
+        Sink::Table {
+            held: Vec::new(),
+            width: None,
+        }
+    };
+    let mut out = output::Stream::stdout();
+    let mut count = 0usize;
+    let mut each = |tag: &str| -> anyhow::Result<()> {
+        let test = policy.test_tag(&args.image, tag)?;
+        count += 1;
+        sink.row(&mut out, &document, &args.image, test, style)
+    };
+    let mut stdin_read = false;
+    for arg in &args.tags {
+        if arg != "-" {
+            each(arg)?;
+        } else if !stdin_read {
+            stdin_read = true;
+            input::each_stdin_tag(MAX_TAG_LINE_BYTES, &mut each)
+                .context("tags are read from standard input, one per line, when TAG is `-`")?;
+        }
+    }
+    sink.finish(&mut out, &args.image, style)?;
+    out.flush()?;
+    if !args.json {
         let lints = policy.lints().len();
         if lints > 0 {
             let style = Style::stderr();
@@ -41,64 +72,157 @@ pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
                 input.label
             ));
         }
-        if tests.is_empty() {
+        if count == 0 {
             output::stderr("no tags to test (standard input was empty)\n");
         }
     }
     Ok(Outcome::Success)
 }
 
-/// The tags in command-line order, with `-` replaced by the lines of standard input.
-fn expand_tags(args: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut tags = Vec::with_capacity(args.len());
-    let mut stdin_read = false;
-    for arg in args {
-        if arg == "-" {
-            if !stdin_read {
-                tags.extend(input::tags_from_stdin()?);
-                stdin_read = true;
-            }
-        } else {
-            tags.push(arg.clone());
-        }
-    }
-    Ok(tags)
+/// Where tested tags go: the table (rows held back only until its width is
+/// known) or the JSON array (each element written as it comes).
+enum Sink {
+    Json {
+        first: bool,
+    },
+    Table {
+        held: Vec<(String, &'static str, String)>,
+        width: Option<usize>,
+    },
 }
 
-/// An aligned table: TAG, PROTECTED, WHY.
-fn table(document: &PolicyDocument, image: &str, tests: &[TagTest], style: Style) -> String {
-    let rows: Vec<(&str, &str, String)> = tests
-        .iter()
-        .map(|test| {
-            let protected = match (test.because, test.protected) {
-                (TagVerdict::Invalid, _) => "invalid",
-                (_, true) => "yes",
-                (_, false) => "no",
-            };
-            (test.tag.as_str(), protected, why(document, test))
-        })
-        .collect();
-    let tag_width = rows
-        .iter()
+impl Sink {
+    fn row(
+        &mut self,
+        out: &mut output::Stream,
+        document: &PolicyDocument,
+        image: &str,
+        test: TagTest,
+        style: Style,
+    ) -> anyhow::Result<()> {
+        match self {
+            Sink::Json { first } => {
+                // The same text as the whole array pretty-printed at once.
+                let element = serde_json::to_string_pretty(&test)?.replace('\n', "\n  ");
+                let lead = if *first { "[\n  " } else { ",\n  " };
+                *first = false;
+                out.write(&format!("{lead}{element}"))
+            }
+            Sink::Table { held, width } => {
+                let row = row(document, &test);
+                match width {
+                    Some(width) => out.write(&table_row(&row, *width, style)),
+                    None => {
+                        held.push(row);
+                        if held.len() >= TABLE_SIZING_ROWS {
+                            self.release(out, image, style)?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sizes the table from the rows held back, prints its header and them.
+    fn release(
+        &mut self,
+        out: &mut output::Stream,
+        image: &str,
+        style: Style,
+    ) -> anyhow::Result<()> {
+        if let Sink::Table { held, width } = self
+            && width.is_none()
+        {
+            let rows = std::mem::take(held);
+            let tag_width = column_width(&rows);
+            *width = Some(tag_width);
+            out.write(&table_header(image, tag_width, style))?;
+            for row in &rows {
+                out.write(&table_row(row, tag_width, style))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        out: &mut output::Stream,
+        image: &str,
+        style: Style,
+    ) -> anyhow::Result<()> {
+        match self {
+            Sink::Json { first: true } => out.write("[]\n"),
+            Sink::Json { first: false } => out.write("\n]\n"),
+            Sink::Table { .. } => self.release(out, image, style),
+        }
+    }
+}
+
+/// One row of the table: the tag and its explanation as shown (escaped and cut,
+/// see [`style::shown`], so neither a hostile tag nor a long one can break it).
+fn row(document: &PolicyDocument, test: &TagTest) -> (String, &'static str, String) {
+    let protected = match (test.because, test.protected) {
+        (TagVerdict::Invalid, _) => "invalid",
+        (_, true) => "yes",
+        (_, false) => "no",
+    };
+    (
+        style::shown(&test.tag),
+        protected,
+        style::escaped(&why(document, test)),
+    )
+}
+
+/// The TAG column's width for these rows.
+fn column_width(rows: &[(String, &str, String)]) -> usize {
+    rows.iter()
         .map(|(tag, _, _)| tag.chars().count())
         .chain(std::iter::once("TAG".len()))
         .max()
-        .unwrap_or(0);
-    let protected_width = "PROTECTED".len();
-    let mut out = format!("{} {}\n", style.dim("image"), style.bold(image));
+        .unwrap_or(0)
+}
+
+const PROTECTED_WIDTH: usize = "PROTECTED".len();
+
+fn table_header(image: &str, tag_width: usize, style: Style) -> String {
+    let mut out = format!(
+        "{} {}\n",
+        style.dim("image"),
+        style.bold(&style::shown(image))
+    );
     out.push_str(&style.bold(&format!(
-        "{:tag_width$}  {:protected_width$}  WHY",
-        "TAG", "PROTECTED"
+        "{}  {}  WHY",
+        style::pad("TAG", tag_width),
+        style::pad("PROTECTED", PROTECTED_WIDTH)
     )));
     out.push('\n');
-    for (tag, protected, why) in rows {
-        let cell = format!("{protected:protected_width$}");
-        let cell = match protected {
-            "yes" => style.bold(&cell),
-            "no" => style.dim(&cell),
-            _ => style.error(&cell),
-        };
-        out.push_str(&format!("{tag:tag_width$}  {cell}  {why}\n"));
+    out
+}
+
+fn table_row(
+    (tag, protected, why): &(String, &str, String),
+    tag_width: usize,
+    style: Style,
+) -> String {
+    let cell = style::pad(protected, PROTECTED_WIDTH);
+    let cell = match *protected {
+        "yes" => style.bold(&cell),
+        "no" => style.dim(&cell),
+        _ => style.error(&cell),
+    };
+    format!("{}  {cell}  {why}\n", style::pad(tag, tag_width))
+}
+
+/// An aligned table: TAG, PROTECTED, WHY (all rows at once; the command streams
+/// the same text with [`Sink`]).
+#[cfg(test)]
+fn table(document: &PolicyDocument, image: &str, tests: &[TagTest], style: Style) -> String {
+    let rows: Vec<_> = tests.iter().map(|test| row(document, test)).collect();
+    let width = column_width(&rows);
+    let mut out = table_header(image, width, style);
+    for row in &rows {
+        out.push_str(&table_row(row, width, style));
     }
     out
 }

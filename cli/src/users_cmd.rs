@@ -5,7 +5,7 @@
 use crate::args::{KindArg, UsersAddArgs, UsersArgs, UsersCommand, UsersListArgs, UsersRemoveArgs};
 use crate::outcome::Outcome;
 use crate::output::{self, io_message};
-use crate::style::Style;
+use crate::style::{self, Style};
 use anyhow::{Context, anyhow, bail};
 use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
@@ -104,10 +104,10 @@ fn table(file: &UsersFile, style: Style) -> String {
         .iter()
         .map(|entry| {
             [
-                entry.name.clone(),
+                style::shown(&entry.name),
                 entry.kind.to_string(),
-                format!("{}:{}", entry.kind, entry.actor().id),
-                entry.groups.join(","),
+                style::shown(&format!("{}:{}", entry.kind, entry.actor().id)),
+                style::shown(&entry.groups.join(",")),
                 if entry.workspace_admin { "yes" } else { "no" }.to_owned(),
             ]
         })
@@ -123,7 +123,7 @@ fn table(file: &UsersFile, style: Style) -> String {
         let mut text = cells
             .iter()
             .zip(widths)
-            .map(|(cell, width)| format!("{cell:width$}"))
+            .map(|(cell, width)| style::pad(cell, width))
             .collect::<Vec<_>>()
             .join("  ");
         text.truncate(text.trim_end().len());

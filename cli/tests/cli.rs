@@ -500,6 +500,153 @@ fn test_reads_tags_from_stdin() {
 }
 
 #[test]
+fn test_answers_a_huge_tag_as_invalid_on_every_engine() {
+    // 65,536 characters: over the standard library's formatting width limit,
+    // which once made the table panic (exit 101).
+    let huge = "a".repeat(65_536);
+    for engine in ["wasm", "native"] {
+        let run = taglock(&[
+            "--engine",
+            engine,
+            "test",
+            "examples/ecr.json",
+            "--image",
+            "acme/web",
+            "latest",
+            &huge,
+        ]);
+        assert_eq!(run.code, 0, "{engine}: {}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 4, "{engine}");
+        assert!(
+            lines[3].contains("invalid") && lines[3].contains("a tag has at most 128 characters"),
+            "{engine}: {}",
+            lines[3]
+        );
+        assert!(lines[3].contains("… (65536 characters)"), "{engine}");
+        assert!(lines[3].len() < 1_000, "{engine}: {}", lines[3].len());
+        let json = taglock(&[
+            "--engine",
+            engine,
+            "test",
+            "examples/ecr.json",
+            "--image",
+            "acme/web",
+            &huge,
+            "--json",
+        ]);
+        assert_eq!(json.code, 0, "{engine}: {}", json.stderr);
+        assert_eq!(json.json()[0]["because"], "invalid", "{engine}");
+    }
+}
+
+#[test]
+fn test_escapes_control_characters_in_tags() {
+    let run = taglock_with_stdin(
+        &["test", "examples/ecr.json", "--image", "acme/web", "-"],
+        Some("v1\x1b[31mred\x07\n"),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !run.stdout.contains('\x1b') && !run.stdout.contains('\x07'),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("v1\\u{1b}[31mred\\u{7}"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// `taglock test … -` prints results while standard input is still open: rows
+/// (and JSON elements) go out as tags come in, so memory does not grow with them.
+#[test]
+fn test_streams_tags_from_stdin() {
+    use std::io::{BufRead, Write};
+    for json in [false, true] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_taglock"));
+        command
+            .args(["test", "examples/ecr.json", "--image", "acme/web", "-"])
+            .args(json.then_some("--json"))
+            .current_dir(workspace())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (lines, seen) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if lines.send(line.unwrap()).is_err() {
+                    break;
+                }
+            }
+        });
+        // Far more than the table sizes itself from, and than a pipe buffers.
+        let tags: String = (0..20_000).map(|i| format!("v1.{i}.0\n")).collect();
+        stdin.write_all(tags.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        // Standard input is still open: output must already be flowing.
+        let wanted = if json {
+            "\"tag\": \"v1.19000.0\""
+        } else {
+            "v1.19000.0"
+        };
+        let found = loop {
+            match seen.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(wanted) => break true,
+                Ok(_) => {}
+                Err(_) => break false,
+            }
+        };
+        drop(stdin);
+        assert!(
+            found,
+            "json={json}: nothing printed before standard input ended"
+        );
+        let status = child.wait().unwrap();
+        assert!(status.success());
+        drop(seen);
+        reader.join().unwrap();
+    }
+}
+
+#[test]
+fn test_json_output_is_one_array() {
+    for tags in [&["latest", "dev-42", "1.0"][..], &["x"][..]] {
+        let mut args = vec!["test", "examples/ecr.json", "--image", "acme/web"];
+        args.extend(tags);
+        args.push("--json");
+        let run = taglock(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let value = run.json();
+        assert_eq!(value.as_array().unwrap().len(), tags.len());
+        // The streamed text is laid out as pretty-printing the whole array was.
+        assert!(
+            run.stdout.starts_with("[\n  {\n    \"tag\": "),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.ends_with("\n  }\n]\n"), "{}", run.stdout);
+        assert_eq!(run.stdout.matches("\n  },\n  {\n").count(), tags.len() - 1);
+    }
+    let empty = taglock_with_stdin(
+        &[
+            "test",
+            "examples/ecr.json",
+            "--image",
+            "acme/web",
+            "-",
+            "--json",
+        ],
+        Some(""),
+    );
+    assert_eq!((empty.code, empty.stdout.as_str()), (0, "[]\n"));
+}
+
+#[test]
 fn test_refuses_an_invalid_image_name() {
     let run = taglock(&["test", "examples/ecr.json", "--image", "Acme/Web", "v1"]);
     assert_eq!(run.code, 2);

@@ -37,6 +37,9 @@ pub enum HostError {
     /// The call ran out of its CPU budget (epoch deadline).
     #[error("evaluation timed out (limit {0:?})")]
     Timeout(Duration),
+    /// Loading the policy ran out of its budget ([`crate::Limits::load_timeout`]).
+    #[error("loading the policy timed out (limit {0:?})")]
+    LoadTimeout(Duration),
     /// The call wanted more linear memory than the limit allows.
     #[error("evaluation exceeded the memory limit of {0} bytes")]
     MemoryLimit(usize),
@@ -54,7 +57,7 @@ impl HostError {
     /// the rest. Never a 2xx: a failed decision is never an allow.
     pub fn http_status(&self) -> u16 {
         match self {
-            HostError::Timeout(_) | HostError::MemoryLimit(_) => 503,
+            HostError::Timeout(_) | HostError::LoadTimeout(_) | HostError::MemoryLimit(_) => 503,
             _ => 500,
         }
     }

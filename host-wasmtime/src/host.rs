@@ -23,9 +23,15 @@ pub const EMBEDDED_SHA256: &str =
 /// Bounds on every call into the component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// CPU budget of one call (policy load or evaluation), enforced by epoch
-    /// interruption to within [`runtime::EPOCH_TICK`](crate::runtime::EPOCH_TICK).
+    /// CPU budget of one decision (an evaluation, a tag test, the lints), enforced
+    /// by epoch interruption to within [`runtime::EPOCH_TICK`](crate::runtime::EPOCH_TICK).
     pub timeout: Duration,
+    /// Budget of loading a policy (instantiating the component and `from-json`),
+    /// enforced the same way. Separate from `timeout` so that whether a policy
+    /// loads never depends on a per-decision budget: the default,
+    /// [`DEFAULT_LOAD_TIMEOUT`], is many times what the largest policy the
+    /// engine accepts takes to load (docs/benchmarks.md).
+    pub load_timeout: Duration,
     /// Largest linear memory an instance may grow to, in bytes.
     pub max_memory: usize,
     /// How many idle instances each loaded policy keeps for reuse (at least one
@@ -33,11 +39,16 @@ pub struct Limits {
     pub max_idle_instances: usize,
 }
 
+/// The default load budget ([`Limits::load_timeout`]).
+pub const DEFAULT_LOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Default for Limits {
-    /// 100 ms, 64 MiB, and one idle instance per available core.
+    /// 100 ms per decision, [`DEFAULT_LOAD_TIMEOUT`] per policy load, 64 MiB, and
+    /// one idle instance per available core.
     fn default() -> Limits {
         Limits {
             timeout: Duration::from_millis(100),
+            load_timeout: DEFAULT_LOAD_TIMEOUT,
             max_memory: 64 << 20,
             max_idle_instances: std::thread::available_parallelism().map_or(4, usize::from),
         }

@@ -57,7 +57,9 @@ pub mod runtime;
 
 pub use cache::CacheOutcome;
 pub use error::HostError;
-pub use host::{EMBEDDED_COMPONENT, EMBEDDED_SHA256, Host, HostBuilder, Limits};
+pub use host::{
+    DEFAULT_LOAD_TIMEOUT, EMBEDDED_COMPONENT, EMBEDDED_SHA256, Host, HostBuilder, Limits,
+};
 pub use policy::WasmPolicy;
 
 #[cfg(test)]

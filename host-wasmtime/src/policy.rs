@@ -105,7 +105,7 @@ impl WasmPolicy {
             Ok(policy) => policy,
             Err(errors) => return Err(HostError::Policy(errors)),
         };
-        let lints = call(&host, &mut instance, |bindings, store| {
+        let lints = call(&host, &mut instance, Budget::Load, |bindings, store| {
             bindings
                 .taglock_policy_engine()
                 .policy()
@@ -254,9 +254,12 @@ impl WasmPolicy {
             None => self.new_slot()?,
         };
         let policy = slot.policy;
-        let result = call(&self.host, &mut slot.instance, |bindings, store| {
-            f(bindings, store, policy)
-        })?;
+        let result = call(
+            &self.host,
+            &mut slot.instance,
+            Budget::Decision,
+            |bindings, store| f(bindings, store, policy),
+        )?;
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.host.inner.limits.max_idle_instances {
             idle.push(slot);
@@ -290,13 +293,14 @@ fn instantiate(host: &Host) -> Result<Instance, HostError> {
         },
     );
     store.limiter(|state| state as &mut dyn ResourceLimiter);
-    store.set_epoch_deadline(runtime::deadline_ticks(limits.timeout));
+    // Instantiating is part of loading: the load budget applies.
+    store.set_epoch_deadline(runtime::deadline_ticks(limits.load_timeout));
     store.epoch_deadline_trap();
     let bindings = host
         .inner
         .pre
         .instantiate(&mut store)
-        .map_err(|err| classify(err, &store, host))?;
+        .map_err(|err| classify(err, &store, host, Budget::Load))?;
     Ok(Instance { store, bindings })
 }
 
@@ -307,7 +311,7 @@ fn load_into(
     instance: &mut Instance,
     json: &str,
 ) -> Result<Result<ResourceAny, LoadErrors>, HostError> {
-    let loaded = call(host, instance, |bindings, store| {
+    let loaded = call(host, instance, Budget::Load, |bindings, store| {
         bindings
             .taglock_policy_engine()
             .policy()
@@ -316,25 +320,48 @@ fn load_into(
     Ok(loaded.map_err(bindings::load_errors))
 }
 
+/// Which CPU budget a call runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Budget {
+    /// [`crate::Limits::timeout`]: a decision.
+    Decision,
+    /// [`crate::Limits::load_timeout`]: loading a policy.
+    Load,
+}
+
 /// Calls into the instance with a fresh CPU budget; classifies failures.
 fn call<R>(
     host: &Host,
     instance: &mut Instance,
+    budget: Budget,
     f: impl FnOnce(&Taglock, &mut Store<StoreState>) -> wasmtime::Result<R>,
 ) -> Result<R, HostError> {
+    let limits = host.inner.limits;
+    let timeout = match budget {
+        Budget::Decision => limits.timeout,
+        Budget::Load => limits.load_timeout,
+    };
     let store = &mut instance.store;
-    store.set_epoch_deadline(runtime::deadline_ticks(host.inner.limits.timeout));
+    store.set_epoch_deadline(runtime::deadline_ticks(timeout));
     store.data_mut().memory_refused = false;
-    f(&instance.bindings, store).map_err(|err| classify(err, store, host))
+    f(&instance.bindings, store).map_err(|err| classify(err, store, host, budget))
 }
 
 /// Turns a wasmtime error into the typed error a registry can act on.
-fn classify(err: wasmtime::Error, store: &Store<StoreState>, host: &Host) -> HostError {
+fn classify(
+    err: wasmtime::Error,
+    store: &Store<StoreState>,
+    host: &Host,
+    budget: Budget,
+) -> HostError {
     let limits = host.inner.limits;
     if store.data().memory_refused {
         return HostError::MemoryLimit(limits.max_memory);
     }
     match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) if budget == Budget::Load => {
+            HostError::LoadTimeout(limits.load_timeout)
+        }
         Some(Trap::Interrupt) => HostError::Timeout(limits.timeout),
         Some(trap) => HostError::Trap(trap.to_string()),
         None => HostError::Trap(format!("{err:#}")),

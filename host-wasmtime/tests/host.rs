@@ -113,20 +113,78 @@ fn a_timeout_is_a_typed_error_never_a_decision() {
     let strict = Host::builder()
         .limits(Limits {
             timeout: Duration::ZERO,
+            load_timeout: Duration::ZERO,
             ..Limits::default()
         })
         .build()
         .unwrap();
     let err = strict.load_policy(POLICY).unwrap_err();
-    assert!(matches!(err, HostError::Timeout(_)), "{err}");
+    assert!(matches!(err, HostError::LoadTimeout(_)), "{err}");
     assert_eq!(err.http_status(), 503);
     // The failure stays with that call: the same host fails the same way again
     // (no poisoned state, no panic), and other hosts are unaffected.
     assert!(matches!(
         strict.load_policy(POLICY),
-        Err(HostError::Timeout(_))
+        Err(HostError::LoadTimeout(_))
     ));
     assert!(host().load_policy(POLICY).is_ok());
+
+    // A decision that runs out of its own budget is a timeout too.
+    let no_decisions = Host::builder()
+        .limits(Limits {
+            timeout: Duration::ZERO,
+            ..Limits::default()
+        })
+        .build()
+        .unwrap();
+    let policy = no_decisions.load_policy(POLICY).unwrap();
+    let err = policy.test_tag("acme/web", "v1.2.0").unwrap_err();
+    assert!(matches!(err, HostError::Timeout(_)), "{err}");
+}
+
+/// The largest policy the engine accepts: the most rules and exceptions the
+/// limits allow, each a pattern that needs a real regex build, within the
+/// policy's pattern weight budget.
+fn largest_policy() -> String {
+    let rule = |i: usize| {
+        format!(
+            r#"{{"name": "rule-{i}", "tags": {{"regex": "^v{i}(-[a-z]+)?\\.\\d+\\.\\d+(\\+[a-z0-9.]+)?$"}}, "repositories": {{"matching": ["team-{i}/**", "{{a,b}}-{i}-*"]}}}}"#
+        )
+    };
+    let exception = |i: usize| format!(r#"{{"regex": "^dev-{i}[a-f0-9]{{7,40}}$"}}"#);
+    format!(
+        r#"{{"version": 1, "limits": {{"max_rules": 1000, "max_pattern_length": 4096}},
+            "immutability": {{"protect": "some", "rules": [{}], "exceptions": [{}]}}}}"#,
+        (0..1000).map(rule).collect::<Vec<_>>().join(","),
+        (0..1000).map(exception).collect::<Vec<_>>().join(",")
+    )
+}
+
+#[test]
+fn loading_has_its_own_budget_apart_from_decisions() {
+    // Decisions get 1 ms; loading this policy takes far longer, and must not be
+    // refused for it (it once was, at random, under the 100 ms decision budget).
+    let text = largest_policy();
+    let native = Policy::from_json(&text).unwrap();
+    let host = Host::builder()
+        .limits(Limits {
+            timeout: Duration::from_millis(1),
+            ..Limits::default()
+        })
+        .build()
+        .unwrap();
+    let policy = host.load_policy(&text).unwrap();
+    assert_eq!(policy.lints(), native.lints());
+    // Decisions still run under their own budget (the default one here).
+    let policy = default_host_policy(&text);
+    assert_eq!(
+        policy.test_tag("team-7/web", "v7.1.2").unwrap(),
+        native.test_tag("team-7/web", "v7.1.2")
+    );
+}
+
+fn default_host_policy(text: &str) -> taglock_host_wasmtime::WasmPolicy {
+    host().load_policy(text).unwrap()
 }
 
 #[test]
@@ -226,4 +284,36 @@ fn the_artifact_cache_loads_only_what_it_wrote() {
     // Nor is a directory others may write to.
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
     assert_eq!(build().cache_outcome(), CacheOutcome::Unusable);
+}
+
+#[test]
+fn a_policy_at_the_weight_budget_loads_in_the_component_as_natively() {
+    // 37 patterns of 28,287 units: just under MAX_POLICY_WEIGHT. It fits the
+    // component's default memory and load budget, and a 38th is refused alike.
+    let rules = |n: usize| {
+        let rules: Vec<String> = (0..n)
+            .map(|i| {
+                format!(r#"{{"name": "r{i}", "tags": {{"regex": "^(?:[a-z]{{100}}){{140}}$"}}}}"#)
+            })
+            .collect();
+        format!(
+            r#"{{"version": 1, "limits": {{"max_rules": 1000, "max_pattern_length": 4096}},
+                "immutability": {{"protect": "some", "rules": [{}]}}}}"#,
+            rules.join(",")
+        )
+    };
+    let fits = rules(37);
+    let policy = host().load_policy(&fits).unwrap();
+    let native = Policy::from_json(&fits).unwrap();
+    let tag = "a".repeat(128);
+    assert_eq!(
+        policy.test_tag("acme/web", &tag).unwrap(),
+        native.test_tag("acme/web", &tag)
+    );
+    let over = rules(38);
+    let Err(HostError::Policy(errors)) = host().load_policy(&over) else {
+        panic!("expected a policy error");
+    };
+    assert_eq!(errors, Policy::from_json(&over).unwrap_err());
+    assert_eq!(errors.len(), 1, "{errors}");
 }

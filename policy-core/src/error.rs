@@ -43,6 +43,13 @@ pub enum LoadErrorCode {
     DuplicateImage,
     /// A repository name that is empty.
     InvalidRepository,
+    /// A policy text larger than [`crate::limits::MAX_POLICY_BYTES`].
+    PolicyTooLarge,
+    /// A rule name, principal or repository name longer than its cap
+    /// ([`crate::limits::MAX_RULE_NAME_CHARS`], [`crate::limits::MAX_NAME_CHARS`]).
+    NameTooLong,
+    /// A rule name holding a control character (it would reach terminals and logs).
+    InvalidRuleName,
 }
 
 impl LoadErrorCode {
@@ -67,6 +74,9 @@ impl LoadErrorCode {
             LoadErrorCode::InvalidImageName => "invalid-image-name",
             LoadErrorCode::DuplicateImage => "duplicate-image",
             LoadErrorCode::InvalidRepository => "invalid-repository",
+            LoadErrorCode::PolicyTooLarge => "policy-too-large",
+            LoadErrorCode::NameTooLong => "name-too-long",
+            LoadErrorCode::InvalidRuleName => "invalid-rule-name",
         }
     }
 }

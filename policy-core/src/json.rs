@@ -190,8 +190,80 @@ impl Frame {
 enum Scalar {
     /// Inside a string; `escape` after a backslash, `hex` digits of `\u` left.
     String { key: bool, escape: bool, hex: u8 },
-    /// A number or `true`/`false`/`null`, from `start`.
-    Bare { start: usize },
+    /// A number or `true`/`false`/`null`, from `start`; `number` is where a number
+    /// is in its grammar (`None` for the words), so each byte is judged in constant
+    /// time however long the number (re-reading the token at every byte made
+    /// locating an error in a number of 400,000 digits take half a minute).
+    Bare {
+        start: usize,
+        number: Option<NumberState>,
+    },
+}
+
+/// Where a number being read is in the JSON number grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberState {
+    /// After `-`.
+    Minus,
+    /// The integer part is `0` (or `-0`).
+    Zero,
+    /// A digit after a leading `0`: serde_json reads it into the number and then
+    /// refuses the number; nothing continues it.
+    ZeroDigit,
+    /// In the integer part.
+    Int,
+    /// After the `.`.
+    Dot,
+    /// In the fraction.
+    Fraction,
+    /// After `e` or `E`.
+    Exponent,
+    /// After the exponent's sign.
+    ExponentSign,
+    /// In the exponent's digits.
+    ExponentDigits,
+}
+
+impl NumberState {
+    /// The state a number starts in at `byte` (`None`: no number starts so).
+    fn start(byte: u8) -> Option<NumberState> {
+        match byte {
+            b'-' => Some(NumberState::Minus),
+            b'0' => Some(NumberState::Zero),
+            b'1'..=b'9' => Some(NumberState::Int),
+            _ => None,
+        }
+    }
+
+    /// The state after `byte`, when `byte` extends the number as serde_json reads
+    /// it (the same answer as [`continues_bare`]).
+    fn next(self, byte: u8) -> Option<NumberState> {
+        use NumberState::*;
+        let digit = byte.is_ascii_digit();
+        match (self, byte) {
+            (Minus, b'0') => Some(Zero),
+            (Minus, _) if digit => Some(Int),
+            (Zero, _) if digit => Some(ZeroDigit),
+            (Int, _) if digit => Some(Int),
+            (Zero | Int, b'.') => Some(Dot),
+            (Zero | Int | Fraction, b'e' | b'E') => Some(Exponent),
+            (Dot | Fraction, _) if digit => Some(Fraction),
+            (Exponent, b'+' | b'-') => Some(ExponentSign),
+            (Exponent | ExponentSign | ExponentDigits, _) if digit => Some(ExponentDigits),
+            _ => None,
+        }
+    }
+
+    /// Whether the number read so far is whole (the same answer as [`is_number`]).
+    fn complete(self) -> bool {
+        matches!(
+            self,
+            NumberState::Zero
+                | NumberState::Int
+                | NumberState::Fraction
+                | NumberState::ExponentDigits
+        )
+    }
 }
 
 /// A container that the last byte read closed.
@@ -397,12 +469,28 @@ impl Walk {
             Some(Scalar::String { key, escape, hex }) => {
                 return self.string_byte(bytes, at, byte, key, escape, hex);
             }
-            Some(Scalar::Bare { start }) => {
-                let token = bytes.get(start..at).unwrap_or_default();
-                if continues_bare(token, byte) {
+            Some(Scalar::Bare { start, number }) => {
+                let (continues, complete) = match number {
+                    Some(state) => match state.next(byte) {
+                        Some(next) => {
+                            self.scalar = Some(Scalar::Bare {
+                                start,
+                                number: Some(next),
+                            });
+                            (true, true)
+                        }
+                        None => (false, state.complete()),
+                    },
+                    // `true`, `false`, `null`: at most five bytes.
+                    None => {
+                        let token = bytes.get(start..at).unwrap_or_default();
+                        (continues_bare(token, byte), is_complete_bare(token))
+                    }
+                };
+                if continues {
                     return true;
                 }
-                if !is_complete_bare(token) {
+                if !complete {
                     return false;
                 }
                 self.scalar = None;
@@ -531,7 +619,10 @@ impl Walk {
                 });
             }
             b'-' | b'0'..=b'9' | b't' | b'f' | b'n' => {
-                self.scalar = Some(Scalar::Bare { start: at })
+                self.scalar = Some(Scalar::Bare {
+                    start: at,
+                    number: NumberState::start(byte),
+                })
             }
             _ => return false,
         }
@@ -627,7 +718,7 @@ impl Walk {
                 return path;
             }
             Some(Scalar::String { key: false, .. }) => return self.child_path(),
-            Some(Scalar::Bare { start }) => {
+            Some(Scalar::Bare { start, .. }) => {
                 let token = bytes.get(start..self.read).unwrap_or_default();
                 let inside = offending.is_some_and(|b| continues_bare(token, b));
                 if inside || !is_complete_bare(token) {
@@ -707,4 +798,41 @@ fn unescape(raw: &[u8]) -> String {
     flush(&mut units, &mut out);
     out.push_str(&String::from_utf8_lossy(rest));
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// Every token of up to five bytes over the number alphabet: the incremental
+    /// number state gives the answers the token functions give.
+    #[test]
+    fn number_states_agree_with_the_token_functions() {
+        let alphabet = b"-0159.eE+x";
+        let mut tokens: Vec<Vec<u8>> = alphabet
+            .iter()
+            .filter(|b| NumberState::start(**b).is_some())
+            .map(|b| vec![*b])
+            .collect();
+        let mut checked = 0;
+        while let Some(token) = tokens.pop() {
+            let mut state = NumberState::start(token[0]);
+            for &b in &token[1..] {
+                state = state.and_then(|s| s.next(b));
+            }
+            // Only tokens the walk can reach: each byte continued the one before.
+            let Some(state) = state else { continue };
+            assert_eq!(state.complete(), is_complete_bare(&token), "{token:?}");
+            for &b in alphabet {
+                let continues = state.next(b).is_some();
+                assert_eq!(continues, continues_bare(&token, b), "{token:?} + {b}");
+                if continues && token.len() < 5 {
+                    tokens.push([token.as_slice(), &[b]].concat());
+                }
+            }
+            checked += 1;
+        }
+        assert!(checked > 100, "{checked}");
+    }
 }

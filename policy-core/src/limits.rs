@@ -30,6 +30,28 @@ pub const HARBOR: Limits = Limits {
     max_pattern_length: 255,
 };
 
+/// The largest policy text, in bytes, any engine reads; a larger one is refused
+/// (`policy-too-large`) before it is parsed, so loading is bounded whatever the
+/// text holds.
+pub const MAX_POLICY_BYTES: usize = 4 * 1024 * 1024;
+
+/// What the [`crate::pattern::weight`]s of a policy's patterns (rules, exceptions,
+/// image patterns) may add up to; a pattern that does not fit is refused
+/// (`regex-too-large`) before it is built, so a loaded policy's compiled size is
+/// bounded on every engine.
+pub const MAX_POLICY_WEIGHT: u64 = 1024 * 1024;
+
+/// The longest rule name, in characters (`name-too-long`).
+pub const MAX_RULE_NAME_CHARS: usize = 128;
+
+/// The longest principal (`user:…`, `group:…`) and repository name, in characters
+/// (`name-too-long`).
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// The most `permissions.images` entries with a `pattern` (`too-many-rules`):
+/// each compiles a matcher, like a rule.
+pub const MAX_IMAGE_PATTERNS: usize = CEILING.max_rules;
+
 impl From<LimitsSpec> for Limits {
     fn from(spec: LimitsSpec) -> Limits {
         match spec {

@@ -4,7 +4,10 @@
 use crate::document::{self, ImageDocument, LimitsSpec, PermissionsDocument, PolicyDocument};
 use crate::error::{LoadError, LoadErrorCode, LoadErrors};
 use crate::json::{JsonError, from_json};
-use crate::limits::{CEILING, Limits};
+use crate::limits::{
+    CEILING, Limits, MAX_IMAGE_PATTERNS, MAX_NAME_CHARS, MAX_POLICY_BYTES, MAX_POLICY_WEIGHT,
+    MAX_RULE_NAME_CHARS,
+};
 use crate::names;
 use crate::pattern::PatternErrorKind;
 use crate::policy::{ImageLink, Immutability, Permissions, Policy, Rule};
@@ -14,8 +17,20 @@ use crate::selector::{self, Selector, SelectorError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// Parses policy JSON into its document, locating structural problems.
+/// Parses policy JSON into its document, locating structural problems. Text
+/// over [`MAX_POLICY_BYTES`] is refused unread.
 pub fn parse(text: &str) -> Result<PolicyDocument, LoadErrors> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(LoadErrors(vec![LoadError::new(
+            LoadErrorCode::PolicyTooLarge,
+            "",
+            format!(
+                "the policy is {} bytes; taglock reads policies of at most {MAX_POLICY_BYTES} bytes ({} MiB)",
+                text.len(),
+                MAX_POLICY_BYTES / (1024 * 1024)
+            ),
+        )]));
+    }
     from_json(text).map_err(|err| LoadErrors(vec![json_error(err)]))
 }
 
@@ -36,14 +51,43 @@ fn json_error(err: JsonError) -> LoadError {
     }
 }
 
-/// Collects problems while compiling.
-#[derive(Default)]
-struct Problems(Vec<LoadError>);
+/// Collects problems while compiling, and what is left of the policy's pattern
+/// weight budget ([`MAX_POLICY_WEIGHT`]).
+struct Problems(Vec<LoadError>, u64);
+
+impl Default for Problems {
+    fn default() -> Problems {
+        Problems(Vec::new(), MAX_POLICY_WEIGHT)
+    }
+}
 
 impl Problems {
     fn push(&mut self, error: LoadError) {
         self.0.push(error);
     }
+
+    fn extend(&mut self, error: Option<LoadError>) {
+        self.0.extend(error);
+    }
+}
+
+/// The message for a list longer than its cap: the entries past the cap are not
+/// examined (nor compiled), so one oversized list cannot make loading slow.
+fn too_many(count: usize, what: &str, max: usize) -> String {
+    format!("{count} {what}, but the limits allow at most {max}; only the first {max} were checked")
+}
+
+/// A name's problem if it is longer than `max` characters: `name-too-long`.
+fn check_length(text: &str, max: usize, path: &str, what: &str) -> Option<LoadError> {
+    let length = text.chars().count();
+    (length > max).then(|| {
+        LoadError::new(
+            LoadErrorCode::NameTooLong,
+            path,
+            format!("{what} has {length} characters; at most {max} are allowed"),
+        )
+        .at_offset(Some(max))
+    })
 }
 
 /// Validates and compiles a document.
@@ -123,36 +167,49 @@ fn compile_immutability(
         problems.push(LoadError::new(
             LoadErrorCode::TooManyRules,
             "immutability.rules",
-            format!(
-                "{} rules, but the limits allow at most {}",
-                doc.rules.len(),
-                limits.max_rules
-            ),
+            too_many(doc.rules.len(), "rules", limits.max_rules),
         ));
     }
     if doc.exceptions.len() > limits.max_rules {
         problems.push(LoadError::new(
             LoadErrorCode::TooManyRules,
             "immutability.exceptions",
-            format!(
-                "{} exceptions, but the limits allow at most {}",
-                doc.exceptions.len(),
-                limits.max_rules
-            ),
+            too_many(doc.exceptions.len(), "exceptions", limits.max_rules),
         ));
     }
     let mut names = BTreeSet::new();
-    let mut rules = Vec::with_capacity(doc.rules.len());
-    for (index, rule) in doc.rules.iter().enumerate() {
+    let mut rules = Vec::with_capacity(doc.rules.len().min(limits.max_rules));
+    for (index, rule) in doc.rules.iter().enumerate().take(limits.max_rules) {
         let path = format!("immutability.rules[{index}]");
         let name = rule.name.trim();
+        // A name that cannot be quoted (too long, or control characters) is not.
+        let mut quotable = true;
+        if let Some(error) = check_length(
+            &rule.name,
+            MAX_RULE_NAME_CHARS,
+            &format!("{path}.name"),
+            "the rule name",
+        ) {
+            problems.push(error);
+            quotable = false;
+        } else if let Some(at) = rule.name.chars().position(char::is_control) {
+            problems.push(
+                LoadError::new(
+                    LoadErrorCode::InvalidRuleName,
+                    format!("{path}.name"),
+                    "a rule name cannot hold control characters (line breaks, escapes): decisions, logs and terminals quote it",
+                )
+                .at_offset(Some(at)),
+            );
+            quotable = false;
+        }
         if name.is_empty() {
             problems.push(LoadError::new(
                 LoadErrorCode::EmptyRuleName,
                 format!("{path}.name"),
                 "every rule needs a name; decisions quote it",
             ));
-        } else if !names.insert(rule.name.as_str()) {
+        } else if !names.insert(rule.name.as_str()) && quotable {
             problems.push(
                 LoadError::new(
                     LoadErrorCode::DuplicateRuleName,
@@ -165,7 +222,7 @@ fn compile_immutability(
                 .in_rule(Some(&rule.name)),
             );
         }
-        let rule_name = (!name.is_empty()).then_some(rule.name.as_str());
+        let rule_name = (!name.is_empty() && quotable).then_some(rule.name.as_str());
         let tags = compile_selector(
             &rule.tags,
             &format!("{path}.tags"),
@@ -197,6 +254,7 @@ fn compile_immutability(
         .exceptions
         .iter()
         .enumerate()
+        .take(limits.max_rules)
         .filter_map(|(index, s)| {
             compile_selector(
                 s,
@@ -268,7 +326,7 @@ fn compile_selector(
             return None;
         }
     }
-    match Selector::compile(source) {
+    match Selector::compile_within(source, &mut problems.1) {
         Ok(selector) => ok.then_some(selector),
         Err(SelectorError { glob, error }) => {
             let code = match error.kind {
@@ -303,6 +361,15 @@ fn compile_permissions(
     );
     let mut repositories = BTreeMap::new();
     for (name, grants) in &doc.repositories {
+        if let Some(error) = check_length(
+            name,
+            MAX_NAME_CHARS,
+            "permissions.repositories",
+            "a repository name",
+        ) {
+            problems.push(error);
+            continue;
+        }
         let path = format!("permissions.repositories.{name}");
         if name.trim().is_empty() {
             problems.push(LoadError::new(
@@ -324,8 +391,23 @@ fn compile_permissions(
     }
     let mut records = BTreeMap::new();
     let mut patterns = Vec::new();
+    let pattern_count = doc.images.iter().filter(|i| i.pattern.is_some()).count();
+    if pattern_count > MAX_IMAGE_PATTERNS {
+        problems.push(LoadError::new(
+            LoadErrorCode::TooManyRules,
+            "permissions.images",
+            too_many(pattern_count, "image patterns", MAX_IMAGE_PATTERNS),
+        ));
+    }
+    let mut patterns_seen = 0usize;
     for (index, image) in doc.images.iter().enumerate() {
         let path = format!("permissions.images[{index}]");
+        if image.pattern.is_some() {
+            patterns_seen += 1;
+            if patterns_seen > MAX_IMAGE_PATTERNS {
+                continue;
+            }
+        }
         let Some(link) = image_link(image, doc, &path, problems) else {
             continue;
         };
@@ -352,8 +434,9 @@ fn compile_permissions(
                 let source = document::Selector::Matching(vec![pattern.clone()]);
                 // The pattern is compiled as a one-glob list; locate its problems at
                 // the `pattern` field the admin wrote, not at an invisible `matching`.
-                let mut local = Problems::default();
+                let mut local = Problems(Vec::new(), problems.1);
                 let compiled = compile_selector(&source, &path, None, limits, &mut local);
+                problems.1 = local.1;
                 for mut problem in local.0 {
                     problem.path = format!("{path}.pattern");
                     problems.push(problem);
@@ -384,6 +467,15 @@ fn image_link(
     path: &str,
     problems: &mut Problems,
 ) -> Option<ImageLink> {
+    if let Some(error) = check_length(
+        &image.repository,
+        MAX_NAME_CHARS,
+        &format!("{path}.repository"),
+        "the repository name",
+    ) {
+        problems.push(error);
+        return None;
+    }
     if image.repository.trim().is_empty() {
         problems.push(LoadError::new(
             LoadErrorCode::InvalidRepository,
@@ -394,6 +486,15 @@ fn image_link(
     }
     let mut overrides = Vec::new();
     for (principal, role) in &image.overrides {
+        if let Some(error) = check_length(
+            principal,
+            MAX_NAME_CHARS,
+            &format!("{path}.overrides"),
+            "a principal",
+        ) {
+            problems.push(error);
+            continue;
+        }
         match Principal::parse(principal) {
             Ok(p) => overrides.push((p, *role)),
             Err(err) => problems.push(LoadError::new(
@@ -416,6 +517,15 @@ fn principals(texts: &[String], path: &str, problems: &mut Problems) -> Vec<Prin
         .iter()
         .enumerate()
         .filter_map(|(index, text)| match Principal::parse(text) {
+            _ if text.chars().count() > MAX_NAME_CHARS => {
+                problems.extend(check_length(
+                    text,
+                    MAX_NAME_CHARS,
+                    &format!("{path}[{index}]"),
+                    "the principal",
+                ));
+                None
+            }
             Ok(p) => Some(p),
             Err(err) => {
                 problems.push(LoadError::new(

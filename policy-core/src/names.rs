@@ -45,15 +45,33 @@ pub struct NameError {
     pub problem: &'static str,
 }
 
+/// The most characters of a rejected name an error message quotes; a longer
+/// name (a hostile one: no valid name is that long) is quoted cut, with its length.
+pub const MAX_QUOTED_NAME_CHARS: usize = MAX_IMAGE_NAME_LEN;
+
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} `{}`: {}",
-            self.kind.noun(),
-            self.value,
-            self.problem
-        )?;
+        let cut = self
+            .value
+            .char_indices()
+            .nth(MAX_QUOTED_NAME_CHARS)
+            .map(|(byte, _)| byte);
+        match cut.and_then(|byte| self.value.get(..byte)) {
+            Some(head) => write!(
+                f,
+                "invalid {} `{head}…` ({} characters): {}",
+                self.kind.noun(),
+                self.value.chars().count(),
+                self.problem
+            )?,
+            None => write!(
+                f,
+                "invalid {} `{}`: {}",
+                self.kind.noun(),
+                self.value,
+                self.problem
+            )?,
+        }
         if let Some(offset) = self.offset {
             write!(f, " (at character {offset})")?;
         }
@@ -446,6 +464,18 @@ mod tests {
             assert!(check_tag(bad).is_err(), "{bad}");
         }
         assert_eq!(check_tag("ab cd").unwrap_err().offset, Some(2));
+    }
+
+    #[test]
+    fn a_huge_name_is_quoted_cut_with_its_length() {
+        let message = check_tag(&"a".repeat(70_000)).unwrap_err().to_string();
+        assert!(message.len() < 400, "{}", message.len());
+        assert!(
+            message.contains("…` (70000 characters): a tag has at most 128 characters"),
+            "{message}"
+        );
+        let short = check_tag(&"a".repeat(129)).unwrap_err().to_string();
+        assert!(short.contains(&format!("`{}`", "a".repeat(129))), "{short}");
     }
 
     #[test]

@@ -15,8 +15,16 @@ use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::ast::{self, parse::ParserBuilder};
 use regex_syntax::hir::{Hir, translate::TranslatorBuilder};
 
-/// The most bytes one compiled regex may use (its NFA); larger patterns are refused.
-pub const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// The largest [`weight`] one pattern may have; heavier patterns are refused
+/// (`regex-too-large`) before anything is built. The weight is computed from the
+/// parsed pattern alone, so the verdict is the same on every engine and pointer
+/// width (a cap on the built program's bytes would not be: the same NFA takes
+/// more bytes on 64-bit hosts than in wasm32).
+pub const REGEX_WEIGHT_LIMIT: u64 = 32 * 1024;
+/// The most bytes one compiled regex may use (its NFA), on top of
+/// [`REGEX_WEIGHT_LIMIT`]: a safety net set well above what any pattern within
+/// the weight limit needs on a 64-bit host, so that it never decides a verdict.
+pub const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
 /// The most bytes the lazy DFA of one regex may cache per thread.
 pub const REGEX_DFA_SIZE_LIMIT: usize = 512 * 1024;
 /// The deepest nesting of groups and repetitions a pattern may have.
@@ -40,10 +48,55 @@ pub enum PatternErrorKind {
     RegexSyntax,
     /// Valid elsewhere, but outside RE2: backreferences, look-around.
     RegexUnsupported,
-    /// Compiles to more than [`REGEX_SIZE_LIMIT`].
+    /// Weighs more than [`REGEX_WEIGHT_LIMIT`] (or the policy's patterns together
+    /// more than their budget).
     RegexTooLarge,
     /// Not a valid glob.
     GlobSyntax,
+}
+
+/// A pattern's weight: an upper estimate, in NFA states and transitions, of the
+/// program the matcher compiles it to. Literals count a unit per byte, classes
+/// a unit per range, and a repetition counts its body once per copy the compiler
+/// makes of it (`x{3,5}` makes five), so a nested counted repetition weighs what
+/// it expands to. Linear in the size of the parsed pattern, never building it;
+/// saturates instead of overflowing.
+pub fn weight(hir: &Hir) -> u64 {
+    use regex_syntax::hir::{Class, HirKind};
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => 1,
+        HirKind::Literal(literal) => u64::try_from(literal.0.len()).unwrap_or(u64::MAX),
+        HirKind::Class(Class::Bytes(class)) => {
+            u64::try_from(class.ranges().len()).unwrap_or(u64::MAX)
+        }
+        HirKind::Class(Class::Unicode(class)) => {
+            u64::try_from(class.ranges().len()).unwrap_or(u64::MAX)
+        }
+        HirKind::Repetition(repetition) => {
+            let copies = u64::from(repetition.max.unwrap_or(repetition.min).max(1));
+            weight(&repetition.sub)
+                .saturating_add(1)
+                .saturating_mul(copies)
+                .saturating_add(1)
+        }
+        HirKind::Capture(capture) => weight(&capture.sub).saturating_add(2),
+        HirKind::Concat(items) | HirKind::Alternation(items) => {
+            items.iter().fold(1u64, |sum, item| {
+                sum.saturating_add(weight(item)).saturating_add(1)
+            })
+        }
+    }
+}
+
+/// The error for a pattern heavier than `limit`.
+pub fn too_heavy(weight: u64, limit: u64, what: &str) -> PatternError {
+    PatternError {
+        kind: PatternErrorKind::RegexTooLarge,
+        message: format!(
+            "{what} weighs {weight} units of compiled program, more than the {limit} allowed; simplify it (counted repetitions such as `{{1000}}` weigh their body that many times)"
+        ),
+        offset: None,
+    }
 }
 
 /// Parses a pattern into its AST with located errors.

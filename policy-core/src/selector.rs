@@ -31,8 +31,9 @@ pub struct Selector {
     hir: Hir,
     display: Arc<str>,
     globs: Box<[Box<str>]>,
-    /// A matcher that reports where it matched, built on the first `find` (only the
-    /// pattern tester asks), so loading and evaluating never pay for it.
+    /// For a selector whose matcher is a plain comparison: a regex that reports
+    /// where it matched, built on the first `find` (only the pattern tester asks).
+    /// A matcher with a regex engine answers `find` itself.
     finder: OnceLock<Option<Regex>>,
 }
 
@@ -46,8 +47,20 @@ pub struct SelectorError {
 }
 
 impl Selector {
-    /// Compiles a selector as written in a policy.
+    /// Compiles a selector as written in a policy (only the per-pattern weight
+    /// limit applies).
     pub fn compile(source: &document::Selector) -> Result<Selector, SelectorError> {
+        let mut unlimited = u64::MAX;
+        Selector::compile_within(source, &mut unlimited)
+    }
+
+    /// Compiles a selector whose pattern must also fit in `budget` (the weight the
+    /// policy's patterns have left, see [`pattern::weight`]); the budget shrinks by
+    /// the pattern's weight. Nothing is built when the pattern does not fit.
+    pub fn compile_within(
+        source: &document::Selector,
+        budget: &mut u64,
+    ) -> Result<Selector, SelectorError> {
         let (kind, regex_source) = match source {
             document::Selector::Regex(re) => (SelectorKind::Regex, re.clone()),
             document::Selector::Matching(globs) | document::Selector::Excluding(globs) => {
@@ -63,7 +76,29 @@ impl Selector {
                 (kind, translated)
             }
         };
-        let parsed = pattern::parse(&regex_source).and_then(|p| Ok((Matcher::new(&p.hir)?, p)));
+        let parsed = pattern::parse(&regex_source).and_then(|p| {
+            let weight = pattern::weight(&p.hir);
+            if weight > pattern::REGEX_WEIGHT_LIMIT {
+                return Err(pattern::too_heavy(
+                    weight,
+                    pattern::REGEX_WEIGHT_LIMIT,
+                    "the pattern",
+                ));
+            }
+            if weight > *budget {
+                return Err(PatternError {
+                    kind: pattern::PatternErrorKind::RegexTooLarge,
+                    message: format!(
+                        "the policy's patterns together may weigh at most {} units of compiled program; this one weighs {weight} and only {} are left",
+                        crate::limits::MAX_POLICY_WEIGHT,
+                        *budget
+                    ),
+                    offset: None,
+                });
+            }
+            *budget -= weight;
+            Ok((Matcher::new(&p.hir)?, p))
+        });
         let (matcher, pattern::Parsed { ast, hir }) = parsed.map_err(|mut error| {
             // An offset into a glob list's translation means nothing to its author.
             if kind != SelectorKind::Regex {
@@ -105,9 +140,15 @@ impl Selector {
     pub fn find(&self, name: &str) -> Option<Range<usize>> {
         match self.kind {
             SelectorKind::Regex => {
-                let finder = self
-                    .finder
-                    .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok());
+                // The matcher's own engine when it has one; a simple matcher's
+                // pattern is cheap to build (it is a literal, a list or a prefix).
+                let finder = match self.matcher.regex() {
+                    Some(regex) => Some(regex),
+                    None => self
+                        .finder
+                        .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok())
+                        .as_ref(),
+                };
                 match finder {
                     Some(finder) => finder.find(name.as_bytes()).map(|m| m.range()),
                     // Built once already at load, so this cannot fail; stay correct anyway.

@@ -31,6 +31,9 @@ const DUMMY_HASH: &str = "$2b$10$cfNpfmPOp6fS3AC1wxaXuu0U7e3lE2WaW8l.TGvqhN3Kvf2
 pub const MIN_COST: u32 = 4;
 /// The highest bcrypt cost accepted (the bcrypt maximum).
 pub const MAX_COST: u32 = 31;
+/// The largest users file read, in bytes (about 50,000 entries); a larger one is
+/// refused before it is parsed, so loading (and reloading) is bounded.
+pub const MAX_USERS_FILE_BYTES: usize = 4 * 1024 * 1024;
 /// The longest password accepted, in bytes: bcrypt reads at most 72 bytes
 /// including a terminating zero, so a longer password would be silently truncated.
 pub const MAX_PASSWORD_BYTES: usize = 71;
@@ -154,6 +157,12 @@ pub enum UsersError {
         /// Each problem, in file order.
         problems: Vec<EntryProblem>,
     },
+    /// A users file larger than [`MAX_USERS_FILE_BYTES`], refused unparsed.
+    #[error("the users file is larger than {max} bytes ({} MiB); it is not read", max / (1024 * 1024))]
+    TooLarge {
+        /// The cap.
+        max: usize,
+    },
     /// A password that cannot be hashed as given.
     #[error("password of `{name}`: {message}")]
     Password {
@@ -167,6 +176,11 @@ pub enum UsersError {
 impl UsersFile {
     /// Parses and checks a users file's text; every problem is reported.
     pub fn from_json(text: &str) -> Result<UsersFile, UsersError> {
+        if text.len() > MAX_USERS_FILE_BYTES {
+            return Err(UsersError::TooLarge {
+                max: MAX_USERS_FILE_BYTES,
+            });
+        }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Document {
@@ -177,14 +191,12 @@ impl UsersFile {
             error,
         })?;
         let mut problems = Vec::new();
+        // Each name's first entry: one lookup per entry, not a scan of the ones before.
+        let mut first_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (index, entry) in document.users.iter().enumerate() {
             problems.extend(entry.problems(index));
-            if let Some(first) = document
-                .users
-                .iter()
-                .take(index)
-                .position(|other| other.name == entry.name)
-            {
+            let first = *first_of.entry(entry.name.as_str()).or_insert(index);
+            if first != index {
                 problems.push(EntryProblem {
                     index,
                     name: entry.name.clone(),
@@ -204,7 +216,20 @@ impl UsersFile {
 
     /// Reads and parses the users file at `path`.
     pub fn load(path: &Path) -> Result<UsersFile, UsersError> {
-        let text = std::fs::read_to_string(path).map_err(|source| UsersError::Read {
+        let read = || -> std::io::Result<String> {
+            use std::io::Read;
+            let mut text = String::new();
+            // One byte over the cap is enough to know the file is too large.
+            std::fs::File::open(path)?
+                .take(
+                    u64::try_from(MAX_USERS_FILE_BYTES)
+                        .unwrap_or(u64::MAX)
+                        .saturating_add(1),
+                )
+                .read_to_string(&mut text)?;
+            Ok(text)
+        };
+        let text = read().map_err(|source| UsersError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -527,6 +552,43 @@ mod tests {
                 .entries()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_file_over_the_size_cap_is_refused_unparsed() {
+        let text = format!(r#"{{"users": []}}{}"#, " ".repeat(MAX_USERS_FILE_BYTES));
+        let err = UsersFile::from_json(&text).unwrap_err();
+        assert!(matches!(err, UsersError::TooLarge { .. }), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.json");
+        std::fs::write(&path, &text).unwrap();
+        let shown = UsersFile::load(&path).unwrap_err().to_string();
+        assert!(
+            shown.contains("larger than 4194304 bytes (4 MiB)"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_number_of_400k_digits_is_located_without_rescanning() {
+        // Locating the error once re-read the number at each of its digits: 33 s.
+        let h = hash();
+        let text = format!(
+            r#"{{"users": [{{"name": "a", "password_bcrypt": "{h}", "workspace_admin": {}}}]}}"#,
+            "9".repeat(400_000)
+        );
+        let start = std::time::Instant::now();
+        let err = UsersFile::from_json(&text).unwrap_err();
+        // A hang-guard, far above the milliseconds this takes.
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let UsersError::Json { error, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(error.path, "users[0].workspace_admin");
     }
 
     #[test]
