@@ -138,8 +138,8 @@ impl Policy {
 
     /// Decides a manifest push: permissions, then every tag (all-or-nothing).
     pub fn evaluate_push(&self, request: &PushRequest) -> Decision {
-        if let Err(denial) = validate_push(request) {
-            return self.finish(Some(denial), Vec::new(), "push allowed");
+        if let Err(invalid) = validate_push(request) {
+            return self.finish(Some(invalid.into()), Vec::new(), "push allowed");
         }
         let image = request.image.as_str();
         let access = self.check_access(
@@ -200,8 +200,8 @@ impl Policy {
 
     /// Decides a tag, manifest or image delete.
     pub fn evaluate_delete(&self, request: &DeleteRequest) -> Decision {
-        if let Err(denial) = validate_delete(request) {
-            return self.finish(Some(denial), Vec::new(), "delete allowed");
+        if let Err(invalid) = validate_delete(request) {
+            return self.finish(Some(invalid.into()), Vec::new(), "delete allowed");
         }
         let image = request.image.as_str();
         let (action, verb) = match &request.target {
@@ -381,32 +381,55 @@ impl Policy {
     }
 }
 
-fn validate_push(request: &PushRequest) -> Result<(), Denial> {
-    names::check_image_name(&request.image).map_err(Denial::invalid)?;
-    names::check_digest(&request.digest).map_err(Denial::invalid)?;
+/// What makes a request malformed, before it becomes a [`Denial`].
+enum Invalid<'a> {
+    /// A name, tag or digest breaks its grammar.
+    Name(NameError),
+    /// A tag's `via` is longer than [`MAX_VIA`].
+    ViaTooLong(&'a TagState),
+}
+
+impl From<NameError> for Invalid<'_> {
+    fn from(err: NameError) -> Self {
+        Invalid::Name(err)
+    }
+}
+
+impl From<Invalid<'_>> for Denial {
+    fn from(invalid: Invalid<'_>) -> Denial {
+        match invalid {
+            Invalid::Name(err) => Denial::invalid(err),
+            Invalid::ViaTooLong(tag) => Denial::via_too_long(tag),
+        }
+    }
+}
+
+fn validate_push(request: &PushRequest) -> Result<(), Invalid<'_>> {
+    names::check_image_name(&request.image)?;
+    names::check_digest(&request.digest)?;
     request.tags.iter().try_for_each(validate_tag_state)
 }
 
 /// A tag's name, its current digest, then its `via`: bounded, then each digest.
-fn validate_tag_state(tag: &TagState) -> Result<(), Denial> {
-    names::check_tag(&tag.name).map_err(Denial::invalid)?;
+fn validate_tag_state(tag: &TagState) -> Result<(), Invalid<'_>> {
+    names::check_tag(&tag.name)?;
     if let Some(current) = &tag.current {
-        names::check_digest(current).map_err(Denial::invalid)?;
+        names::check_digest(current)?;
     }
     if tag.via.len() > MAX_VIA {
-        return Err(Denial::via_too_long(tag));
+        return Err(Invalid::ViaTooLong(tag));
     }
-    tag.via
-        .iter()
-        .try_for_each(|digest| names::check_digest(digest))
-        .map_err(Denial::invalid)
+    for digest in &tag.via {
+        names::check_digest(digest)?;
+    }
+    Ok(())
 }
 
-fn validate_delete(request: &DeleteRequest) -> Result<(), Denial> {
-    names::check_image_name(&request.image).map_err(Denial::invalid)?;
+fn validate_delete(request: &DeleteRequest) -> Result<(), Invalid<'_>> {
+    names::check_image_name(&request.image)?;
     match &request.target {
-        DeleteTarget::Tag(tag) => names::check_tag(tag).map_err(Denial::invalid)?,
-        DeleteTarget::Digest(digest) => names::check_digest(digest).map_err(Denial::invalid)?,
+        DeleteTarget::Tag(tag) => names::check_tag(tag)?,
+        DeleteTarget::Digest(digest) => names::check_digest(digest)?,
         DeleteTarget::Image => {}
     }
     request
