@@ -88,6 +88,13 @@ export interface TagState {
   current?: string | null;
   /** The host recorded the tag as protected earlier. */
   locked?: boolean;
+  /**
+   * For a digest delete only: the index manifests through which this tag reaches the
+   * deleted manifest, first the tag's current digest, last the deleted manifest's
+   * direct parent; absent/empty when the tag points at it directly. Each entry must be
+   * a valid digest, at most 16 of them (else `invalid_request`). Ignored elsewhere.
+   */
+  via?: string[];
 }
 
 /** `PUT /v2/<name>/manifests/…`: a push with tags, or by digest (`tags: []`). */
@@ -159,6 +166,8 @@ export interface OciErrorBody {
         pattern: string | null;
         tag: string | null;
         current_digest: string | null;
+        /** The deciding tag's path through indexes (its `via`); present only when non-empty. */
+        via?: string[];
       };
     },
   ];

@@ -140,6 +140,7 @@ fn expected(file: &str) -> (bool, &'static str, Option<&'static str>) {
         "bitbucket/delete-prod-as-writer.json" => (false, "tag_immutable", Some("prod")),
         "bitbucket/delete-prod-as-workspace-admin.json" => (true, "allowed", None),
         "bitbucket/delete-digest-unknown-tags.json" => (false, "tag_immutable", Some("prod")),
+        "bitbucket/delete-index-child.json" => (false, "tag_immutable", Some("semver")),
         "stackit/overwrite-latest.json" => (false, "tag_immutable", Some("production")),
         "stackit/overwrite-nightly.json" => (true, "allowed", None),
         "stackit/push-new-tag.json" => (true, "allowed", None),

@@ -79,6 +79,7 @@ impl Handler {
                         name: (*tag).to_owned(),
                         current: registry.tags.get(&key).cloned(),
                         locked: registry.locked.contains(&key),
+                        via: Vec::new(),
                     }
                 })
                 .collect(),

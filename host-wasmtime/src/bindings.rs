@@ -58,14 +58,35 @@ impl<'a> ActorView<'a> {
     }
 }
 
-pub(crate) fn tag_states(tags: &[core::TagState]) -> Vec<wit::TagState<'_>> {
-    tags.iter()
-        .map(|tag| wit::TagState {
-            name: &tag.name,
-            current: tag.current.as_deref(),
-            locked: tag.locked,
-        })
-        .collect()
+/// Keeps the borrowed `via` lists a lowered list of tag states points into.
+pub(crate) struct TagStatesView<'a> {
+    vias: Vec<Vec<&'a str>>,
+    tags: &'a [core::TagState],
+}
+
+impl<'a> TagStatesView<'a> {
+    pub(crate) fn new(tags: &'a [core::TagState]) -> TagStatesView<'a> {
+        TagStatesView {
+            vias: tags
+                .iter()
+                .map(|tag| tag.via.iter().map(String::as_str).collect())
+                .collect(),
+            tags,
+        }
+    }
+
+    pub(crate) fn lower(&self) -> Vec<wit::TagState<'_>> {
+        self.tags
+            .iter()
+            .zip(&self.vias)
+            .map(|(tag, via)| wit::TagState {
+                name: &tag.name,
+                current: tag.current.as_deref(),
+                locked: tag.locked,
+                via,
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn delete_target(target: &core::DeleteTarget) -> wit::DeleteTarget<'_> {
@@ -107,6 +128,7 @@ pub(crate) fn decision(decision: wit::Decision) -> Result<core::Decision, String
                 pattern: detail.pattern.map(Arc::from),
                 tag: detail.tag,
                 current_digest: detail.current_digest,
+                via: detail.via,
             })
         }),
     };

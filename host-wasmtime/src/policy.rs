@@ -7,7 +7,7 @@
 //! compile; a store that trapped is dropped, never reused. See the README for the
 //! measurements behind this choice.
 
-use crate::bindings::{self, ActorView, Taglock, wit};
+use crate::bindings::{self, ActorView, TagStatesView, Taglock, wit};
 use crate::error::HostError;
 use crate::host::Host;
 use crate::runtime;
@@ -143,7 +143,8 @@ impl WasmPolicy {
     /// Decides a manifest push.
     pub fn evaluate_push(&self, request: &PushRequest) -> Result<Decision, HostError> {
         let actor = ActorView::new(&request.actor);
-        let tags = bindings::tag_states(&request.tags);
+        let views = TagStatesView::new(&request.tags);
+        let tags = views.lower();
         let lowered = wit::PushRequest {
             image: &request.image,
             digest: &request.digest,
@@ -161,7 +162,8 @@ impl WasmPolicy {
     /// Decides a tag, manifest or image delete.
     pub fn evaluate_delete(&self, request: &DeleteRequest) -> Result<Decision, HostError> {
         let actor = ActorView::new(&request.actor);
-        let tags = request.tags.as_deref().map(bindings::tag_states);
+        let views = request.tags.as_deref().map(TagStatesView::new);
+        let tags = views.as_ref().map(TagStatesView::lower);
         let lowered = wit::DeleteRequest {
             image: &request.image,
             target: bindings::delete_target(&request.target),

@@ -90,6 +90,9 @@ pub struct Detail {
     pub tag: Option<String>,
     /// The digest the tag points at now.
     pub current_digest: Option<String>,
+    /// For a digest delete refused because of a tag that reaches the manifest through
+    /// indexes: that path (the tag's `via`); empty otherwise.
+    pub via: Vec<String>,
 }
 
 /// The answer to one request.
@@ -150,6 +153,7 @@ impl Decision {
                     pattern: detail.and_then(|d| d.pattern.as_deref()),
                     tag: detail.and_then(|d| d.tag.as_deref()),
                     current_digest: detail.and_then(|d| d.current_digest.as_deref()),
+                    via: detail.map_or(&[], |d| d.via.as_slice()),
                 },
             }],
         })
@@ -207,4 +211,8 @@ pub struct ErrorDetail<'a> {
     pub tag: Option<&'a str>,
     /// The digest that tag points at now.
     pub current_digest: Option<&'a str>,
+    /// The indexes through which that tag reaches a deleted manifest, from the tag's
+    /// digest to the manifest's parent; left out when empty.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub via: &'a [String],
 }

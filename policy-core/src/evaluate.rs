@@ -5,6 +5,7 @@
 use crate::decision::{Decision, Detail, ErrorCode, Reason};
 use crate::document::{IdenticalRepush, Mode};
 use crate::immutability::Protection;
+use crate::limits::MAX_VIA;
 use crate::names::{self, NameError, NameKind, short_digest};
 use crate::permissions::Action;
 use crate::policy::Policy;
@@ -13,6 +14,7 @@ use crate::request::{
     UploadRequest,
 };
 use std::borrow::Cow;
+use std::fmt;
 use std::sync::Arc;
 
 /// A denial on its way to becoming a [`Decision`].
@@ -61,6 +63,23 @@ impl Denial {
         }
     }
 
+    /// A tag's `via` longer than [`MAX_VIA`]: refused like a malformed digest.
+    fn via_too_long(tag: &TagState) -> Denial {
+        Denial {
+            reason: Reason::InvalidRequest,
+            message: format!(
+                "invalid `via` of tag {}: {} digests, more than the {MAX_VIA} a tag may list",
+                tag.name,
+                tag.via.len()
+            ),
+            rule: None,
+            detail: Detail {
+                code: Some(ErrorCode::DigestInvalid),
+                ..Detail::default()
+            },
+        }
+    }
+
     fn immutable(
         protection: Protection<'_>,
         tag: Option<&str>,
@@ -76,8 +95,24 @@ impl Denial {
                 pattern: protection.pattern(),
                 tag: tag.map(str::to_owned),
                 current_digest: current.map(str::to_owned),
+                via: Vec::new(),
             },
         }
+    }
+}
+
+/// The indexes of a path, shortened and joined by arrows.
+struct Path<'a>(&'a [String]);
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, digest) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" → ")?;
+            }
+            write!(f, "{}", short_digest(digest))?;
+        }
+        Ok(())
     }
 }
 
@@ -103,8 +138,8 @@ impl Policy {
 
     /// Decides a manifest push: permissions, then every tag (all-or-nothing).
     pub fn evaluate_push(&self, request: &PushRequest) -> Decision {
-        if let Err(err) = validate_push(request) {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), "push allowed");
+        if let Err(invalid) = validate_push(request) {
+            return self.finish(Some(invalid.into()), Vec::new(), "push allowed");
         }
         let image = request.image.as_str();
         let access = self.check_access(
@@ -165,8 +200,8 @@ impl Policy {
 
     /// Decides a tag, manifest or image delete.
     pub fn evaluate_delete(&self, request: &DeleteRequest) -> Decision {
-        if let Err(err) = validate_delete(request) {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), "delete allowed");
+        if let Err(invalid) = validate_delete(request) {
+            return self.finish(Some(invalid.into()), Vec::new(), "delete allowed");
         }
         let image = request.image.as_str();
         let (action, verb) = match &request.target {
@@ -180,7 +215,9 @@ impl Policy {
     }
 
     /// §3.3 for deletes: an immutable tag among those removed denies it, unless a
-    /// workspace admin deletes and `admin_delete` is on.
+    /// workspace admin deletes and `admin_delete` is on. For a digest delete the tags
+    /// include those reaching the manifest through indexes (their `via`), which are
+    /// as protected as a tag pointing at it; the message then names the path.
     fn delete_immutability(&self, request: &DeleteRequest) -> Option<Denial> {
         if self.immutability.admin_delete && self.is_workspace_admin(&request.actor) {
             return None;
@@ -237,19 +274,36 @@ impl Policy {
                     .find_map(|t| imm.protection(image, &t.name).map(|p| (t, p)))?;
                 let name = &tag.name;
                 let why = protection;
-                let message = match target {
-                    DeleteTarget::Digest(digest) => format!(
-                        "manifest {} of {image} is referenced by immutable tag {name} ({why}); {tail}",
-                        short_digest(digest)
+                let (message, via) = match target {
+                    DeleteTarget::Digest(digest) if tag.via.is_empty() => (
+                        format!(
+                            "manifest {} of {image} is referenced by immutable tag {name} ({why}); {tail}",
+                            short_digest(digest)
+                        ),
+                        Vec::new(),
                     ),
-                    _ => format!("image {image} holds immutable tag {name} ({why}); {tail}"),
+                    DeleteTarget::Digest(digest) => (
+                        format!(
+                            "manifest {} of {image} is reachable from immutable tag {name} ({why}) through {} {}; {tail}",
+                            short_digest(digest),
+                            if tag.via.len() == 1 {
+                                "index"
+                            } else {
+                                "indexes"
+                            },
+                            Path(&tag.via)
+                        ),
+                        tag.via.clone(),
+                    ),
+                    _ => (
+                        format!("image {image} holds immutable tag {name} ({why}); {tail}"),
+                        Vec::new(),
+                    ),
                 };
-                Some(Denial::immutable(
-                    protection,
-                    Some(name),
-                    tag.current.as_deref(),
-                    message,
-                ))
+                let mut denial =
+                    Denial::immutable(protection, Some(name), tag.current.as_deref(), message);
+                denial.detail.via = via;
+                Some(denial)
             }
         }
     }
@@ -327,18 +381,51 @@ impl Policy {
     }
 }
 
-fn validate_push(request: &PushRequest) -> Result<(), NameError> {
+/// What makes a request malformed, before it becomes a [`Denial`].
+enum Invalid<'a> {
+    /// A name, tag or digest breaks its grammar.
+    Name(NameError),
+    /// A tag's `via` is longer than [`MAX_VIA`].
+    ViaTooLong(&'a TagState),
+}
+
+impl From<NameError> for Invalid<'_> {
+    fn from(err: NameError) -> Self {
+        Invalid::Name(err)
+    }
+}
+
+impl From<Invalid<'_>> for Denial {
+    fn from(invalid: Invalid<'_>) -> Denial {
+        match invalid {
+            Invalid::Name(err) => Denial::invalid(err),
+            Invalid::ViaTooLong(tag) => Denial::via_too_long(tag),
+        }
+    }
+}
+
+fn validate_push(request: &PushRequest) -> Result<(), Invalid<'_>> {
     names::check_image_name(&request.image)?;
     names::check_digest(&request.digest)?;
     request.tags.iter().try_for_each(validate_tag_state)
 }
 
-fn validate_tag_state(tag: &TagState) -> Result<(), NameError> {
+/// A tag's name, its current digest, then its `via`: bounded, then each digest.
+fn validate_tag_state(tag: &TagState) -> Result<(), Invalid<'_>> {
     names::check_tag(&tag.name)?;
-    tag.current.as_deref().map_or(Ok(()), names::check_digest)
+    if let Some(current) = &tag.current {
+        names::check_digest(current)?;
+    }
+    if tag.via.len() > MAX_VIA {
+        return Err(Invalid::ViaTooLong(tag));
+    }
+    for digest in &tag.via {
+        names::check_digest(digest)?;
+    }
+    Ok(())
 }
 
-fn validate_delete(request: &DeleteRequest) -> Result<(), NameError> {
+fn validate_delete(request: &DeleteRequest) -> Result<(), Invalid<'_>> {
     names::check_image_name(&request.image)?;
     match &request.target {
         DeleteTarget::Tag(tag) => names::check_tag(tag)?,
@@ -350,4 +437,153 @@ fn validate_delete(request: &DeleteRequest) -> Result<(), NameError> {
         .iter()
         .flatten()
         .try_for_each(validate_tag_state)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::decision::{ErrorCode, Reason};
+    use crate::request::{Actor, DeleteRequest, DeleteTarget, PushRequest, TagState};
+    use crate::{Policy, limits::MAX_VIA};
+
+    fn digest(c: char) -> String {
+        format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    fn policy(admin_delete: bool) -> Policy {
+        Policy::from_json(&format!(
+            r#"{{"version": 1, "immutability": {{"protect": "some", "admin_delete": {admin_delete},
+                "rules": [{{"name": "semver", "tags": {{"regex": "^v\\d+\\.\\d+\\.\\d+$"}}}}]}}}}"#
+        ))
+        .unwrap()
+    }
+
+    /// Deletes manifest C of acme/web, the tags reaching it as given.
+    fn delete_c(tags: Vec<TagState>, actor: Actor) -> DeleteRequest {
+        DeleteRequest {
+            image: "acme/web".into(),
+            target: DeleteTarget::Digest(digest('c')),
+            tags: Some(tags),
+            actor,
+        }
+    }
+
+    fn dev() -> Actor {
+        Actor::user("dev1", &["devs"])
+    }
+
+    #[test]
+    fn a_child_of_a_protected_index_names_the_tag_and_the_index() {
+        let tag = TagState::existing("v1.2.0", digest('a')).with_via([digest('a')]);
+        let decision = policy(true).evaluate_delete(&delete_c(vec![tag], dev()));
+        assert_eq!(decision.reason, Reason::TagImmutable);
+        assert_eq!(
+            decision.message,
+            "manifest sha256:cccccccccccc… of acme/web is reachable from immutable tag v1.2.0 (rule \"semver\") through index sha256:aaaaaaaaaaaa…; only a workspace admin may delete it"
+        );
+        let detail = decision.detail.as_deref().unwrap();
+        assert_eq!(detail.tag.as_deref(), Some("v1.2.0"));
+        assert_eq!(detail.current_digest, Some(digest('a')));
+        assert_eq!(detail.via, vec![digest('a')]);
+        let body = serde_json::to_value(decision.error().unwrap()).unwrap();
+        assert_eq!(
+            body["errors"][0]["detail"]["via"],
+            serde_json::json!([digest('a')])
+        );
+    }
+
+    #[test]
+    fn a_deeper_path_is_shown_in_order_and_admin_delete_off_says_so() {
+        let tag = TagState::existing("v1.2.0", digest('a')).with_via([digest('a'), digest('b')]);
+        let decision = policy(false).evaluate_delete(&delete_c(vec![tag], dev()));
+        assert_eq!(
+            decision.message,
+            "manifest sha256:cccccccccccc… of acme/web is reachable from immutable tag v1.2.0 (rule \"semver\") through indexes sha256:aaaaaaaaaaaa… → sha256:bbbbbbbbbbbb…; nobody may delete it (admin_delete is off)"
+        );
+        assert_eq!(
+            decision.detail.as_deref().unwrap().via,
+            vec![digest('a'), digest('b')]
+        );
+    }
+
+    #[test]
+    fn a_direct_tag_keeps_its_message_and_no_via() {
+        let decision = policy(true).evaluate_delete(&delete_c(
+            vec![TagState::existing("v1.2.0", digest('c'))],
+            dev(),
+        ));
+        assert_eq!(
+            decision.message,
+            "manifest sha256:cccccccccccc… of acme/web is referenced by immutable tag v1.2.0 (rule \"semver\"); only a workspace admin may delete it"
+        );
+        assert!(decision.detail.as_deref().unwrap().via.is_empty());
+        let text = serde_json::to_string(&decision).unwrap();
+        assert!(!text.contains("via"), "{text}");
+    }
+
+    #[test]
+    fn a_workspace_admin_may_delete_the_child_unless_admin_delete_is_off() {
+        let tag = TagState::existing("v1.2.0", digest('a')).with_via([digest('a')]);
+        let admin = Actor {
+            workspace_admin: true,
+            ..Actor::user("ops", &[])
+        };
+        let allowed = policy(true).evaluate_delete(&delete_c(vec![tag.clone()], admin.clone()));
+        assert!(allowed.allowed, "{allowed:?}");
+        let denied = policy(false).evaluate_delete(&delete_c(vec![tag], admin));
+        assert_eq!(denied.reason, Reason::TagImmutable);
+    }
+
+    #[test]
+    fn via_is_validated_like_a_digest_and_bounded() {
+        let bad = TagState::existing("v1.2.0", digest('a')).with_via([digest('a'), "md5".into()]);
+        let decision = policy(true).evaluate_delete(&delete_c(vec![bad], dev()));
+        assert_eq!(decision.reason, Reason::InvalidRequest);
+        assert_eq!(decision.code(), ErrorCode::DigestInvalid);
+        assert!(decision.message.contains("`md5`"), "{}", decision.message);
+
+        let path = |n: usize| (0..n).map(|_| digest('a')).collect::<Vec<_>>();
+        let at_bound = TagState::existing("latest", digest('a')).with_via(path(MAX_VIA));
+        let decision = policy(true).evaluate_delete(&delete_c(vec![at_bound], dev()));
+        assert!(decision.allowed, "{decision:?}");
+        let over = TagState::existing("latest", digest('a')).with_via(path(MAX_VIA + 1));
+        let decision = policy(true).evaluate_delete(&delete_c(vec![over.clone()], dev()));
+        assert_eq!(decision.reason, Reason::InvalidRequest);
+        assert_eq!(decision.code(), ErrorCode::DigestInvalid);
+        assert_eq!(
+            decision.message,
+            format!(
+                "invalid `via` of tag latest: {} digests, more than the {MAX_VIA} a tag may list",
+                MAX_VIA + 1
+            )
+        );
+        // Validated wherever a tag state is, even where `via` means nothing.
+        let push = PushRequest {
+            image: "acme/web".into(),
+            digest: digest('a'),
+            tags: vec![over],
+            image_exists: true,
+            actor: dev(),
+        };
+        assert_eq!(
+            policy(true).evaluate_push(&push).reason,
+            Reason::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn via_means_nothing_outside_a_digest_delete() {
+        let tag = TagState::existing("v1.2.0", digest('a')).with_via([digest('a')]);
+        let image = DeleteRequest {
+            image: "acme/web".into(),
+            target: DeleteTarget::Image,
+            tags: Some(vec![tag]),
+            actor: dev(),
+        };
+        let decision = policy(true).evaluate_delete(&image);
+        assert_eq!(
+            decision.message,
+            "image acme/web holds immutable tag v1.2.0 (rule \"semver\"); only a workspace admin may delete it"
+        );
+        assert!(decision.detail.as_deref().unwrap().via.is_empty());
+    }
 }

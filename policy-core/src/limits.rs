@@ -1,4 +1,5 @@
-//! Limit profiles, validated by the engine rather than by a UI.
+//! Limit profiles, validated by the engine rather than by a UI, and the bounds a
+//! request is held to.
 
 use crate::document::LimitsSpec;
 use serde::Serialize;
@@ -17,6 +18,12 @@ pub const CEILING: Limits = Limits {
     max_rules: 1000,
     max_pattern_length: 4096,
 };
+
+/// The most digests a tag's `via` may list: the depth of index nesting a digest
+/// delete can report (an index of indexes of … of the deleted manifest). Real images
+/// nest one or two levels; a longer list is refused as `invalid_request`, so a
+/// request's size stays bounded per tag.
+pub const MAX_VIA: usize = 16;
 
 /// Bitbucket's profile: 7 rules, 100 characters.
 pub const BITBUCKET: Limits = Limits {

@@ -187,6 +187,7 @@ proptest! {
         prop_assert_eq!(&a.code, &b.code);
         prop_assert_eq!(&a.tag, &b.tag);
         prop_assert_eq!(&a.current_digest, &b.current_digest);
+        prop_assert_eq!(&a.via, &b.via);
     }
 
     /// The same input, evaluated twice (and under a second load), gives the identical
@@ -446,6 +447,9 @@ fn generators_reach_every_outcome() {
                 "immutable current={}",
                 core.current_digest.is_some()
             ));
+            if !core.via.is_empty() {
+                note("immutable via".into());
+            }
         }
         if let Some(code) = &core.code {
             note(code.clone());
@@ -478,6 +482,7 @@ fn generators_reach_every_outcome() {
         "immutable tag=false",
         "immutable current=true",
         "immutable current=false",
+        "immutable via",
         "NAME_INVALID",
         "TAG_INVALID",
         "DIGEST_INVALID",

@@ -132,6 +132,7 @@ fn tag_state(tag: wit::TagState) -> core::TagState {
         name: tag.name,
         current: tag.current,
         locked: tag.locked,
+        via: tag.via,
     }
 }
 
@@ -184,6 +185,7 @@ fn decision(decision: core::Decision) -> wit::Decision {
             pattern: detail.pattern.map(|pattern| pattern.as_ref().to_owned()),
             tag: detail.tag,
             current_digest: detail.current_digest,
+            via: detail.via,
         }),
     }
 }

@@ -50,6 +50,7 @@ pub async fn push(
                 name,
                 current,
                 locked: false,
+                via: Vec::new(),
             })
         })
         .buffered(concurrency.max(1))
@@ -80,6 +81,7 @@ pub async fn tag_delete(
         name: tag.to_owned(),
         current: upstream.tag_digest(image, tag).await?,
         locked: false,
+        via: Vec::new(),
     })
 }
 

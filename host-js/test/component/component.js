@@ -37,7 +37,7 @@ function actor(a = {}) {
 }
 
 function tagState(t) {
-  return { name: t.name, current: t.current ?? undefined, locked: t.locked ?? false };
+  return { name: t.name, current: t.current ?? undefined, locked: t.locked ?? false, via: t.via ?? [] };
 }
 
 function target(t) {
@@ -91,6 +91,8 @@ export function decision(d) {
         detail: {
           reason, rule, pattern: orNull(d.detail?.pattern), tag: orNull(d.detail?.tag),
           current_digest: orNull(d.detail?.currentDigest),
+          // Left out when empty, as every host prints it.
+          ...(d.detail?.via?.length ? { via: d.detail.via } : {}),
         },
       }],
     },

@@ -40,7 +40,12 @@ export function use(): void {
     if (err instanceof RequestError) console.log(err.path, err.line, err.column, err.detail);
     if (err instanceof TaglockError) console.log(err.message);
   }
-  console.log(code, reason, many, spans, lints, limits, policy.freed);
+  const child: Request = {
+    operation: 'delete', image: 'acme/web', target: { digest: 'sha256:c' },
+    tags: [{ name: 'v1', current: 'sha256:a', via: ['sha256:a'] }],
+  };
+  const path: string[] | undefined = policy.evaluate(child).error?.errors[0].detail.via;
+  console.log(code, reason, many, spans, lints, limits, path, policy.freed);
   policy.free();
   {
     using scoped = Policy.load('{"version": 1}');
@@ -51,6 +56,8 @@ export function use(): void {
   policy.evaluate({ operation: 'fly', image: 'x' });
   // @ts-expect-error: the constructor is private; use Policy.load
   new Policy();
+  // @ts-expect-error: via is a list of digests
+  policy.evaluate({ operation: 'delete', image: 'x', target: 'image', tags: [{ name: 'v1', via: 'sha256:a' }] });
   // @ts-expect-error: tags are strings
   policy.testTags('acme/web', [1]);
   // @ts-expect-error: a selector has one of regex, matching, excluding

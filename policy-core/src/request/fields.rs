@@ -302,9 +302,42 @@ mod tests {
     }
 
     #[test]
+    fn a_tag_state_reads_its_via_and_locates_a_wrong_entry() {
+        let text = format!(
+            r#"{{"operation": "delete", "image": "a", "target": {{"digest": "{A}"}}, "tags": [{{"name": "v1", "current": "{A}", "via": ["{A}", "x"]}}]}}"#
+        );
+        let Request::Delete(delete) = Request::from_json(&text).unwrap() else {
+            panic!("not a delete")
+        };
+        let tags = delete.tags.unwrap_or_default();
+        assert_eq!(tags[0].via, vec![A.to_owned(), "x".to_owned()]);
+        // Absent: empty, and an empty list is not written back.
+        let text = format!(
+            r#"{{"operation": "delete", "image": "a", "target": {{"digest": "{A}"}}, "tags": [{{"name": "v1", "via": []}}]}}"#
+        );
+        let request = Request::from_json(&text).unwrap();
+        let written = serde_json::to_string(&request).unwrap();
+        assert!(!written.contains("via"), "{written}");
+
+        let (path, message, line) = error(&format!(
+            "{{\"operation\": \"delete\", \"image\": \"a\", \"target\": \"image\",\n \"tags\": [{{\"name\": \"v1\", \"via\": [\"{A}\", 7]}}]}}"
+        ));
+        assert_eq!(path, "tags[0].via[1]");
+        assert!(
+            message.starts_with("invalid type: integer `7`"),
+            "{message}"
+        );
+        assert_eq!(line, 2);
+        let (path, _, _) = error(
+            r#"{"operation": "delete", "image": "a", "target": "image", "tags": [{"name": "v1", "via": null}]}"#,
+        );
+        assert_eq!(path, "tags[0].via");
+    }
+
+    #[test]
     fn serialized_requests_read_back() {
         let text = format!(
-            r#"{{"operation": "delete", "image": "a", "target": {{"digest": "{A}"}}, "tags": [{{"name": "v1", "current": "{A}", "locked": true}}], "actor": {{"kind": "user", "id": "u", "groups": ["g"], "workspace_admin": true, "role": "admin"}}}}"#
+            r#"{{"operation": "delete", "image": "a", "target": {{"digest": "{A}"}}, "tags": [{{"name": "v1", "current": "{A}", "locked": true, "via": ["{A}"]}}], "actor": {{"kind": "user", "id": "u", "groups": ["g"], "workspace_admin": true, "role": "admin"}}}}"#
         );
         let request = Request::from_json(&text).unwrap();
         let again = Request::from_json(&serde_json::to_string(&request).unwrap()).unwrap();

@@ -87,6 +87,18 @@ pub struct TagState {
     /// The host recorded the tag as protected earlier.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub locked: bool,
+    /// For a digest delete only: the index manifests through which this tag reaches
+    /// the deleted manifest, in order — first the tag's current digest (an index),
+    /// last the deleted manifest's direct parent. Empty when the tag points at the
+    /// deleted manifest itself. Other requests ignore it.
+    ///
+    /// Every entry must be a valid digest and there may be at most
+    /// [`MAX_VIA`](crate::limits::MAX_VIA) of them; otherwise the request is
+    /// `invalid_request`. A tag listed in a digest delete's `tags` is judged the same
+    /// whether it reaches the manifest directly or through indexes: `via` only names
+    /// the path in the decision.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<String>,
 }
 
 impl TagState {
@@ -96,6 +108,7 @@ impl TagState {
             name: name.into(),
             current: None,
             locked: false,
+            via: Vec::new(),
         }
     }
 
@@ -105,7 +118,19 @@ impl TagState {
             name: name.into(),
             current: Some(digest.into()),
             locked: false,
+            via: Vec::new(),
         }
+    }
+
+    /// The same tag, reaching a deleted manifest through the indexes of `path`
+    /// (see [`TagState::via`]).
+    pub fn with_via<I, S>(mut self, path: I) -> TagState
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.via = path.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Whether the tag exists: it has a current digest, or the host recorded a lock.

@@ -417,16 +417,33 @@ pub fn some_image() -> impl Strategy<Value = String> {
     .prop_map(str::to_owned)
 }
 
+/// A tag's `via`, sometimes: mostly short valid paths through indexes, some with a
+/// malformed digest, some around the bound of 16 entries.
+pub fn via() -> impl Strategy<Value = Option<Value>> {
+    let indexes = || prop::sample::select(vec![digest('a'), digest('b'), digest('d')]);
+    prop::option::weighted(
+        0.3,
+        prop_oneof![
+            6 => prop::collection::vec(indexes(), 1..=3),
+            1 => prop::collection::vec(some_digest(), 0..=2),
+            1 => prop::collection::vec(indexes(), 15..=17),
+        ]
+        .prop_map(|path| json!(path)),
+    )
+}
+
 pub fn tag_state() -> impl Strategy<Value = Value> {
     (
         some_tag(),
         prop::option::of(some_digest()),
         prop::option::weighted(0.3, any::<bool>()),
+        via(),
     )
-        .prop_map(|(name, current, locked)| {
+        .prop_map(|(name, current, locked, via)| {
             let mut state = json!({ "name": name });
             put(&mut state, "current", current.map(Value::from));
             put(&mut state, "locked", locked.map(Value::from));
+            put(&mut state, "via", via);
             state
         })
 }
@@ -548,6 +565,7 @@ pub const FIELD_NAMES: &[&str] = &[
     "role",
     "current",
     "locked",
+    "via",
     "from",
     "image_exists",
     "max_rules",

@@ -41,6 +41,8 @@ pub struct Outcome {
     pub pattern: Option<String>,
     pub tag: Option<String>,
     pub current_digest: Option<String>,
+    /// `detail.via`: absent and empty are the same.
+    pub via: Vec<String>,
 }
 
 impl Outcome {
@@ -108,6 +110,7 @@ impl Outcome {
             pattern: None,
             tag: None,
             current_digest: None,
+            via: Vec::new(),
         };
         match &obj["error"] {
             Value::Null => {
@@ -142,6 +145,22 @@ impl Outcome {
                 outcome.pattern = text("pattern");
                 outcome.tag = text("tag");
                 outcome.current_digest = text("current_digest");
+                outcome.via = match detail.get("via") {
+                    None => Vec::new(),
+                    Some(Value::Array(items)) if !items.is_empty() => items
+                        .iter()
+                        .map(|v| {
+                            v.as_str()
+                                .map(str::to_owned)
+                                .ok_or("via entry not a string")
+                        })
+                        .collect::<Result<_, _>>()?,
+                    Some(other) => {
+                        return Err(format!(
+                            "detail.via is {other} (written only when non-empty)"
+                        ));
+                    }
+                };
             }
             other => return Err(format!("error is {other}")),
         }
@@ -483,6 +502,8 @@ struct Deny {
     pattern: Option<String>,
     tag: Option<String>,
     current_digest: Option<String>,
+    /// For a digest delete: the path of the deciding tag.
+    via: Vec<String>,
 }
 
 impl Deny {
@@ -493,6 +514,7 @@ impl Deny {
             pattern: None,
             tag: None,
             current_digest: None,
+            via: Vec::new(),
         }
     }
 }
@@ -647,6 +669,7 @@ fn immutable(
         pattern: rule.map(|r| selector_display(&r.tags)),
         tag: tag.map(str::to_owned),
         current_digest: current.map(str::to_owned),
+        via: Vec::new(),
     }
 }
 
@@ -662,10 +685,15 @@ fn invalid(code: &str, tag: Option<&str>) -> Outcome {
         pattern: None,
         tag: tag.map(str::to_owned),
         current_digest: None,
+        via: Vec::new(),
     }
 }
 
-/// `Err(outcome)` for the first malformed name of a list of tags.
+/// The most digests a tag's `via` may list.
+const MAX_VIA: usize = 16;
+
+/// `Err(outcome)` for the first malformed name of a list of tags (name, current
+/// digest, then `via`: its length, then each digest).
 fn check_tags(tags: &[TagState]) -> Result<(), Outcome> {
     for t in tags {
         if !valid_tag(&t.name) {
@@ -673,6 +701,14 @@ fn check_tags(tags: &[TagState]) -> Result<(), Outcome> {
         }
         if let Some(current) = &t.current {
             if !valid_digest(current) {
+                return Err(invalid("DIGEST_INVALID", None));
+            }
+        }
+        if t.via.len() > MAX_VIA {
+            return Err(invalid("DIGEST_INVALID", None));
+        }
+        for digest in &t.via {
+            if !valid_digest(digest) {
                 return Err(invalid("DIGEST_INVALID", None));
             }
         }
@@ -734,6 +770,7 @@ fn finish(doc: &PolicyDocument, denial: Option<Deny>, protected_tags: Vec<String
             pattern: None,
             tag: None,
             current_digest: None,
+            via: Vec::new(),
         };
     };
     if doc.mode == Mode::Audit {
@@ -748,6 +785,7 @@ fn finish(doc: &PolicyDocument, denial: Option<Deny>, protected_tags: Vec<String
             pattern: None,
             tag: None,
             current_digest: None,
+            via: Vec::new(),
         };
     }
     let (status, code) = if d.reason == "authentication_required" {
@@ -766,6 +804,7 @@ fn finish(doc: &PolicyDocument, denial: Option<Deny>, protected_tags: Vec<String
         pattern: d.pattern,
         tag: d.tag,
         current_digest: d.current_digest,
+        via: d.via,
     }
 }
 
@@ -856,11 +895,16 @@ pub fn evaluate(doc: &PolicyDocument, request: &Request) -> Outcome {
                             }
                         }
                     }
-                    (_, Some(tags)) => {
+                    (target, Some(tags)) => {
                         for t in tags {
                             if let Some(by) = protection(doc, image, &t.name) {
-                                immutable_denial =
-                                    Some(immutable(doc, by, Some(&t.name), t.current.as_deref()));
+                                let mut deny =
+                                    immutable(doc, by, Some(&t.name), t.current.as_deref());
+                                // Only a digest delete reports the path through indexes.
+                                if matches!(target, DeleteTarget::Digest(_)) {
+                                    deny.via = t.via.clone();
+                                }
+                                immutable_denial = Some(deny);
                                 break;
                             }
                         }
