@@ -1,4 +1,5 @@
-//! The audit log: every decision the proxy makes, one JSON object per line.
+//! The audit log: every decision the proxy makes, and every request it refuses
+//! itself, one JSON object per line (the record is the gateway's `AuditRecord`).
 //!
 //! ```json
 //! {"time":"2026-12-01T07:00:00.123Z","method":"PUT","path":"/v2/acme/web/manifests/v1.2.0",
@@ -15,8 +16,6 @@
 //! again, created if needed. SIGHUP reopens it too. A record that cannot be
 //! written is an error, and the proxy refuses writes while it lasts.
 
-use policy_core::{Actor, Decision, Request};
-use serde::Serialize;
 use std::fs::{File, Metadata, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -24,32 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-/// One line of the audit log.
-#[derive(Debug, Serialize)]
-pub struct AuditRecord<'a> {
-    /// When the decision was made (RFC 3339, UTC, milliseconds).
-    pub time: String,
-    /// The HTTP method of the client's request.
-    pub method: &'a str,
-    /// Its path and query.
-    pub path: &'a str,
-    /// Who asked.
-    pub actor: &'a Actor,
-    /// The request as the core saw it (SPEC §10).
-    pub request: &'a Request,
-    /// The decision (SPEC §10).
-    pub decision: &'a Decision,
-    /// The rule that decided, if any.
-    pub rule: Option<&'a str>,
-    /// The sha256 of the decision component that decided.
-    pub component_sha256: &'a str,
-}
+pub use taglock_gateway::AuditRecord;
 
-impl AuditRecord<'_> {
-    /// The current time as the log writes it.
-    pub fn now() -> String {
-        humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-    }
+/// The current time as the log writes it (RFC 3339, UTC, milliseconds).
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
 /// Why the audit log cannot be written.
@@ -124,9 +102,7 @@ impl AuditLog {
     /// path now (opened again first if it was rotated, deleted or replaced).
     /// Lines of concurrent requests never interleave.
     pub fn append(&self, record: &AuditRecord<'_>) -> Result<(), AuditError> {
-        let mut line =
-            serde_json::to_vec(record).map_err(|err| self.error(std::io::Error::other(err)))?;
-        line.push(b'\n');
+        let line = record.to_line();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         self.follow(&mut open)?;
         let Opened { file, torn, .. } = &mut *open;
@@ -218,7 +194,8 @@ fn write_record(journal: &mut impl Journal, torn: &mut bool, line: &[u8]) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
-    use policy_core::PullRequest;
+    use policy_core::{Actor, PullRequest, Request};
+    use taglock_gateway::Exchange;
 
     /// Appends one pull record by `who` to `log`.
     fn append(log: &AuditLog, who: &str) -> Result<(), AuditError> {
@@ -229,16 +206,14 @@ mod tests {
             actor: actor.clone(),
         });
         let decision = policy.evaluate(&request);
-        log.append(&AuditRecord {
-            time: AuditRecord::now(),
+        let time = now();
+        let exchange = Exchange {
             method: "GET",
             path: "/v2/acme/web/manifests/v1",
-            actor: &actor,
-            request: &request,
-            decision: &decision,
-            rule: None,
-            component_sha256: "abc",
-        })
+        };
+        log.append(&AuditRecord::decided(
+            &time, exchange, &request, &decision, None, "abc",
+        ))
     }
 
     /// The actor ids of the records in `path`; fails on a line that is not JSON.

@@ -1,41 +1,51 @@
-//! One client request, as a translation table: the endpoint it addresses, the
-//! actor, the facts from the upstream, the decision of the component, and then
-//! either the OCI error of the denial or the upstream's own answer.
+//! One client request, as a translation table over the gateway crate: the route
+//! it addresses, the actor, the facts from the upstream, the decision of the
+//! component, and then either the OCI error of the refusal or the upstream's
+//! own answer.
 //!
 //! Writes hold their locks (`locks.rs`) from the facts until the upstream has
-//! answered, and nothing is forwarded unless the component allowed it.
+//! really finished the write — past the client's own wait, when the upstream
+//! is slow — and nothing is forwarded unless the component allowed it.
 
 use crate::audit::AuditRecord;
-use crate::facts;
 use crate::identity::AuthMode;
+use crate::locks::{DeleteGuard, PushGuard};
 use crate::metrics::UpstreamKind;
-use crate::oci::{self, MAX_MANIFEST_BYTES, ProxyError};
-use crate::route::{Reference, Route};
+use crate::oci::{self, CHALLENGE};
 use crate::server::AppState;
 use crate::upstream::strip_hop_by_hop;
 use axum::body::Body;
 use axum::extract::State;
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use policy_core::{
-    Actor, Decision, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest,
-    Request as PolicyRequest, UploadRequest,
-};
+use policy_core::{Actor, Decision};
 use std::sync::Arc;
 use std::time::Instant;
+use taglock_gateway::manifest::MAX_MANIFEST_BYTES;
+use taglock_gateway::{
+    Exchange, Gathered, Gathering, Reference, Refusal, Reply, RequestHead, Route, WriteLock,
+    audit_warning, catalog,
+};
 
 /// The most a catalog page from the upstream may hold.
 const MAX_CATALOG_BYTES: usize = 16 << 20;
 
-/// The response that ends a request early: a denial, or an error of the proxy.
+/// How much of an oversize manifest is read and dropped before the 413, so that
+/// a client that sends its whole body before reading the answer still gets it.
+const MAX_DRAINED_BYTES: u64 = 64 << 20;
+
+/// The response that ends a request early: a denial, or a refusal of the proxy.
 type Refused = Box<Response<Body>>;
 
-/// What the audit log says of the client's request.
-struct Exchange {
-    method: String,
-    path: String,
+/// The locks a write holds until the upstream has finished it.
+enum Held {
+    Nothing,
+    Push(#[allow(dead_code)] PushGuard),
+    Delete(#[allow(dead_code)] DeleteGuard),
 }
 
 /// The fallback handler: every request that is not `/healthz`, `/readyz`,
@@ -44,202 +54,123 @@ pub(crate) async fn proxy(
     State(state): State<Arc<AppState>>,
     request: Request<Body>,
 ) -> Response<Body> {
-    let exchange = Exchange {
-        method: request.method().to_string(),
-        path: request.uri().path_and_query().map_or_else(
-            || request.uri().path().to_owned(),
-            |p| p.as_str().to_owned(),
-        ),
-    };
-    let route = Route::parse(
-        request.method(),
-        request.uri().path(),
-        request.uri().query(),
+    let method = request.method().to_string();
+    let path = request.uri().path_and_query().map_or_else(
+        || request.uri().path().to_owned(),
+        |p| p.as_str().to_owned(),
     );
+    let exchange = Exchange {
+        method: &method,
+        path: &path,
+    };
+    // Who asks comes first, so that even a request refused for its form is
+    // audited with its actor.
     let actor = match state.identity.authenticate(request.headers()).await {
         Ok(actor) => actor,
-        Err(err) => return state.refuse(err),
+        Err(refusal) => return state.refuse(exchange, None, refusal),
+    };
+    let route = match classify(&request) {
+        Ok(route) => route,
+        Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
     };
     let pass = state.identity.pass_through(request.headers());
     let must_log_in = !actor.is_authenticated() && state.identity.mode() != AuthMode::None;
     match route {
-        Route::Unsupported => state.refuse(ProxyError::unsupported(format!(
-            "taglock does not forward {} {}",
-            exchange.method,
-            request.uri().path()
-        ))),
-        Route::DeleteBlob { .. } => state.refuse(ProxyError::unsupported(
-            "taglock does not forward blob deletes: delete the manifest, and let the registry's garbage collection remove blobs nothing references",
-        )),
-        Route::Base | Route::Catalog if must_log_in => {
-            state.refuse(ProxyError::unauthorized("log in first (docker login, or skopeo --creds)"))
+        Route::Base | Route::Catalog if must_log_in => state.refuse(
+            exchange,
+            Some(&actor),
+            Refusal::unauthorized("log in first (docker login, or skopeo --creds)"),
+        ),
+        Route::Base => {
+            state
+                .forward(exchange, &actor, request, pass, None, Held::Nothing)
+                .await
         }
-        Route::Base => state.forward(request, pass, None).await,
-        Route::Catalog => catalog(&state, request, actor, pass).await,
-        Route::Read { image } => {
-            let asked = PolicyRequest::Pull(PullRequest { image, actor });
-            state.relay(&exchange, request, pass, &asked).await
-        }
-        Route::Upload { image } => {
-            let image_exists = match state.facts(facts::image_exists(&state.upstream, &image)).await {
-                Ok(exists) => exists,
-                Err(denied) => return *denied,
-            };
-            let asked = PolicyRequest::Upload(UploadRequest {
-                image,
-                image_exists,
-                actor,
-            });
-            state.relay(&exchange, request, pass, &asked).await
-        }
-        Route::Mount { image, from } => {
-            let image_exists = match state.facts(facts::image_exists(&state.upstream, &image)).await {
-                Ok(exists) => exists,
-                Err(denied) => return *denied,
-            };
-            let asked = PolicyRequest::Mount(MountRequest {
-                image,
-                from,
-                image_exists,
-                actor,
-            });
-            state.relay(&exchange, request, pass, &asked).await
-        }
-        Route::PushManifest {
-            image,
-            reference,
-            extra_tags,
-        } => push(&state, &exchange, request, actor, pass, image, reference, extra_tags).await,
-        Route::DeleteManifest { image, reference } => {
-            delete(&state, &exchange, request, actor, pass, image, reference).await
-        }
+        Route::Catalog => catalog(&state, exchange, request, actor, pass).await,
+        route => decide(&state, exchange, request, route, actor, pass).await,
     }
 }
 
-/// `PUT /v2/<name>/manifests/<reference>[?tag=…]`: buffer the manifest to know its
-/// digest, lock the tags, read their current digests, decide, forward.
-#[allow(clippy::too_many_arguments)]
-async fn push(
+/// The route of a request, as the gateway reads its head.
+fn classify(request: &Request<Body>) -> Result<Route, Refusal> {
+    let content_types = request
+        .headers()
+        .get_all(header::CONTENT_TYPE)
+        .iter()
+        .map(|value| value.to_str())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Refusal::undecidable("the Content-Type header is not text"))?;
+    Route::classify(&RequestHead {
+        method: request.method().as_str(),
+        path: request.uri().path(),
+        query: request.uri().query(),
+        content_types: &content_types,
+    })
+}
+
+/// Every request that needs a decision: read the manifest of a push, lock what
+/// the write touches, gather the facts, decide, forward.
+async fn decide(
     state: &AppState,
-    exchange: &Exchange,
+    exchange: Exchange<'_>,
     request: Request<Body>,
+    route: Route,
     actor: Actor,
     pass: Option<HeaderValue>,
-    image: String,
-    reference: Reference,
-    extra_tags: Vec<String>,
 ) -> Response<Body> {
     let (mut parts, body) = request.into_parts();
-    let manifest = match read_manifest(&parts.headers, body).await {
-        Ok(manifest) => manifest,
-        Err(err) => return state.refuse(err),
-    };
-    let named = match &reference {
-        Reference::Digest(digest) => Some(digest.as_str()),
-        Reference::Tag(_) => None,
-    };
-    let digest = oci::manifest_digest(&manifest, named);
-    if let Some(named) = named.filter(|named| *named != digest) {
-        return state.refuse(ProxyError::digest_mismatch(named, &digest));
-    }
-    let mut tags = Vec::with_capacity(1 + extra_tags.len());
-    if let Reference::Tag(tag) = reference {
-        tags.push(tag);
-    }
-    for tag in extra_tags {
-        if !tags.contains(&tag) {
-            tags.push(tag);
+    let (manifest, body) = if route.needs_body() {
+        match read_manifest(&parts.headers, body).await {
+            Ok(manifest) => (Some(manifest), None),
+            Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
         }
-    }
-    let tag_names: Vec<&str> = tags.iter().map(String::as_str).collect();
-    let _held = match state
-        .locks
-        .push(&image, &tag_names, state.config.lock_timeout)
-        .await
-    {
-        Ok(guard) => guard,
-        Err(busy) => return state.refuse(ProxyError::unavailable(format!("{busy}; try again"))),
+    } else {
+        (None, Some(body))
     };
-    let pushed = facts::push(
-        &state.upstream,
-        &image,
-        &tags,
-        state.config.facts_concurrency,
+    let held = match state.lock(&route).await {
+        Ok(held) => held,
+        Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
+    };
+    let digest_delete = matches!(
+        route,
+        Route::DeleteManifest {
+            reference: Reference::Digest(_),
+            ..
+        }
     );
-    let found = match state.facts(pushed).await {
-        Ok(found) => found,
-        Err(denied) => return *denied,
+    let gathering = match Gathering::new(route, actor.clone(), manifest.as_deref()) {
+        Ok(gathering) => gathering,
+        Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
     };
-    let asked = PolicyRequest::Push(PushRequest {
-        image,
-        digest,
-        tags: found.tags,
-        image_exists: found.image_exists,
-        actor,
-    });
-    let decision = match state.decide(exchange, &asked) {
+    let gathered = match state.gather(gathering, digest_delete).await {
+        Ok(gathered) => gathered,
+        Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
+    };
+    let decision = match state.decide(exchange, &gathered) {
         Ok(decision) => decision,
-        Err(denied) => return *denied,
+        Err(refused) => return *refused,
     };
-    parts.headers.remove(header::TRANSFER_ENCODING);
-    parts
-        .headers
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(manifest.len()));
+    let body = match (manifest, body) {
+        (Some(manifest), _) => {
+            parts.headers.remove(header::TRANSFER_ENCODING);
+            parts
+                .headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(manifest.len()));
+            Body::from(manifest)
+        }
+        (None, Some(body)) => body,
+        (None, None) => Body::empty(),
+    };
     state
         .forward(
-            Request::from_parts(parts, Body::from(manifest)),
+            exchange,
+            &actor,
+            Request::from_parts(parts, body),
             pass,
             Some(&decision),
+            held,
         )
         .await
-}
-
-/// `DELETE /v2/<name>/manifests/<reference>`: lock the image, read what the delete
-/// removes (a tag's digest, or every tag at a digest), decide, forward.
-async fn delete(
-    state: &AppState,
-    exchange: &Exchange,
-    request: Request<Body>,
-    actor: Actor,
-    pass: Option<HeaderValue>,
-    image: String,
-    reference: Reference,
-) -> Response<Body> {
-    let _held = match state.locks.delete(&image, state.config.lock_timeout).await {
-        Ok(guard) => guard,
-        Err(busy) => return state.refuse(ProxyError::unavailable(format!("{busy}; try again"))),
-    };
-    let (target, tags) = match reference {
-        Reference::Tag(tag) => match state
-            .facts(facts::tag_delete(&state.upstream, &image, &tag))
-            .await
-        {
-            Ok(current) => (DeleteTarget::Tag(tag), Some(vec![current])),
-            Err(denied) => return *denied,
-        },
-        Reference::Digest(digest) => {
-            let started = Instant::now();
-            let tags = facts::digest_delete(
-                &state.upstream,
-                &image,
-                &digest,
-                state.config.facts_concurrency,
-                state.config.tags_timeout,
-            )
-            .await;
-            state
-                .metrics
-                .upstream(UpstreamKind::Facts, started.elapsed());
-            (DeleteTarget::Digest(digest), tags)
-        }
-    };
-    let asked = PolicyRequest::Delete(DeleteRequest {
-        image,
-        target,
-        tags,
-        actor,
-    });
-    state.relay(exchange, request, pass, &asked).await
 }
 
 /// `GET /v2/_catalog`: the upstream's page, keeping only the images the actor may
@@ -247,16 +178,14 @@ async fn delete(
 /// be shorter than `n`).
 async fn catalog(
     state: &AppState,
+    exchange: Exchange<'_>,
     request: Request<Body>,
     actor: Actor,
     pass: Option<HeaderValue>,
 ) -> Response<Body> {
-    #[derive(serde::Deserialize)]
-    struct Page {
-        #[serde(default)]
-        repositories: Vec<String>,
-    }
-    let response = state.forward(request, pass, None).await;
+    let response = state
+        .forward(exchange, &actor, request, pass, None, Held::Nothing)
+        .await;
     if response.status() != StatusCode::OK {
         return response;
     }
@@ -264,36 +193,23 @@ async fn catalog(
     let bytes = match Limited::new(body, MAX_CATALOG_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) => {
-            return state.refuse(ProxyError::unavailable(format!(
-                "cannot read the upstream's catalog: {err}"
-            )));
-        }
-    };
-    let page: Page = match serde_json::from_slice(&bytes) {
-        Ok(page) => page,
-        Err(err) => {
-            return state.refuse(ProxyError::unavailable(format!(
-                "the upstream's catalog is not JSON: {err}"
-            )));
+            return state.refuse(
+                exchange,
+                Some(&actor),
+                Refusal::unavailable(format!("cannot read the upstream's catalog: {err}")),
+            );
         }
     };
     let policy = state.policy.load();
-    let mut asked = PullRequest {
-        image: String::new(),
-        actor,
-    };
-    let mut visible = Vec::with_capacity(page.repositories.len());
-    for image in page.repositories {
-        asked.image = image;
-        // An image the component cannot decide on stays hidden (fail closed).
-        if policy
-            .evaluate_pull(&asked)
+    let shown = catalog::visible(&bytes, &actor, |asked| {
+        policy
+            .evaluate(asked)
             .is_ok_and(|decision| decision.allowed)
-        {
-            visible.push(std::mem::take(&mut asked.image));
-        }
-    }
-    let body = serde_json::json!({ "repositories": visible }).to_string();
+    });
+    let body = match shown {
+        Ok(body) => body,
+        Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
+    };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -302,25 +218,21 @@ async fn catalog(
     Response::from_parts(parts, Body::from(body))
 }
 
-/// How much of an oversize manifest is read and dropped before the 413, so that
-/// a client that sends its whole body before reading the answer still gets it.
-const MAX_DRAINED_BYTES: u64 = 64 << 20;
-
 /// The manifest body, at most [`MAX_MANIFEST_BYTES`]. A larger one is read on
 /// (and dropped) up to [`MAX_DRAINED_BYTES`], then refused.
-async fn read_manifest(headers: &HeaderMap, mut body: Body) -> Result<Bytes, ProxyError> {
+async fn read_manifest(headers: &HeaderMap, mut body: Body) -> Result<Bytes, Refusal> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > MAX_DRAINED_BYTES) {
-        return Err(ProxyError::manifest_too_large());
+        return Err(Refusal::manifest_too_large());
     }
     let mut manifest = BytesMut::new();
     let mut seen: u64 = 0;
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|err| ProxyError::bad_body(format!("cannot read the manifest: {err}")))?;
+        let frame =
+            frame.map_err(|err| Refusal::bad_body(format!("cannot read the manifest: {err}")))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -332,28 +244,86 @@ async fn read_manifest(headers: &HeaderMap, mut body: Body) -> Result<Bytes, Pro
         }
     }
     if seen > MAX_MANIFEST_BYTES as u64 {
-        return Err(ProxyError::manifest_too_large());
+        return Err(Refusal::manifest_too_large());
     }
     Ok(manifest.freeze())
 }
 
 impl AppState {
-    /// Decides `asked`; forwards the client's request only if it is allowed.
-    async fn relay(
-        &self,
-        exchange: &Exchange,
-        request: Request<Body>,
-        pass: Option<HeaderValue>,
-        asked: &PolicyRequest,
-    ) -> Response<Body> {
-        match self.decide(exchange, asked) {
-            Ok(decision) => self.forward(request, pass, Some(&decision)).await,
-            Err(denied) => *denied,
-        }
+    /// Takes the locks the route's write needs.
+    async fn lock(&self, route: &Route) -> Result<Held, Refusal> {
+        let timeout = self.config.lock_timeout;
+        let busy =
+            |busy: crate::locks::LockTimeout| Refusal::unavailable(format!("{busy}; try again"));
+        Ok(match route.write_lock() {
+            WriteLock::None => Held::Nothing,
+            WriteLock::Tags { image, tags } => {
+                let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
+                Held::Push(self.locks.push(image, &tags, timeout).await.map_err(busy)?)
+            }
+            WriteLock::Image { image } => {
+                Held::Delete(self.locks.delete(image, timeout).await.map_err(busy)?)
+            }
+        })
     }
 
-    /// Asks the component; a denial (or no decision at all) becomes the response.
-    fn decide(&self, exchange: &Exchange, request: &PolicyRequest) -> Result<Decision, Refused> {
+    /// Sends the gathering's look-ups to the upstream, at most
+    /// `facts_concurrency` at a time, within the facts' time bound (the tags
+    /// timeout for a digest delete, the upstream timeout otherwise).
+    async fn gather(
+        &self,
+        mut gathering: Gathering,
+        digest_delete: bool,
+    ) -> Result<Gathered, Refusal> {
+        let started = Instant::now();
+        let bound = if digest_delete {
+            self.config.tags_timeout
+        } else {
+            self.config.upstream_timeout
+        };
+        let concurrency = self.config.facts_concurrency.max(1);
+        let walk = async {
+            let mut in_flight = FuturesUnordered::new();
+            loop {
+                while in_flight.len() < concurrency {
+                    let Some(lookup) = gathering.next_lookup() else {
+                        break;
+                    };
+                    in_flight.push(self.upstream.lookup(lookup));
+                }
+                if gathering.is_done() {
+                    break;
+                }
+                let Some((id, answer)) = in_flight.next().await else {
+                    break;
+                };
+                gathering.answer(id, answer);
+            }
+        };
+        if tokio::time::timeout(bound, walk).await.is_err() {
+            tracing::warn!("gathering the facts took over {bound:?}");
+        }
+        self.metrics
+            .upstream(UpstreamKind::Facts, started.elapsed());
+        let gathered = gathering.finish();
+        match &gathered {
+            Ok(Gathered {
+                request,
+                unknown: Some(why),
+            }) => tracing::warn!(
+                image = request.image(),
+                "a fact is unknown ({why}); the request is judged fail-closed"
+            ),
+            Err(refusal) => tracing::warn!("facts unavailable: {refusal}"),
+            Ok(_) => {}
+        }
+        gathered
+    }
+
+    /// Asks the component and records the decision; a denial (or no decision at
+    /// all) becomes the response.
+    fn decide(&self, exchange: Exchange<'_>, gathered: &Gathered) -> Result<Decision, Refused> {
+        let request = &gathered.request;
         let policy = self.policy.load();
         let started = Instant::now();
         let evaluated = policy.evaluate(request);
@@ -365,30 +335,37 @@ impl AppState {
                     image = request.image(),
                     "the decision component failed: {err}"
                 );
-                return Err(Box::new(self.refuse(ProxyError::unavailable(format!(
-                    "taglock could not decide this request ({err}); nothing was forwarded"
-                )))));
+                return Err(Box::new(self.refuse(
+                    exchange,
+                    Some(request.actor()),
+                    Refusal::unavailable(format!(
+                        "taglock could not decide this request ({err}); nothing was forwarded"
+                    )),
+                )));
             }
         };
         self.metrics.decision(request, &decision, took);
         if let Some(audit) = &self.audit {
-            let record = AuditRecord {
-                time: AuditRecord::now(),
-                method: &exchange.method,
-                path: &exchange.path,
-                actor: request.actor(),
+            let time = crate::audit::now();
+            let record = AuditRecord::decided(
+                &time,
+                exchange,
                 request,
-                decision: &decision,
-                rule: decision.rule.as_deref(),
-                component_sha256: self.host.component_sha256(),
-            };
+                &decision,
+                gathered.unknown.as_deref(),
+                self.host.component_sha256(),
+            );
             if let Err(err) = audit.append(&record) {
                 tracing::error!("{err}");
                 // A write nobody can account for is not let through; reads go on.
-                if !matches!(request, PolicyRequest::Pull(_)) {
-                    return Err(Box::new(self.refuse(ProxyError::unavailable(
-                        "taglock cannot write its audit log, so it refuses writes until it can",
-                    ))));
+                if !matches!(request, policy_core::Request::Pull(_)) {
+                    return Err(Box::new(self.refuse(
+                        exchange,
+                        Some(request.actor()),
+                        Refusal::unavailable(
+                            "taglock cannot write its audit log, so it refuses writes until it can",
+                        ),
+                    )));
                 }
             }
         }
@@ -410,58 +387,90 @@ impl AppState {
             "denied: {}",
             decision.message
         );
-        let status = StatusCode::from_u16(decision.status()).unwrap_or(StatusCode::FORBIDDEN);
-        Err(Box::new(oci::json_response(
-            status,
-            &decision.error(),
-            status == StatusCode::UNAUTHORIZED,
-        )))
-    }
-
-    /// Reads facts from the upstream, timed; unreachable means 503, nothing forwarded.
-    async fn facts<T, E: std::fmt::Display>(
-        &self,
-        reading: impl Future<Output = Result<T, E>>,
-    ) -> Result<T, Refused> {
-        let started = Instant::now();
-        let result = reading.await;
-        self.metrics
-            .upstream(UpstreamKind::Facts, started.elapsed());
-        result.map_err(|err| {
-            tracing::warn!("facts unavailable: {err}");
-            Box::new(self.refuse(ProxyError::unavailable(format!(
-                "taglock could not check this request with the upstream registry ({err}); nothing was written"
-            ))))
-        })
+        Err(Box::new(oci::response(Reply::denial(
+            &decision,
+            Some(CHALLENGE),
+        ))))
     }
 
     /// Sends the (allowed) request upstream and relays the answer, with relative
     /// upload locations and, in audit mode, the `Warning` of the would-be denial.
+    ///
+    /// The exchange runs in a task of its own that holds `held` until the
+    /// upstream has answered: when the client's wait (`forward_timeout`) ends
+    /// first, the client gets a 503 saying the write may still land, and the
+    /// tag stays locked until it has (or the connection has failed), so no
+    /// later write can be checked against a state the first one then changes.
     async fn forward(
         &self,
+        exchange: Exchange<'_>,
+        actor: &Actor,
         request: Request<Body>,
         pass: Option<HeaderValue>,
         decision: Option<&Decision>,
+        held: Held,
     ) -> Response<Body> {
         let started = Instant::now();
-        let result = self.upstream.forward(request, pass).await;
+        let upstream = self.upstream.clone();
+        let is_write = !matches!(held, Held::Nothing);
+        let mut exchange_task = tokio::spawn(async move {
+            let answer = upstream.forward(request, pass).await;
+            drop(held);
+            answer
+        });
+        let waited =
+            tokio::time::timeout(self.upstream.forward_timeout(), &mut exchange_task).await;
         self.metrics
             .upstream(UpstreamKind::Forward, started.elapsed());
+        let result = match waited {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(crate::upstream::UpstreamError::Unreachable(
+                join.to_string(),
+            )),
+            Err(_) if is_write => {
+                tracing::warn!(
+                    "the upstream did not answer a write within {:?}; its locks stay held until it does",
+                    self.upstream.forward_timeout()
+                );
+                return self.refuse(
+                    exchange,
+                    Some(actor),
+                    Refusal::unavailable(format!(
+                        "the upstream registry did not answer within {:?}; the write may still land: check before retrying",
+                        self.upstream.forward_timeout()
+                    )),
+                );
+            }
+            Err(_) => {
+                exchange_task.abort();
+                Err(crate::upstream::UpstreamError::Timeout(
+                    self.upstream.forward_timeout(),
+                ))
+            }
+        };
         let response = match result {
             Ok(response) => response,
             Err(err) => {
                 tracing::warn!("forwarding failed: {err}");
-                return self.refuse(ProxyError::unavailable(format!(
-                    "the upstream registry did not take the request ({err})"
-                )));
+                return self.refuse(
+                    exchange,
+                    Some(actor),
+                    Refusal::unavailable(format!(
+                        "the upstream registry did not take the request ({err})"
+                    )),
+                );
             }
         };
         let (mut parts, body) = response.into_parts();
         if parts.status == StatusCode::UNAUTHORIZED && self.identity.mode() != AuthMode::None {
             tracing::error!("the upstream refused the proxy's credentials");
-            return self.refuse(ProxyError::unavailable(
-                "the upstream registry refused taglock's own credentials (check --upstream-user and --upstream-password-file)",
-            ));
+            return self.refuse(
+                exchange,
+                Some(actor),
+                Refusal::unavailable(
+                    "the upstream registry refused taglock's own credentials (check --upstream-user and --upstream-password-file)",
+                ),
+            );
         }
         strip_hop_by_hop(&mut parts.headers);
         let relative = parts
@@ -473,17 +482,35 @@ impl AppState {
             parts.headers.insert(header::LOCATION, location);
         }
         if let Some(warning) = decision
-            .filter(|d| d.would_deny)
-            .and_then(|d| oci::warning_value(&d.message))
+            .and_then(audit_warning)
+            .and_then(|w| HeaderValue::from_str(&w).ok())
         {
             parts.headers.append(header::WARNING, warning);
         }
         Response::from_parts(parts, Body::new(body))
     }
 
-    /// An error of the proxy's own, counted.
-    pub(crate) fn refuse(&self, err: ProxyError) -> Response<Body> {
-        self.metrics.error(err.code);
-        err.into_response()
+    /// A refusal of the proxy's own: counted, audited, answered.
+    pub(crate) fn refuse(
+        &self,
+        exchange: Exchange<'_>,
+        actor: Option<&Actor>,
+        refusal: Refusal,
+    ) -> Response<Body> {
+        self.metrics.error(refusal.code.as_str());
+        if let Some(audit) = &self.audit {
+            let time = crate::audit::now();
+            let record = AuditRecord::refused(
+                &time,
+                exchange,
+                actor,
+                &refusal,
+                self.host.component_sha256(),
+            );
+            if let Err(err) = audit.append(&record) {
+                tracing::error!("{err}");
+            }
+        }
+        oci::response(refusal.reply(Some(CHALLENGE)))
     }
 }

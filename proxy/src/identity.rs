@@ -2,7 +2,6 @@
 //! authenticating proxy in front, or nobody (pass-through, the registry does its
 //! own authentication).
 
-use crate::oci::ProxyError;
 use crate::users::UsersFile;
 use arc_swap::ArcSwap;
 use base64::Engine as _;
@@ -11,6 +10,7 @@ use policy_core::{Actor, ActorKind};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use taglock_gateway::Refusal as ProxyError;
 
 /// How the proxy learns the actor of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]

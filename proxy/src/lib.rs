@@ -1,10 +1,11 @@
 //! `taglock serve`: an enforcing reverse proxy for the OCI Distribution API, in
 //! front of any registry (CNCF distribution, zot, Harbor, …).
 //!
-//! Every request is mapped to one of the core's operations (`route.rs`), its
-//! actor authenticated (`identity.rs`), its facts read from the upstream
-//! (`facts.rs`, `listing.rs`), and decided by the same WebAssembly component every taglock host
-//! runs (`taglock-host-wasmtime`). Only an allowed request is forwarded; a
+//! Every request is mapped to one of the core's operations and its facts
+//! gathered as the gateway crate (`taglock-gateway`, shared with the Envoy
+//! filter) says, its actor authenticated (`identity.rs`), the gateway's
+//! look-ups sent to the upstream (`upstream.rs`), and the request decided by the
+//! same WebAssembly component every taglock host runs (`taglock-host-wasmtime`). Only an allowed request is forwarded; a
 //! denial answers with the decision's OCI error. Writes to one tag are
 //! serialized (`locks.rs`), every decision is audited (`audit.rs`) and counted
 //! (`metrics.rs`), and the policy reloads without a restart (`reload.rs`).
@@ -29,7 +30,6 @@
 
 pub mod audit;
 pub mod config;
-mod facts;
 mod handler;
 pub mod identity;
 pub mod listing;
@@ -38,7 +38,6 @@ pub mod metrics;
 pub mod oci;
 pub mod preview;
 mod reload;
-pub mod route;
 mod server;
 mod tls;
 pub mod upstream;

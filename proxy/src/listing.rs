@@ -7,18 +7,11 @@
 //! whole. [`Upstream`](crate::upstream::Upstream) implements it.
 
 use bytes::Bytes;
-use http::{StatusCode, Uri};
+use http::StatusCode;
 use policy_core::names;
-use serde::Deserialize;
 use std::future::Future;
 use std::time::Duration;
-
-/// How many repositories one catalog page asks for.
-pub const CATALOG_PAGE: usize = 100;
-/// How many tags one tag-list page asks for.
-pub const TAG_PAGE: usize = 1000;
-/// The most pages one listing may take (a registry whose `Link` never ends).
-const MAX_PAGES: usize = 100_000;
+use taglock_gateway::listing::{self as gateway_listing, catalog_items, tag_items};
 
 /// Why a listing (catalog or tag list) could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -83,37 +76,6 @@ pub trait RegistryClient {
     /// Whether requests carry credentials (for the advice a 401 gets).
     fn has_credentials(&self) -> bool;
 }
-/// The target of the `rel="next"` link of a `Link` header, as a path and query:
-/// `</v2/_catalog?last=x&n=100>; rel="next"` gives `/v2/_catalog?last=x&n=100`.
-/// An absolute target keeps only its path and query (the walk asks the registry it
-/// was given, never another host). `None` when no link is `rel="next"`.
-pub fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|value| {
-        let (target, params) = value.split_once(';')?;
-        let is_next = params.split(';').any(|param| {
-            let Some((name, rel)) = param.split_once('=') else {
-                return false;
-            };
-            name.trim().eq_ignore_ascii_case("rel")
-                && rel
-                    .trim()
-                    .trim_matches('"')
-                    .split_ascii_whitespace()
-                    .any(|kind| kind.eq_ignore_ascii_case("next"))
-        });
-        if !is_next {
-            return None;
-        }
-        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?.trim();
-        match target.parse::<Uri>() {
-            Ok(uri) if uri.authority().is_some() => {
-                uri.path_and_query().map(|p| p.as_str().to_owned())
-            }
-            _ => Some(target.to_owned()),
-        }
-    })
-}
-
 /// What one listing page holds and where the next one is.
 struct Page<T> {
     items: Vec<T>,
@@ -148,16 +110,7 @@ async fn listing<C: RegistryClient>(
         all.extend(page.items);
         on_page(all.len());
         if let Some(target) = &page.next {
-            let bad = if !target.starts_with("/v2/") {
-                Some("outside /v2/")
-            } else if *target == path {
-                Some("back to the same page")
-            } else if pages >= MAX_PAGES {
-                Some("past the page limit")
-            } else {
-                None
-            };
-            if let Some(bad) = bad {
+            if let Some(bad) = gateway_listing::refuse_next(target, &path, pages) {
                 return Err(ListingError::Answer {
                     url: client.url(&path),
                     why: format!("the Link header points {bad}: <{target}>"),
@@ -221,28 +174,8 @@ async fn page<C: RegistryClient>(
     })?;
     Ok(Some(Page {
         items,
-        next: answer.link.as_deref().and_then(next_link),
+        next: answer.link.as_deref().and_then(gateway_listing::next_link),
     }))
-}
-
-fn catalog_items(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
-    #[derive(Deserialize)]
-    struct Catalog {
-        repositories: Option<Vec<String>>,
-    }
-    Ok(serde_json::from_slice::<Catalog>(body)?
-        .repositories
-        .unwrap_or_default())
-}
-
-fn tag_items(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
-    #[derive(Deserialize)]
-    struct Tags {
-        tags: Option<Vec<String>>,
-    }
-    Ok(serde_json::from_slice::<Tags>(body)?
-        .tags
-        .unwrap_or_default())
 }
 
 /// Every repository the catalog lists, in its order (`GET /v2/_catalog`, paged).
@@ -255,7 +188,7 @@ pub(crate) async fn catalog_pages<C: RegistryClient>(
     client: &C,
     on_page: &(dyn Fn(usize) + Sync),
 ) -> Result<Vec<String>, ListingError> {
-    let first = format!("/v2/_catalog?n={CATALOG_PAGE}");
+    let first = gateway_listing::first_catalog_page();
     listing(client, first.clone(), catalog_items, "catalog", on_page)
         .await?
         .ok_or_else(|| ListingError::Answer {
@@ -275,7 +208,7 @@ pub async fn tags<C: RegistryClient>(
     checked(image)?;
     let mut tags = listing(
         client,
-        format!("/v2/{image}/tags/list?n={TAG_PAGE}"),
+        gateway_listing::first_tag_page(image),
         tag_items,
         "tag list",
         &|_| {},
@@ -286,20 +219,6 @@ pub async fn tags<C: RegistryClient>(
         tags.dedup();
     }
     Ok(tags)
-}
-
-/// Whether the image holds at least one tag: the first page of its tag list,
-/// asking for one tag (a 404 means no).
-pub async fn has_tags<C: RegistryClient>(client: &C, image: &str) -> Result<bool, ListingError> {
-    checked(image)?;
-    let first = page(
-        client,
-        &format!("/v2/{image}/tags/list?n=1"),
-        tag_items,
-        "tag list",
-    )
-    .await?;
-    Ok(first.is_some_and(|page| !page.items.is_empty()))
 }
 
 /// `image`, once it is known to be an image name (so safe in a URL).
@@ -316,58 +235,6 @@ pub(crate) mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
-
-    #[test]
-    fn an_image_exists_when_its_tag_list_has_a_tag() {
-        let client = Table::default()
-            .with(
-                "/v2/a/tags/list?n=1",
-                200,
-                None,
-                r#"{"name": "a", "tags": ["v1"]}"#,
-            )
-            .with(
-                "/v2/b/tags/list?n=1",
-                200,
-                None,
-                r#"{"name": "b", "tags": null}"#,
-            )
-            .with("/v2/c/tags/list?n=1", 404, None, "");
-        assert!(run(has_tags(&client, "a")).unwrap());
-        assert!(!run(has_tags(&client, "b")).unwrap());
-        assert!(!run(has_tags(&client, "c")).unwrap());
-        assert!(run(has_tags(&client, "d")).is_err());
-        assert!(matches!(
-            run(has_tags(&client, "../x")),
-            Err(ListingError::InvalidImage { .. })
-        ));
-    }
-
-    #[test]
-    fn next_links_are_found_in_every_spelling() {
-        assert_eq!(
-            next_link(r#"</v2/_catalog?last=x&n=100>; rel="next""#).as_deref(),
-            Some("/v2/_catalog?last=x&n=100")
-        );
-        assert_eq!(
-            next_link("</v2/a/tags/list?last=v9&n=2>;rel=next").as_deref(),
-            Some("/v2/a/tags/list?last=v9&n=2")
-        );
-        assert_eq!(
-            next_link(r#"<https://reg.example/v2/_catalog?last=b&n=1>; type="x"; REL="prev next""#)
-                .as_deref(),
-            Some("/v2/_catalog?last=b&n=1")
-        );
-        assert_eq!(
-            next_link(r#"</v2/_catalog?n=1>; rel="prev", </v2/_catalog?last=c>; rel="next""#)
-                .as_deref(),
-            Some("/v2/_catalog?last=c")
-        );
-        assert_eq!(next_link(r#"</v2/_catalog?n=1>; rel="prev""#), None);
-        assert_eq!(next_link(r#"</v2/_catalog?n=1>; rel="nextish""#), None);
-        assert_eq!(next_link("/v2/_catalog; rel=next"), None);
-        assert_eq!(next_link(""), None);
-    }
 
     /// Answers from a table of path → (status, Link, body); records what was asked.
     #[derive(Default)]

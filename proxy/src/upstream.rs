@@ -2,7 +2,6 @@
 //! decision needs (the digest a tag points at, the tags of an image).
 
 use crate::listing::{Answer, ListingError, RegistryClient};
-use crate::oci::MANIFEST_MEDIA_TYPES;
 use axum::body::Body;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -17,8 +16,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::time::Duration;
 
-/// The most a fact-finding response body (a tag list page) may hold.
-const MAX_FACT_BODY: usize = 16 << 20;
+use taglock_gateway::facts::MAX_FACT_BODY;
+use taglock_gateway::{Answer as FactAnswer, Lookup, LookupId};
 
 /// How to reach the upstream registry.
 #[derive(Debug, Clone)]
@@ -167,33 +166,48 @@ impl Upstream {
         if let Some(auth) = self.authorization.clone().or(client_authorization) {
             parts.headers.insert(header::AUTHORIZATION, auth);
         }
-        self.send(Request::from_parts(parts, body), self.forward_timeout)
+        // No timeout here: a write must be seen through to its end (the caller
+        // bounds its own wait with `forward_timeout`, see `handler.rs`).
+        self.client
+            .request(Request::from_parts(parts, body))
             .await
+            .map_err(|err| UpstreamError::Unreachable(error_chain(&err)))
     }
 
-    /// The digest `image:tag` points at now, by `HEAD` with every manifest media
-    /// type accepted; `None` when the tag does not exist.
-    pub async fn tag_digest(
-        &self,
-        image: &str,
-        tag: &str,
-    ) -> Result<Option<String>, UpstreamError> {
-        let path = format!("/v2/{image}/manifests/{tag}");
-        let response = self.fact(Method::HEAD, &path, true).await?;
-        match response.status() {
-            StatusCode::OK => response
-                .headers()
-                .get("docker-content-digest")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| Some(v.trim().to_owned()))
-                .ok_or_else(|| UpstreamError::Unexpected {
-                    what: format!("HEAD {path}"),
-                    status: StatusCode::OK,
-                    detail: ": no Docker-Content-Digest header".to_owned(),
-                }),
-            StatusCode::NOT_FOUND => Ok(None),
-            status => Err(unexpected("HEAD", &path, status)),
-        }
+    /// How long a client waits for a forwarded request's answer.
+    pub fn forward_timeout(&self) -> Duration {
+        self.forward_timeout
+    }
+
+    /// Sends one of the gateway's look-ups with the proxy's credentials and the
+    /// fact timeout, and reads the whole answer (at most [`MAX_FACT_BODY`]).
+    pub async fn lookup(&self, lookup: Lookup) -> (LookupId, FactAnswer) {
+        let answer = match self.lookup_answer(&lookup).await {
+            Ok(answer) => answer,
+            Err(err) => FactAnswer::Failed(err.to_string()),
+        };
+        (lookup.id, answer)
+    }
+
+    async fn lookup_answer(&self, lookup: &Lookup) -> Result<FactAnswer, UpstreamError> {
+        let method = Method::from_bytes(lookup.method.as_bytes()).map_err(|err| {
+            UpstreamError::Unreachable(format!("cannot send {}: {err}", lookup.method))
+        })?;
+        let response = self.fact(method, &lookup.path, lookup.accept).await?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect();
+        let body = self.read_body(response, &lookup.path).await?.to_vec();
+        Ok(FactAnswer::Reply {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// Whether the proxy sends credentials of its own.
@@ -204,7 +218,7 @@ impl Upstream {
     /// `GET /v2/` with the proxy's credentials: any answer below 500 means the
     /// upstream is up (401 included: the registry answers, and forwards decide).
     pub async fn ping(&self) -> Result<StatusCode, UpstreamError> {
-        let response = self.fact(Method::GET, "/v2/", false).await?;
+        let response = self.fact(Method::GET, "/v2/", &[]).await?;
         let status = response.status();
         if status.is_server_error() {
             return Err(unexpected("GET", "/v2/", status));
@@ -244,16 +258,14 @@ impl Upstream {
         &self,
         method: Method,
         path: &str,
-        manifest: bool,
+        accept: &[&str],
     ) -> Result<Response<Incoming>, UpstreamError> {
         let mut request = Request::builder()
             .method(method)
             .uri(self.uri(path)?)
             .header(header::HOST, self.host_header()?);
-        if manifest {
-            for media_type in MANIFEST_MEDIA_TYPES {
-                request = request.header(header::ACCEPT, *media_type);
-            }
+        for media_type in accept {
+            request = request.header(header::ACCEPT, *media_type);
         }
         if let Some(auth) = &self.authorization {
             request = request.header(header::AUTHORIZATION, auth.clone());
@@ -307,7 +319,7 @@ impl RegistryClient for Upstream {
             },
         };
         let response = self
-            .fact(Method::GET, path_and_query, false)
+            .fact(Method::GET, path_and_query, &[])
             .await
             .map_err(failed)?;
         let text = |name: header::HeaderName| {

@@ -1,9 +1,10 @@
 //! What the proxy's tests and benchmark stand on: a real CNCF distribution
 //! registry, `taglock serve` in front of it, tiny OCI images built on disk, skopeo
-//! (the real client) and a raw HTTP client. Everything listens on 127.0.0.1 only,
+//! (the real client), a raw HTTP client and a misbehaving relay in front of the
+//! registry. Everything listens on 127.0.0.1 only,
 //! every process is killed when its handle drops, and every wait is bounded.
 //!
-//! Shared by `cli/tests/serve.rs`, `serve_ops.rs` and `cli.rs` (`mod support;`) and `cli/benches/proxy.rs`
+//! Shared by `cli/tests/serve*.rs` and `cli.rs` (`mod support;`) and `cli/benches/proxy.rs`
 //! (`#[path = "../tests/support/mod.rs"] mod support;`), so not every item is used
 //! by both.
 #![allow(dead_code)]
@@ -13,6 +14,7 @@ pub mod oci;
 pub mod process;
 pub mod proxy;
 pub mod registry;
+pub mod relay;
 pub mod skopeo;
 
 use std::path::Path;
