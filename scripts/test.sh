@@ -2,7 +2,8 @@
 # Runs every test of taglock: formatting, lints, the embedded component's sync with
 # the sources, the Rust suites (unit, conformance corpus natively and through the
 # component, property tests, CLI with both engines, host), and the JS package's
-# suites (corpus in Node, pattern tester in headless Chromium).
+# suites (corpus in Node, pattern tester in headless Chromium), and a bounded run of
+# every fuzz target.
 # Installs what it needs itself (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,9 @@ cargo xtask build-wasm --check
 
 step "cargo test (unit, conformance corpus, properties, component host, CLI, doc tests)"
 cargo test --workspace
+
+step "fuzz targets: a bounded run of each, from the committed regressions and seeds"
+cargo xtask fuzz --seconds 20
 
 step "host-js: the corpus in Node, the pattern tester in Chromium"
 (cd host-js && npm test)

@@ -418,3 +418,96 @@ fn a_write_that_timed_out_keeps_its_tag_locked_until_the_upstream_finishes() {
     );
     assert_eq!(reply.status, 404, "{reply}");
 }
+
+#[test]
+fn refusals_of_the_proxy_itself_are_audited() {
+    let registry = Registry::start();
+    let stack = Stack::start(&registry.url(), &[]);
+    let digest = Image::new("any").layer.digest;
+    let alice = stack.client("alice");
+    let cases: Vec<(Client, &str, String, u16)> = vec![
+        (
+            alice.clone(),
+            "DELETE",
+            format!("/v2/acme/web/blobs/{digest}"),
+            405,
+        ),
+        (
+            alice.clone(),
+            "POST",
+            "/v2/acme/web/unknown".to_owned(),
+            405,
+        ),
+        (stack.proxy.client(), "GET", "/v2/_catalog".to_owned(), 401),
+        (
+            stack.proxy.client().login("alice", "wrong"),
+            "GET",
+            "/v2/acme/web/tags/list".to_owned(),
+            401,
+        ),
+    ];
+    for (client, method, path, status) in &cases {
+        let reply = client.request(method, path, &[], None);
+        assert_eq!(reply.status, *status, "{method} {path}: {reply}");
+    }
+    let records = stack.audit();
+    for (_, method, path, status) in &cases {
+        let record = records
+            .iter()
+            .find(|r| r["method"] == *method && r["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("no record of {method} {path}: {records:#?}"));
+        assert_eq!(record["refusal"]["status"], *status, "{record}");
+        assert!(record["refusal"]["message"].as_str().is_some(), "{record}");
+        assert!(record.get("decision").is_none(), "{record}");
+    }
+    let blob_delete = &records[0];
+    assert_eq!(blob_delete["actor"]["id"], "alice", "{blob_delete}");
+}
+
+#[test]
+fn a_manifest_body_sent_too_slowly_is_refused_in_bounded_time() {
+    use std::io::{Read, Write};
+    let registry = Registry::start();
+    let stack = Stack::start(&registry.url(), &["--header-read-timeout", "1s"]);
+    let authorization = taglock_proxy::upstream::basic_authorization("alice", "alice-secret")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut socket = std::net::TcpStream::connect(stack.proxy.host()).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    write!(
+        socket,
+        "PUT /v2/acme/web/manifests/v1.0.0 HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\n\
+         Content-Type: {MANIFEST}\r\nContent-Length: 1000\r\n\r\n{{\"schema"
+    )
+    .unwrap();
+    // The rest of the body never comes; the connection stays open.
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        match socket.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buffer[..n]),
+            Err(err) => panic!("no answer after {:?}: {err}", started.elapsed()),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(registry.client().tags("acme/web"), Vec::<String>::new());
+    let records = stack.audit();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["refusal"]["status"] == 408 && r["actor"]["id"] == "alice"),
+        "{records:#?}"
+    );
+}

@@ -169,6 +169,16 @@ impl Refusal {
         Refusal::new(400, RefusalCode::ManifestInvalid, message)
     }
 
+    /// 408: the manifest body did not arrive within `bound` (a client holding
+    /// a connection open by sending its body slowly).
+    pub fn manifest_too_slow(bound: std::time::Duration) -> Refusal {
+        Refusal::new(
+            408,
+            RefusalCode::ManifestInvalid,
+            format!("the manifest did not arrive within {bound:?}; nothing was written"),
+        )
+    }
+
     /// The response: status and `{"errors":[{"code","message","detail":null}]}`,
     /// with `challenge` as `WWW-Authenticate` on a 401.
     pub fn reply(&self, challenge: Option<&str>) -> Reply {

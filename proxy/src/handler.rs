@@ -120,9 +120,15 @@ async fn decide(
 ) -> Response<Body> {
     let (mut parts, body) = request.into_parts();
     let (manifest, body) = if route.needs_body() {
-        match read_manifest(&parts.headers, body).await {
-            Ok(manifest) => (Some(manifest), None),
-            Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
+        // A manifest is small: its body gets the bound of a request header, so a
+        // client sending it byte by byte cannot hold its connection slot.
+        let bound = state.config.header_read_timeout;
+        match tokio::time::timeout(bound, read_manifest(&parts.headers, body)).await {
+            Ok(Ok(manifest)) => (Some(manifest), None),
+            Ok(Err(refusal)) => return state.refuse(exchange, Some(&actor), refusal),
+            Err(_) => {
+                return state.refuse(exchange, Some(&actor), Refusal::manifest_too_slow(bound));
+            }
         }
     } else {
         (None, Some(body))

@@ -1,5 +1,7 @@
 //! taglock's build tasks, run as `cargo xtask <task>` (alias in `.cargo/config.toml`).
 //!
+//! `cargo xtask fuzz [--seconds N] [TARGET…]` runs the fuzz targets (`fuzz.rs`).
+//!
 //! `cargo xtask build-wasm [--check] [--component-only]` builds every WebAssembly
 //! artifact from source into `<target-dir>/wasm/`, prints each artifact's size
 //! and sha256, and writes `SHA256SUMS` there:
@@ -28,6 +30,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 mod cargo;
+mod fuzz;
 mod opt;
 mod web;
 
@@ -38,8 +41,16 @@ const COMPONENT_BUDGET: usize = 400 * 1024;
 const COMPONENT: &str = "taglock_policy.wasm";
 
 fn main() -> Result<()> {
+    if let Some(code) = fuzz::as_wrapper() {
+        std::process::exit(code);
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("fuzz") => {
+            let root = workspace_root()?;
+            let target_dir = cargo::target_dir(&root)?;
+            fuzz::run(&root, &target_dir, args.get(1..).unwrap_or_default())
+        }
         Some("build-wasm") => {
             let (mut check, mut web) = (false, true);
             for arg in args.iter().skip(1) {
@@ -61,12 +72,14 @@ fn main() -> Result<()> {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask build-wasm [--check] [--component-only]
+const USAGE: &str = "usage: cargo xtask <task>
   build-wasm                   build every wasm artifact into <target-dir>/wasm/ and
                                refresh host-wasmtime/component/ (the embedded component)
   build-wasm --check           build, and fail if host-wasmtime/component/ is out of date
                                or the component is over its 400 KB budget
-  build-wasm --component-only  only the WIT component (no wasm-bindgen web build)";
+  build-wasm --component-only  only the WIT component (no wasm-bindgen web build)
+  fuzz [--seconds N] [TARGET…] build the fuzz targets (libFuzzer, stable toolchain) and
+                               run each for N seconds (default 30); see fuzz/README.md";
 
 /// One artifact as printed and listed in `SHA256SUMS`.
 struct Artifact {
