@@ -241,8 +241,8 @@ fn envoy_config(
             "payload_in_metadata": PAYLOAD_KEY,
             "forward": false,
         });
-        if !jwt.audiences.is_empty() {
-            provider["audiences"] = json!(jwt.audiences);
+        if let (false, Some(provider)) = (jwt.audiences.is_empty(), provider.as_object_mut()) {
+            provider.insert("audiences".to_owned(), json!(jwt.audiences));
         }
         http_filters.push(json!({
             "name": "envoy.filters.http.jwt_authn",
