@@ -21,7 +21,7 @@ use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 use std::path::Path;
 use support::envoy::{self, Envoy};
-use support::oci::{Image, MANIFEST};
+use support::oci::{Blob, Image, LAYER, MANIFEST};
 use support::proxy::Workdir;
 use support::registry::Registry;
 use support::skopeo;
@@ -92,6 +92,7 @@ fn an_immutable_tag_cannot_be_overwritten_or_deleted_through_envoy() {
     assert_eq!(reply.status, 403, "{reply}");
     assert_eq!(reply.error_code().as_deref(), Some("DENIED"), "{reply}");
     assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(envoy.counter("wasmcustom.taglock_decisions_denied"), 2);
 
     // A digest delete of the manifest under the protected tag.
     let deleted = skopeo::delete(
@@ -122,6 +123,71 @@ fn an_immutable_tag_cannot_be_overwritten_or_deleted_through_envoy() {
         log.contains("\"PUT /v2/acme/web/manifests/v1.0.0\" 403 ")
             && log.contains("taglock=\"denied tag_immutable semver\""),
         "no decision in the access log:\n{log}"
+    );
+}
+
+#[test]
+fn large_blobs_stream_and_oversized_manifests_get_an_oci_413() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let envoy = start(&work, &registry, &immutability_policy(), &[]);
+    let client = envoy.client();
+    // A 6 MiB blob: over Envoy's 1 MiB buffer, so it must stream.
+    let layer = Blob::new(LAYER, vec![7u8; 6 << 20]);
+    let image = Image::with_layer(layer);
+    let uploaded = client.upload_blob("acme/big", &image.layer);
+    assert_eq!(uploaded.status, 201, "{uploaded}");
+    client.push_blob("acme/big", &image.config);
+    // A manifest over the gateway's 4 MiB bound: Envoy's own 413, as an OCI error.
+    let huge = image.padded((4 << 20) + 1024);
+    let reply = client.put_manifest("acme/big", "v1.0.0", &huge.manifest);
+    assert_eq!(reply.status, 413, "{reply}");
+    assert_eq!(
+        reply.error_code().as_deref(),
+        Some("SIZE_INVALID"),
+        "{reply}"
+    );
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(
+        registry.client().manifest_digest("acme/big", "v1.0.0"),
+        None
+    );
+    // Just under the bound: buffered, decided, stored.
+    let fits = image.padded((4 << 20) - 1024);
+    let reply = client.put_manifest("acme/big", "v1.0.0", &fits.manifest);
+    assert_eq!(reply.status, 201, "{reply}");
+    assert_eq!(
+        registry.client().manifest_digest("acme/big", "v1.0.0"),
+        Some(fits.manifest.digest.clone())
+    );
+}
+
+#[test]
+fn audit_mode_lets_a_would_be_denial_through_with_a_warning() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let mut policy = immutability_policy();
+    policy["mode"] = Value::from("audit");
+    let envoy = start(&work, &registry, &policy, &[]);
+    let client = envoy.client();
+    let (first, second) = (Image::new("audit-1"), Image::new("audit-2"));
+    assert_eq!(client.push_image("acme/web", "v1.0.0", &first).status, 201);
+    let moved = client.push_image("acme/web", "v1.0.0", &second);
+    assert_eq!(moved.status, 201, "{moved}");
+    let warning = moved.header("warning").unwrap_or_default();
+    assert!(
+        warning.starts_with("299 - \"tag v1.0.0 of acme/web is immutable"),
+        "{moved}"
+    );
+    assert_eq!(
+        registry.client().manifest_digest("acme/web", "v1.0.0"),
+        Some(second.manifest.digest.clone())
+    );
+    assert_eq!(envoy.counter("wasmcustom.taglock_decisions_would_deny"), 1);
+    assert!(
+        envoy
+            .log()
+            .contains("audit mode let through PUT /v2/acme/web/manifests/v1.0.0")
     );
 }
 
@@ -380,6 +446,18 @@ fn jwt_identity_writers_push_readers_do_not_and_forged_tokens_are_refused() {
         None,
     );
     assert_eq!(read.status, 200, "reader pull: {read}");
+
+    // The catalog shows the reader only what it may pull.
+    registry
+        .client()
+        .push_image("acme/secret", "latest", &Image::new("secret"));
+    let catalog = reader.get("/v2/_catalog");
+    assert_eq!(catalog.status, 200, "{catalog}");
+    assert_eq!(
+        catalog.json()["repositories"],
+        json!(["acme/web"]),
+        "{catalog}"
+    );
 
     // Anonymous: asked to log in.
     let anonymous = client.put_manifest("acme/web", "v3.0.0", &other.manifest);

@@ -58,6 +58,7 @@ pub fn validate(config: &Path) -> Output {
 pub struct Envoy {
     process: Guard,
     listen: u16,
+    admin: Client,
     log: PathBuf,
 }
 
@@ -102,6 +103,7 @@ impl Envoy {
         Envoy {
             process,
             listen,
+            admin,
             log,
         }
     }
@@ -133,6 +135,16 @@ impl Envoy {
             }
         });
         log
+    }
+
+    /// The value of counter `name` on the admin interface (`/stats`), 0 when absent.
+    pub fn counter(&self, name: &str) -> u64 {
+        let stats = self.admin.get("/stats").text();
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(": "))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     /// Envoy's process id.
