@@ -375,3 +375,97 @@ fn envoy_config(
 fn oci_body(refusal: &Refusal) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&refusal.reply(None).body)?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn args() -> BootstrapArgs {
+        BootstrapArgs {
+            policy: PathBuf::from("policy.json"),
+            upstream: "registry.internal:5000".to_owned(),
+            listen: "127.0.0.1:8080".to_owned(),
+            admin: "127.0.0.1:9901".to_owned(),
+            out: PathBuf::from("out"),
+            jwt_issuer: None,
+            jwt_jwks: None,
+            jwt_audiences: Vec::new(),
+            claim_id: "sub".to_owned(),
+            claim_kind: None,
+            claim_groups: "groups".to_owned(),
+            claim_repository: None,
+            claim_environment: None,
+            claim_workspace_admin: None,
+            facts_timeout_ms: 5_000,
+            stream_idle_timeout: 60,
+        }
+    }
+
+    #[test]
+    fn the_configuration_fails_closed_and_bounds_what_it_buffers() {
+        let config = envoy_config(&args(), "{\"version\":1}", None, Path::new("/f.wasm")).unwrap();
+        let text = config.to_string();
+        assert!(text.contains("\"failure_policy\":\"FAIL_CLOSED\""));
+        assert!(!text.contains("FAIL_OPEN"));
+        let manager = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"];
+        assert_eq!(manager["stream_idle_timeout"], "60s");
+        let routes = &manager["route_config"]["virtual_hosts"][0]["routes"];
+        assert_eq!(
+            routes[0]["request_body_buffer_limit"],
+            json!(MAX_MANIFEST_BYTES)
+        );
+        assert!(routes[1].get("request_body_buffer_limit").is_none());
+        let filters = manager["http_filters"].as_array().unwrap();
+        assert_eq!(filters.len(), 2, "no jwt_authn without --jwt-issuer");
+        let plugin: Value = serde_json::from_str(
+            filters[0]["typed_config"]["config"]["configuration"]["value"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(plugin["identity"]["mode"], "registry");
+        assert_eq!(plugin["authority"], "registry.internal:5000");
+        assert_eq!(
+            config["static_resources"]["clusters"][0]["type"],
+            "STRICT_DNS"
+        );
+    }
+
+    #[test]
+    fn jwt_identity_reads_the_verified_payload() {
+        let jwt = Jwt {
+            issuer: "https://issuer".to_owned(),
+            jwks: "{\"keys\":[]}".to_owned(),
+            audiences: vec!["taglock".to_owned()],
+            claims: ClaimNames::default(),
+        };
+        let config = envoy_config(&args(), "{}", Some(&jwt), Path::new("/f.wasm")).unwrap();
+        let filters = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["http_filters"];
+        let provider = &filters[0]["typed_config"]["providers"][PROVIDER];
+        assert_eq!(provider["payload_in_metadata"], PAYLOAD_KEY);
+        assert_eq!(provider["forward"], false);
+        assert_eq!(provider["audiences"], json!(["taglock"]));
+        let plugin: Value = serde_json::from_str(
+            filters[1]["typed_config"]["config"]["configuration"]["value"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(plugin["identity"]["payload_key"], PAYLOAD_KEY);
+        assert!(
+            envoy_config(
+                &BootstrapArgs {
+                    listen: "localhost:80".to_owned(),
+                    ..args()
+                },
+                "{}",
+                None,
+                Path::new("/f.wasm")
+            )
+            .is_err()
+        );
+    }
+}
