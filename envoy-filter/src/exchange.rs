@@ -397,6 +397,25 @@ impl Exchange {
         }
     }
 
+    /// The whole manifest is buffered (at most `limit` bytes are read): decide on it.
+    fn manifest_complete(&mut self, limit: usize) -> Action {
+        let (Some(shared), Some(route)) = (self.shared.clone(), self.route.take()) else {
+            return self.refuse(Refusal::unavailable("taglock lost the request's route"));
+        };
+        let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, limit) {
+            Ok(body) => body.unwrap_or_default(),
+            Err(status) => {
+                return self.refuse(Refusal::bad_body(format!(
+                    "cannot read the manifest ({status:?})"
+                )));
+            }
+        };
+        if body.len() > MAX_MANIFEST_BYTES {
+            return self.refuse(Refusal::manifest_too_large());
+        }
+        self.start(&shared, route, Some(&body))
+    }
+
     /// The end of a catalog page: only the images the actor may pull.
     fn catalog_body(&mut self, body_size: usize) {
         let Some(shared) = self.shared.clone() else {
@@ -535,18 +554,17 @@ impl HttpContext for Exchange {
         if !end_of_stream {
             return Action::Pause;
         }
-        let (Some(shared), Some(route)) = (self.shared.clone(), self.route.take()) else {
-            return self.refuse(Refusal::unavailable("taglock lost the request's route"));
-        };
-        let body = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, body_size) {
-            Ok(body) => body.unwrap_or_default(),
-            Err(status) => {
-                return self.refuse(Refusal::bad_body(format!(
-                    "cannot read the manifest ({status:?})"
-                )));
-            }
-        };
-        self.start(&shared, route, Some(&body))
+        self.manifest_complete(body_size)
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        // A body that ends with trailers never sees `end_of_stream` in the body
+        // callback: the manifest is complete now.
+        match self.stage {
+            Stage::Body => self.manifest_complete(MAX_MANIFEST_BYTES.saturating_add(1)),
+            Stage::Gathering | Stage::Answered => Action::Pause,
+            Stage::Start | Stage::Forwarded => Action::Continue,
+        }
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
