@@ -228,6 +228,10 @@ fn concurrent_pushes_to_one_new_protected_tag_store_exactly_one() {
         );
         assert!(reply.error_code().is_some(), "not an OCI error: {reply}");
     }
+    let busy = results.iter().filter(|(_, r)| r.status == 503).count() as u64;
+    let denied = results.iter().filter(|(_, r)| r.status == 403).count() as u64;
+    assert_eq!(envoy.counter("wasmcustom.taglock_lock_busy"), busy);
+    assert_eq!(envoy.counter("wasmcustom.taglock_decisions_denied"), denied);
     assert_eq!(
         registry
             .client()
