@@ -27,6 +27,13 @@ pub const FILTER_FILE: &str = "taglock_envoy.wasm";
 const PAYLOAD_KEY: &str = "jwt_payload";
 /// The JWT provider's name.
 const PROVIDER: &str = "taglock";
+/// The route timeout of manifest pushes and deletes, in seconds: the registry
+/// must answer a write within it.
+const WRITE_TIMEOUT_S: u64 = 60;
+/// How much longer than the facts and the write a lock lives, in milliseconds
+/// (it is released when the registry answers; the TTL only frees the lock of
+/// a worker that died holding it).
+const LOCK_MARGIN_MS: u64 = 5_000;
 
 /// `taglock envoy …`.
 #[derive(Debug, Args)]
@@ -229,6 +236,10 @@ fn envoy_config(
         "authority": args.upstream,
         "identity": identity,
         "facts_timeout_ms": args.facts_timeout_ms,
+        "lock_ttl_ms": args
+            .facts_timeout_ms
+            .saturating_add(WRITE_TIMEOUT_S * 1000)
+            .saturating_add(LOCK_MARGIN_MS),
     });
     let filter_path = filter
         .to_str()
@@ -341,8 +352,17 @@ fn envoy_config(
                                             "safe_regex": { "regex": "^/v2/.+/manifests/[^/]+$" },
                                             "headers": [{ "name": ":method", "string_match": { "exact": "PUT" } }]
                                         },
-                                        "route": { "cluster": "registry", "timeout": "60s" },
+                                        "route": { "cluster": "registry", "timeout": format!("{WRITE_TIMEOUT_S}s") },
                                         "request_body_buffer_limit": MAX_MANIFEST_BYTES
+                                    },
+                                    {
+                                        // A manifest delete: bounded, so its write lock
+                                        // (held until the registry answers) outlives it.
+                                        "match": {
+                                            "safe_regex": { "regex": "^/v2/.+/manifests/[^/]+$" },
+                                            "headers": [{ "name": ":method", "string_match": { "exact": "DELETE" } }]
+                                        },
+                                        "route": { "cluster": "registry", "timeout": format!("{WRITE_TIMEOUT_S}s") }
                                     },
                                     {
                                         // Everything else streams (blob uploads may be large and slow).
@@ -416,7 +436,8 @@ mod tests {
             routes[0]["request_body_buffer_limit"],
             json!(MAX_MANIFEST_BYTES)
         );
-        assert!(routes[1].get("request_body_buffer_limit").is_none());
+        assert_eq!(routes[1]["route"]["timeout"], "60s");
+        assert!(routes[2].get("request_body_buffer_limit").is_none());
         let filters = manager["http_filters"].as_array().unwrap();
         assert_eq!(filters.len(), 2, "no jwt_authn without --jwt-issuer");
         let plugin: Value = serde_json::from_str(
@@ -426,6 +447,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plugin["identity"]["mode"], "registry");
+        assert_eq!(plugin["lock_ttl_ms"], 70_000);
         assert_eq!(plugin["authority"], "registry.internal:5000");
         assert_eq!(
             config["static_resources"]["clusters"][0]["type"],
