@@ -405,7 +405,10 @@ fn jwt_identity_writers_push_readers_do_not_and_forged_tokens_are_refused() {
             "rules": [ { "name": "semver", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+$" } } ]
         },
         "permissions": {
-            "repositories": { "web-app": { "write": ["group:writers"], "read": ["group:readers"] } },
+            "repositories": { "web-app": {
+                "write": ["group:writers", "pipeline:web-app/production"],
+                "read": ["group:readers"]
+            } },
             "images": [ { "name": "acme/web", "repository": "web-app" } ]
         }
     });
@@ -421,6 +424,10 @@ fn jwt_identity_writers_push_readers_do_not_and_forged_tokens_are_refused() {
             &jwks_arg,
             "--jwt-audience",
             "taglock",
+            "--claim-repository",
+            "repository",
+            "--claim-environment",
+            "environment",
         ],
     );
     let client = envoy.client();
@@ -450,6 +457,23 @@ fn jwt_identity_writers_push_readers_do_not_and_forged_tokens_are_refused() {
         None,
     );
     assert_eq!(read.status, 200, "reader pull: {read}");
+
+    // A CI pipeline of the image's code repository, by its token's claims.
+    let mut pipeline_claims = claims("ci-runner", &[]);
+    pipeline_claims["repository"] = Value::from("web-app");
+    pipeline_claims["environment"] = Value::from("production");
+    let pipeline = client.bearer(&issuer.token(&pipeline_claims));
+    let release = Image::new("pipeline");
+    let pushed = pipeline.push_image("acme/web", "v1.1.0", &release);
+    assert_eq!(pushed.status, 201, "pipeline push: {pushed}");
+    pipeline_claims["environment"] = Value::from("staging");
+    let staging = client.bearer(&issuer.token(&pipeline_claims));
+    let refused = staging.put_manifest("acme/web", "v1.2.0", &release.manifest);
+    assert_eq!(refused.status, 403, "staging pipeline push: {refused}");
+    assert_eq!(
+        registry.client().manifest_digest("acme/web", "v1.2.0"),
+        None
+    );
 
     // The catalog shows the reader only what it may pull.
     registry
