@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use policy_core::Policy;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use taglock_gateway::manifest::MAX_MANIFEST_BYTES;
@@ -236,6 +237,7 @@ fn envoy_config(
         "authority": args.upstream,
         "identity": identity,
         "facts_timeout_ms": args.facts_timeout_ms,
+        "filter_sha256": sha256_hex(FILTER),
         "lock_ttl_ms": args
             .facts_timeout_ms
             .saturating_add(WRITE_TIMEOUT_S * 1000)
@@ -391,6 +393,14 @@ fn envoy_config(
     }))
 }
 
+/// Lowercase hex sha256.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The OCI error body of a refusal, as the gateway writes it.
 fn oci_body(refusal: &Refusal) -> anyhow::Result<Value> {
     Ok(serde_json::from_slice(&refusal.reply(None).body)?)
@@ -448,6 +458,11 @@ mod tests {
         .unwrap();
         assert_eq!(plugin["identity"]["mode"], "registry");
         assert_eq!(plugin["lock_ttl_ms"], 70_000);
+        let sha = plugin["filter_sha256"].as_str().unwrap();
+        assert_eq!(
+            format!("{sha}\n"),
+            include_str!("../envoy/taglock_envoy.wasm.sha256")
+        );
         assert_eq!(plugin["authority"], "registry.internal:5000");
         assert_eq!(
             config["static_resources"]["clusters"][0]["type"],

@@ -118,7 +118,17 @@ fn an_immutable_tag_cannot_be_overwritten_or_deleted_through_envoy() {
     let read = skopeo::inspect_digest(&latest, None);
     assert_eq!(read.stdout.trim(), second.manifest.digest, "{read:?}");
     let log = envoy.log_with("taglock=\"denied ");
-    assert!(log.contains("taglock audit"), "no audit line in the log");
+    let filter_sha256 = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("envoy/taglock_envoy.wasm.sha256"),
+    )
+    .unwrap();
+    assert!(
+        log.contains(&format!(
+            "\"component_sha256\":\"{}\"",
+            filter_sha256.trim()
+        )),
+        "no audit record naming the filter in the log"
+    );
     assert!(
         log.contains("\"PUT /v2/acme/web/manifests/v1.0.0\" 403 ")
             && log.contains("taglock=\"denied tag_immutable semver\""),

@@ -44,6 +44,10 @@ pub struct PluginConfig {
     /// registry answers the write or the stream ends.
     #[serde(default = "default_lock_ttl")]
     pub lock_ttl_ms: u64,
+    /// The sha256 of this filter's module, as audit records name the engine
+    /// that decided (`taglock envoy bootstrap` writes it; empty when unknown).
+    #[serde(default)]
+    pub filter_sha256: String,
 }
 
 /// Who the actor of a request is.

@@ -115,7 +115,11 @@ impl Exchange {
         }
         let time = humantime::format_rfc3339_millis(host::now()).to_string();
         let actor = Some(&self.actor);
-        let record = AuditRecord::refused(&time, self.line(), actor, &refusal, "");
+        let engine = self
+            .shared
+            .as_ref()
+            .map_or("", |shared| shared.config.filter_sha256.as_str());
+        let record = AuditRecord::refused(&time, self.line(), actor, &refusal, engine);
         host::log(LogLevel::Warn, &audit_text(&record.to_line()));
         let reply = refusal.reply(self.challenge());
         self.answer(&reply)
@@ -341,7 +345,7 @@ impl Exchange {
             request,
             &decision,
             unknown.as_deref(),
-            "",
+            &shared.config.filter_sha256,
         );
         let line = record.to_line();
         let _ = hostcalls::set_property(
