@@ -2,7 +2,8 @@
 # Installs everything taglock's builds and tests need on a fresh machine:
 # rustfmt and clippy, the wasm32 target, wasm-bindgen-cli at the exact version of
 # the wasm-bindgen crate, Debian's Chromium, the npm packages, and the real
-# registry and client the proxy is tested against (docker-registry, skopeo).
+# registry and client the proxy is tested against (docker-registry, skopeo), and
+# the Envoy the proxy-wasm filter is tested in.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,4 @@ fi
 bash scripts/install-wasm-toolchain.sh
 bash host-js/scripts/install.sh
 bash scripts/install-registry.sh
+bash scripts/install-envoy.sh

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of taglock: formatting, lints, the embedded component's sync with
 # the sources, the Rust suites (unit, conformance corpus natively and through the
-# component, property tests, CLI with both engines, host), and the JS package's
-# suites (corpus in Node, pattern tester in headless Chromium), and a bounded run of
-# every fuzz target.
+# component, property tests, CLI with both engines, host, the Envoy filter in a
+# real Envoy), the JS package's suites (corpus in Node, pattern tester in headless
+# Chromium), and a bounded run of every fuzz target.
 # Installs what it needs itself (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +17,9 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p taglock-envoy --target wasm32-unknown-unknown -- -D warnings
 
-step "wasm artifacts build from source; the embedded component is up to date"
+step "wasm artifacts build from source; the embedded component and Envoy filter are up to date"
 cargo xtask build-wasm --check
 
 step "cargo test (unit, conformance corpus, properties, component host, CLI, doc tests)"

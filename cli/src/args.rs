@@ -215,6 +215,8 @@ pub enum Command {
     /// Manage the users file `taglock serve` checks HTTP Basic logins against.
     #[command(after_help = USERS_AFTER_HELP)]
     Users(UsersArgs),
+    /// Run taglock inside Envoy: write an Envoy configuration with the proxy-wasm filter.
+    Envoy(crate::envoy_cmd::EnvoyArgs),
 }
 
 /// `taglock check POLICY [--json]`.

@@ -6,6 +6,7 @@ mod args;
 mod check;
 mod diagnostics;
 mod engine;
+mod envoy_cmd;
 mod eval;
 mod input;
 mod outcome;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args, cli.engine),
         Command::Preview(args) => preview::run(args, cli.engine),
         Command::Users(args) => users_cmd::run(args),
+        Command::Envoy(args) => envoy_cmd::run(args),
     };
     match result {
         Ok(outcome) => outcome.into(),

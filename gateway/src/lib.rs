@@ -44,6 +44,7 @@
 
 pub mod audit;
 pub mod catalog;
+pub mod claims;
 pub mod facts;
 pub mod listing;
 pub mod manifest;
@@ -52,6 +53,7 @@ pub mod reply;
 pub mod route;
 
 pub use audit::{AuditRecord, Exchange};
+pub use claims::ClaimNames;
 pub use facts::{Answer, Gathered, Gathering, Lookup, LookupId};
 pub use reply::{Refusal, RefusalCode, Reply, audit_warning};
 pub use route::{Reference, RequestHead, Route, WriteLock};

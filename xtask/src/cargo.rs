@@ -1,5 +1,6 @@
-//! Running cargo for the WebAssembly builds: one way to compile `policy-wasm` for
-//! `wasm32-unknown-unknown`, shared by the component and the web build.
+//! Running cargo for the WebAssembly builds: one way to compile a library for
+//! `wasm32-unknown-unknown`, shared by the component, the web build (both
+//! `policy-wasm`) and the Envoy filter (`envoy-filter`).
 
 use anyhow::{Context, Result, bail};
 use std::ffi::OsString;
@@ -12,9 +13,13 @@ pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The cargo profile of every wasm artifact (root `Cargo.toml`).
 pub const WASM_PROFILE: &str = "wasm-release";
 
-/// The package every wasm artifact is built from, and its library's file stem.
+/// The package the component and the web build come from, and its library's file stem.
 const PACKAGE: &str = "taglock-policy-wasm";
 const LIB_NAME: &str = "policy_wasm";
+
+/// The package of the Envoy filter, and its library's file stem.
+const FILTER_PACKAGE: &str = "taglock-envoy";
+const FILTER_LIB_NAME: &str = "taglock_envoy";
 
 /// Compiles `policy-wasm` with exactly `features` (no default features) to a
 /// core wasm module and returns the path cargo wrote it to.
@@ -30,12 +35,46 @@ pub fn build_wasm_lib(
     features: &str,
     keep_sections: bool,
 ) -> Result<PathBuf> {
+    build(
+        root,
+        target_dir,
+        PACKAGE,
+        LIB_NAME,
+        Some(features),
+        keep_sections,
+    )
+}
+
+/// Compiles the Envoy filter (`envoy-filter`, its default features) to a core
+/// wasm module and returns the path cargo wrote it to.
+pub fn build_filter(root: &Path, target_dir: &Path) -> Result<PathBuf> {
+    build(
+        root,
+        target_dir,
+        FILTER_PACKAGE,
+        FILTER_LIB_NAME,
+        None,
+        false,
+    )
+}
+
+fn build(
+    root: &Path,
+    target_dir: &Path,
+    package: &str,
+    lib_name: &str,
+    features: Option<&str>,
+    keep_sections: bool,
+) -> Result<PathBuf> {
     ensure_target()?;
     let mut command = Command::new(cargo());
     command
         .current_dir(root)
-        .args(["build", "--locked", "--package", PACKAGE, "--lib"])
-        .args(["--no-default-features", "--features", features])
+        .args(["build", "--locked", "--package", package, "--lib"]);
+    if let Some(features) = features {
+        command.args(["--no-default-features", "--features", features]);
+    }
+    command
         .args(["--target", WASM_TARGET, "--profile", WASM_PROFILE])
         .env("CARGO_TARGET_DIR", target_dir)
         .env("CARGO_ENCODED_RUSTFLAGS", rustflags(root).join("\x1f"))
@@ -45,12 +84,15 @@ pub fn build_wasm_lib(
     }
     let status = command.status().context("cannot run cargo")?;
     if !status.success() {
-        bail!("building {PACKAGE} (features {features}) for {WASM_TARGET} failed");
+        bail!(
+            "building {package} (features {}) for {WASM_TARGET} failed",
+            features.unwrap_or("default")
+        );
     }
     Ok(target_dir
         .join(WASM_TARGET)
         .join(WASM_PROFILE)
-        .join(format!("{LIB_NAME}.wasm")))
+        .join(format!("{lib_name}.wasm")))
 }
 
 /// The flags of every wasm build: the path remapping, then `TAGLOCK_WASM_RUSTFLAGS`.

@@ -94,6 +94,14 @@ impl Client {
         }
     }
 
+    /// The same client sending `Authorization: Bearer TOKEN`.
+    pub fn bearer(&self, token: &str) -> Client {
+        Client {
+            authorization: Some(format!("Bearer {token}")),
+            ..self.clone()
+        }
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }

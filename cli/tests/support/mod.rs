@@ -1,5 +1,5 @@
 //! What the proxy's tests and benchmark stand on: a real CNCF distribution
-//! registry, `taglock serve` in front of it, tiny OCI images built on disk, skopeo
+//! registry, `taglock serve` (or Envoy with the taglock filter) in front of it, tiny OCI images built on disk, skopeo
 //! (the real client), a raw HTTP client and a misbehaving relay in front of the
 //! registry. Everything listens on 127.0.0.1 only,
 //! every process is killed when its handle drops, and every wait is bounded.
@@ -9,6 +9,7 @@
 //! by both.
 #![allow(dead_code)]
 
+pub mod envoy;
 pub mod http;
 pub mod oci;
 pub mod process;

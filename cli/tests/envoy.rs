@@ -1,0 +1,523 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+//! The taglock filter inside a real Envoy (1.40, v8) in front of a real CNCF
+//! distribution registry, configured by `taglock envoy bootstrap`. Every refused
+//! write is checked on the registry directly: it is exactly as it was.
+//!
+//! Needs `scripts/install-envoy.sh` and `scripts/install-registry.sh`; fails,
+//! never skips, without them.
+
+mod support;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+use std::path::Path;
+use support::envoy::{self, Envoy};
+use support::oci::{Blob, Image, LAYER, MANIFEST};
+use support::proxy::Workdir;
+use support::registry::Registry;
+use support::skopeo;
+
+/// `semver` tags are immutable; nothing else is checked (the registry
+/// authenticates, every actor is anonymous to the policy).
+fn immutability_policy() -> Value {
+    json!({
+        "version": 1,
+        "immutability": {
+            "protect": "some",
+            "rules": [ { "name": "semver", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+$" } } ]
+        }
+    })
+}
+
+fn start(work: &Workdir, registry: &Registry, policy: &Value, extra: &[&str]) -> Envoy {
+    let policy = work.write_json("policy.json", policy);
+    Envoy::start(&policy, &registry.host(), &work.path("envoy"), extra)
+}
+
+fn layout(work: &Workdir, name: &str, image: &Image) -> std::path::PathBuf {
+    let dir = work.path(name);
+    image.write_layout(&dir, "latest");
+    dir
+}
+
+#[test]
+fn an_immutable_tag_cannot_be_overwritten_or_deleted_through_envoy() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let envoy = start(&work, &registry, &immutability_policy(), &[]);
+    let (first, second) = (Image::new("first"), Image::new("second"));
+    let dest = format!("{}/acme/web:v1.0.0", envoy.host());
+
+    let pushed = skopeo::copy(&layout(&work, "first", &first), "latest", &dest, None);
+    assert!(pushed.success(), "first push: {pushed:?}\n{}", envoy.log());
+    let direct = registry.client();
+    assert_eq!(
+        direct.manifest_digest("acme/web", "v1.0.0"),
+        Some(first.manifest.digest.clone())
+    );
+
+    let overwrite = skopeo::copy(&layout(&work, "second", &second), "latest", &dest, None);
+    assert!(!overwrite.success(), "the overwrite went through");
+    assert!(
+        overwrite
+            .stderr
+            .contains("denied: tag v1.0.0 of acme/web is immutable"),
+        "skopeo did not show the decision: {}",
+        overwrite.stderr
+    );
+    assert_eq!(
+        direct.manifest_digest("acme/web", "v1.0.0"),
+        Some(first.manifest.digest.clone()),
+        "the registry changed"
+    );
+    assert_eq!(
+        direct.manifest_digest("acme/web", &second.manifest.digest),
+        None,
+        "the refused manifest was stored"
+    );
+
+    // The same overwrite over raw HTTP: the decision's OCI error, from the gateway.
+    let reply = envoy
+        .client()
+        .put_manifest("acme/web", "v1.0.0", &second.manifest);
+    assert_eq!(reply.status, 403, "{reply}");
+    assert_eq!(reply.error_code().as_deref(), Some("DENIED"), "{reply}");
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(envoy.counter("wasmcustom.taglock_decisions_denied"), 2);
+
+    // A digest delete of the manifest under the protected tag.
+    let deleted = skopeo::delete(
+        &format!("{}/acme/web@{}", envoy.host(), first.manifest.digest),
+        None,
+    );
+    assert!(!deleted.success(), "the delete went through");
+    assert!(deleted.stderr.contains("v1.0.0"), "{}", deleted.stderr);
+    assert_eq!(
+        direct.manifest_digest("acme/web", "v1.0.0"),
+        Some(first.manifest.digest.clone()),
+        "the registry changed"
+    );
+
+    // Unprotected tags stay mutable; reads go through.
+    let latest = format!("{}/acme/web:latest", envoy.host());
+    for image in [&first, &second] {
+        let dir = work.path(&format!("again-{}", &image.manifest.digest[7..15]));
+        image.write_layout(&dir, "latest");
+        let out = skopeo::copy(&dir, "latest", &latest, None);
+        assert!(out.success(), "{out:?}");
+    }
+    let read = skopeo::inspect_digest(&latest, None);
+    assert_eq!(read.stdout.trim(), second.manifest.digest, "{read:?}");
+    let log = envoy.log_with("taglock=\"denied ");
+    let filter_sha256 = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("envoy/taglock_envoy.wasm.sha256"),
+    )
+    .unwrap();
+    assert!(
+        log.contains(&format!(
+            "\"component_sha256\":\"{}\"",
+            filter_sha256.trim()
+        )),
+        "no audit record naming the filter in the log"
+    );
+    assert!(
+        log.contains("\"PUT /v2/acme/web/manifests/v1.0.0\" 403 ")
+            && log.contains("taglock=\"denied tag_immutable semver\""),
+        "no decision in the access log:\n{log}"
+    );
+}
+
+#[test]
+fn large_blobs_stream_and_oversized_manifests_get_an_oci_413() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let envoy = start(&work, &registry, &immutability_policy(), &[]);
+    let client = envoy.client();
+    // A 6 MiB blob: over Envoy's 1 MiB buffer, so it must stream.
+    let layer = Blob::new(LAYER, vec![7u8; 6 << 20]);
+    let image = Image::with_layer(layer);
+    let uploaded = client.upload_blob("acme/big", &image.layer);
+    assert_eq!(uploaded.status, 201, "{uploaded}");
+    client.push_blob("acme/big", &image.config);
+    // A manifest over the gateway's 4 MiB bound: Envoy's own 413, as an OCI error.
+    let huge = image.padded((4 << 20) + 1024);
+    let reply = client.put_manifest("acme/big", "v1.0.0", &huge.manifest);
+    assert_eq!(reply.status, 413, "{reply}");
+    assert_eq!(
+        reply.error_code().as_deref(),
+        Some("SIZE_INVALID"),
+        "{reply}"
+    );
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(
+        registry.client().manifest_digest("acme/big", "v1.0.0"),
+        None
+    );
+    // Just under the bound: buffered, decided, stored.
+    let fits = image.padded((4 << 20) - 1024);
+    let reply = client.put_manifest("acme/big", "v1.0.0", &fits.manifest);
+    assert_eq!(reply.status, 201, "{reply}");
+    assert_eq!(
+        registry.client().manifest_digest("acme/big", "v1.0.0"),
+        Some(fits.manifest.digest.clone())
+    );
+}
+
+#[test]
+fn audit_mode_lets_a_would_be_denial_through_with_a_warning() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let mut policy = immutability_policy();
+    policy["mode"] = Value::from("audit");
+    let envoy = start(&work, &registry, &policy, &[]);
+    let client = envoy.client();
+    let (first, second) = (Image::new("audit-1"), Image::new("audit-2"));
+    assert_eq!(client.push_image("acme/web", "v1.0.0", &first).status, 201);
+    let moved = client.push_image("acme/web", "v1.0.0", &second);
+    assert_eq!(moved.status, 201, "{moved}");
+    let warning = moved.header("warning").unwrap_or_default();
+    assert!(
+        warning.starts_with("299 - \"tag v1.0.0 of acme/web is immutable"),
+        "{moved}"
+    );
+    assert_eq!(
+        registry.client().manifest_digest("acme/web", "v1.0.0"),
+        Some(second.manifest.digest.clone())
+    );
+    assert_eq!(envoy.counter("wasmcustom.taglock_decisions_would_deny"), 1);
+    assert!(
+        envoy
+            .log()
+            .contains("audit mode let through PUT /v2/acme/web/manifests/v1.0.0")
+    );
+}
+
+#[test]
+fn concurrent_pushes_to_one_new_protected_tag_store_exactly_one() {
+    const PUSHES: usize = 32;
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let envoy = start(&work, &registry, &immutability_policy(), &[]);
+    let base = Image::new("race");
+    envoy.client().push_blob("acme/race", &base.config);
+    envoy.client().push_blob("acme/race", &base.layer);
+    let variants: Vec<Image> = (0..PUSHES).map(|n| base.variant(n)).collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(PUSHES));
+    let handles: Vec<_> = variants
+        .iter()
+        .map(|image| {
+            let (client, barrier, manifest) =
+                (envoy.client(), barrier.clone(), image.manifest.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let reply = client.put_manifest("acme/race", "v9.9.9", &manifest);
+                (manifest.digest, reply)
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let stored: Vec<&String> = results
+        .iter()
+        .filter(|(_, reply)| reply.status == 201)
+        .map(|(digest, _)| digest)
+        .collect();
+    assert_eq!(stored.len(), 1, "{} pushes stored", stored.len());
+    for (_, reply) in results.iter().filter(|(_, reply)| reply.status != 201) {
+        assert!(
+            [403, 503].contains(&reply.status),
+            "a refused push answered {reply}"
+        );
+        assert!(reply.error_code().is_some(), "not an OCI error: {reply}");
+    }
+    let busy = results.iter().filter(|(_, r)| r.status == 503).count() as u64;
+    let denied = results.iter().filter(|(_, r)| r.status == 403).count() as u64;
+    assert_eq!(envoy.counter("wasmcustom.taglock_lock_busy"), busy);
+    assert_eq!(envoy.counter("wasmcustom.taglock_decisions_denied"), denied);
+    assert_eq!(
+        registry
+            .client()
+            .manifest_digest("acme/race", "v9.9.9")
+            .as_ref(),
+        Some(stored[0])
+    );
+    let manifests_stored = variants
+        .iter()
+        .filter(|image| {
+            registry
+                .client()
+                .manifest_digest("acme/race", &image.manifest.digest)
+                .is_some()
+        })
+        .count();
+    assert_eq!(
+        manifests_stored, 1,
+        "refused manifests reached the registry"
+    );
+}
+
+#[test]
+fn an_upstream_that_is_down_gets_503_oci_errors() {
+    let mut registry = Registry::start();
+    let work = Workdir::new();
+    let envoy = start(&work, &registry, &immutability_policy(), &[]);
+    let image = Image::new("down");
+    registry.stop();
+    let client = envoy.client();
+    // A write: its facts cannot be read, so the gateway refuses it.
+    let push = client.put_manifest("acme/web", "v1.0.0", &image.manifest);
+    assert_eq!(push.status, 503, "{push}");
+    assert_eq!(push.error_code().as_deref(), Some("UNAVAILABLE"), "{push}");
+    // A read: Envoy's own 503, rewritten as an OCI error.
+    let pull = client.request(
+        "GET",
+        "/v2/acme/web/manifests/v1.0.0",
+        &[("Accept", MANIFEST)],
+        None,
+    );
+    assert_eq!(pull.status, 503, "{pull}");
+    assert_eq!(pull.error_code().as_deref(), Some("UNAVAILABLE"), "{pull}");
+    assert_eq!(pull.header("content-type"), Some("application/json"));
+}
+
+#[test]
+fn an_invalid_policy_is_refused_by_bootstrap_and_by_envoy() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let invalid = json!({
+        "version": 1,
+        "immutability": { "protect": "some", "rules": [ { "name": "bad", "tags": { "regex": "(" } } ] },
+        "unknown_field": true
+    });
+    let policy = work.write_json("invalid.json", &invalid);
+    let out = work.path("refused");
+    let (output, _, _) = envoy::bootstrap(&policy, &registry.host(), &out, &[]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stderr.contains("unknown_field"), "{}", output.stderr);
+    assert!(
+        output.stderr.contains("invalid.json:13:17"),
+        "not located: {}",
+        output.stderr
+    );
+    assert!(!out.join("envoy.yaml").exists());
+
+    // A configuration whose policy went bad after bootstrap: the filter
+    // refuses it, so Envoy refuses the whole configuration.
+    let good = work.write_json("good.json", &immutability_policy());
+    let dir = work.path("edited");
+    let (output, _, _) = envoy::bootstrap(&good, &registry.host(), &dir, &[]);
+    assert!(output.success(), "{output:?}");
+    let config_path = dir.join("envoy.yaml");
+    let accepted = envoy::validate(&config_path);
+    assert!(accepted.success(), "{accepted:?}");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    edit_plugin_policy(
+        &mut config,
+        &serde_json::to_string_pretty(&invalid).unwrap(),
+    );
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let refused = envoy::validate(&config_path);
+    assert!(!refused.success(), "envoy accepted an invalid policy");
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(said.contains("taglock: policy: "), "{said}");
+    assert!(said.contains("unknown_field"), "{said}");
+}
+
+/// Replaces the policy inside the filter's plugin configuration.
+fn edit_plugin_policy(config: &mut Value, policy: &str) {
+    let filters = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"]
+        .as_array_mut()
+        .unwrap();
+    let wasm = filters
+        .iter_mut()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .unwrap();
+    let value = &mut wasm["typed_config"]["config"]["configuration"]["value"];
+    let mut plugin: Value = serde_json::from_str(value.as_str().unwrap()).unwrap();
+    plugin["policy"] = Value::from(policy);
+    *value = Value::from(plugin.to_string());
+}
+
+/// An ES256 key made for one test, and the JWKS that names it.
+struct Issuer {
+    key: EcdsaKeyPair,
+    kid: &'static str,
+}
+
+impl Issuer {
+    fn new(kid: &'static str) -> Issuer {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        Issuer { key, kid }
+    }
+
+    fn jwks(&self) -> Value {
+        let point = self.key.public_key().as_ref();
+        assert_eq!(point.len(), 65);
+        json!({ "keys": [{
+            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        }] })
+    }
+
+    fn token(&self, claims: &Value) -> String {
+        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": self.kid });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self
+            .key
+            .sign(&SystemRandom::new(), signing_input.as_bytes())
+            .unwrap();
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        )
+    }
+}
+
+fn claims(sub: &str, groups: &[&str]) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    json!({
+        "iss": "https://ci.example.test", "aud": "taglock", "sub": sub,
+        "groups": groups, "iat": now, "exp": now + 600
+    })
+}
+
+#[test]
+fn jwt_identity_writers_push_readers_do_not_and_forged_tokens_are_refused() {
+    let registry = Registry::start();
+    let work = Workdir::new();
+    let issuer = Issuer::new("test-key");
+    let jwks = work.write_json("jwks.json", &issuer.jwks());
+    let policy = json!({
+        "version": 1,
+        "immutability": {
+            "protect": "some",
+            "rules": [ { "name": "semver", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+$" } } ]
+        },
+        "permissions": {
+            "repositories": { "web-app": {
+                "write": ["group:writers", "pipeline:web-app/production"],
+                "read": ["group:readers"]
+            } },
+            "images": [ { "name": "acme/web", "repository": "web-app" } ]
+        }
+    });
+    let jwks_arg = jwks.to_str().unwrap().to_owned();
+    let envoy = start(
+        &work,
+        &registry,
+        &policy,
+        &[
+            "--jwt-issuer",
+            "https://ci.example.test",
+            "--jwt-jwks",
+            &jwks_arg,
+            "--jwt-audience",
+            "taglock",
+            "--claim-repository",
+            "repository",
+            "--claim-environment",
+            "environment",
+        ],
+    );
+    let client = envoy.client();
+    let writer = client.bearer(&issuer.token(&claims("alice", &["writers"])));
+    let reader = client.bearer(&issuer.token(&claims("bob", &["readers"])));
+
+    let image = Image::new("jwt");
+    let pushed = writer.push_image("acme/web", "v1.0.0", &image);
+    assert_eq!(pushed.status, 201, "writer push: {pushed}\n{}", envoy.log());
+    assert_eq!(
+        registry.client().manifest_digest("acme/web", "v1.0.0"),
+        Some(image.manifest.digest.clone())
+    );
+
+    let other = Image::new("reader");
+    let refused = reader.put_manifest("acme/web", "v2.0.0", &other.manifest);
+    assert_eq!(refused.status, 403, "reader push: {refused}");
+    assert_eq!(refused.error_code().as_deref(), Some("DENIED"), "{refused}");
+    assert_eq!(
+        registry.client().manifest_digest("acme/web", "v2.0.0"),
+        None
+    );
+    let read = reader.request(
+        "GET",
+        "/v2/acme/web/manifests/v1.0.0",
+        &[("Accept", MANIFEST)],
+        None,
+    );
+    assert_eq!(read.status, 200, "reader pull: {read}");
+
+    // A CI pipeline of the image's code repository, by its token's claims.
+    let mut pipeline_claims = claims("ci-runner", &[]);
+    pipeline_claims["repository"] = Value::from("web-app");
+    pipeline_claims["environment"] = Value::from("production");
+    let pipeline = client.bearer(&issuer.token(&pipeline_claims));
+    let release = Image::new("pipeline");
+    let pushed = pipeline.push_image("acme/web", "v1.1.0", &release);
+    assert_eq!(pushed.status, 201, "pipeline push: {pushed}");
+    pipeline_claims["environment"] = Value::from("staging");
+    let staging = client.bearer(&issuer.token(&pipeline_claims));
+    let refused = staging.put_manifest("acme/web", "v1.2.0", &release.manifest);
+    assert_eq!(refused.status, 403, "staging pipeline push: {refused}");
+    assert_eq!(
+        registry.client().manifest_digest("acme/web", "v1.2.0"),
+        None
+    );
+
+    // The catalog shows the reader only what it may pull.
+    registry
+        .client()
+        .push_image("acme/secret", "latest", &Image::new("secret"));
+    let catalog = reader.get("/v2/_catalog");
+    assert_eq!(catalog.status, 200, "{catalog}");
+    assert_eq!(
+        catalog.json()["repositories"],
+        json!(["acme/web"]),
+        "{catalog}"
+    );
+
+    // Anonymous: asked to log in.
+    let anonymous = client.put_manifest("acme/web", "v3.0.0", &other.manifest);
+    assert_eq!(anonymous.status, 401, "{anonymous}");
+
+    // A token signed by another key, and an unsigned one: Envoy refuses both.
+    let forger = Issuer::new("test-key");
+    let forged = client
+        .bearer(&forger.token(&claims("alice", &["writers"])))
+        .put_manifest("acme/web", "v3.0.0", &other.manifest);
+    assert_eq!(forged.status, 401, "forged token: {forged}");
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims("alice", &["writers"]).to_string());
+    let unsigned = client.bearer(&format!("{header}.{payload}.")).put_manifest(
+        "acme/web",
+        "v3.0.0",
+        &other.manifest,
+    );
+    assert_eq!(unsigned.status, 401, "unsigned token: {unsigned}");
+    assert_eq!(
+        registry.client().manifest_digest("acme/web", "v3.0.0"),
+        None
+    );
+    assert!(Path::new(&jwks_arg).is_file());
+}
