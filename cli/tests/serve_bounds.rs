@@ -158,7 +158,22 @@ fn more_idle_and_slow_connections_than_the_cap_do_not_stop_the_proxy() {
             stack.fail(&format!("flood connection {i}: {err}"));
         }
     }
-    assert!(stack.metric("taglock_connection_timeouts_total{phase=\"header\"}") >= 200);
+    // Each connection the proxy accepted was closed by its header timeout. The
+    // 32 slots and the 128 places of the listen queue were surely accepted; the
+    // kernel may have dropped the handshake of the rest (a full queue), and such
+    // a connection ends without the proxy ever seeing it.
+    let timeouts = || stack.metric("taglock_connection_timeouts_total{phase=\"header\"}");
+    let counted = wait_until(Duration::from_secs(10), || {
+        let n = timeouts();
+        if n >= 160 {
+            Ok(())
+        } else {
+            Err(format!("{n} header timeouts counted"))
+        }
+    });
+    if let Err(err) = counted {
+        stack.fail(&err);
+    }
     assert!(stack.metric("taglock_connection_limit_reached_total") >= 1);
     assert_eq!(stack.metric("taglock_connections_max"), 32);
     let open = stack.metric("taglock_connections_open");
