@@ -9,7 +9,10 @@
 #      examples/proxy/policy.json and examples/proxy/users.json, and the pattern
 #      tester served by the same proxy at /ui/tester/;
 #   3. skopeo pushing a protected tag through the proxy, the refused overwrite and
-#      delete, then the commands to try yourself. Ctrl-C stops everything.
+#      delete;
+#   4. Envoy in front of the same registry with the taglock filter, configured by
+#      `taglock envoy bootstrap`: the same pushes and refusals, Envoy's counters;
+#      then the commands to try yourself. Ctrl-C stops everything.
 #
 # `--no-serve` stops after step 1. TAGLOCK_DEMO_PORT picks the proxy's port
 # (default 8765).
@@ -173,11 +176,41 @@ for line in open(sys.argv[1]):
     e = json.loads(line)
     if "/manifests/" not in e["path"]:
         continue
-    d = e["decision"]
-    print("%-6s %-44s %-22s %s%s" % (e["method"], e["path"][:44],
-        "%s %s" % (e["actor"]["kind"], e["actor"].get("id", "")), d["reason"],
-        "" if d["allowed"] else " (%d)" % d["status"]))
+    actor = e.get("actor") or {}
+    who = "%s %s" % (actor.get("kind", "?"), actor.get("id", ""))
+    if "decision" in e:
+        d = e["decision"]
+        outcome = d["reason"] + ("" if d["allowed"] else " (%d)" % d["status"])
+    else:
+        r = e["refusal"]
+        outcome = "refused by the proxy: %s (%d)" % (r["code"], r["status"])
+    print("%-6s %-44s %-22s %s" % (e["method"], e["path"][:44], who, outcome))
 PY
+
+title "The same core inside Envoy: taglock envoy bootstrap, then envoy -c"
+# ECR-style immutability (examples/ecr.json: every tag but `latest` and `dev-*`
+# immutable); the registry would authenticate clients itself, so the policy
+# checks no permissions.
+envoy_port="$(free_port)"
+admin_port="$(free_port)"
+run "$taglock" envoy bootstrap --policy examples/ecr.json --upstream "127.0.0.1:$registry_port" \
+  --listen "127.0.0.1:$envoy_port" --admin "127.0.0.1:$admin_port" --out "$demo/envoy"
+envoy="target/envoy/envoy/_bin/envoy"
+"$envoy" -c "$demo/envoy/envoy.yaml" --use-dynamic-base-id --log-level warn \
+  >"$demo/envoy.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$admin_port/ready" || { cat "$demo/envoy.log" >&2; echo "demo.sh: envoy did not start" >&2; exit 1; }
+echo "Envoy on http://127.0.0.1:$envoy_port (admin http://127.0.0.1:$admin_port), filter and config in $demo/envoy"
+envoy_push() { # IMAGE TAG LAYOUT
+  run skopeo --insecure-policy copy --quiet --preserve-digests --dest-tls-verify=false \
+    "oci:$images/$3:latest" "docker://127.0.0.1:$envoy_port/$1:$2"
+}
+envoy_push team/api v1.0.0 one
+envoy_push team/api v1.0.0 two
+envoy_push team/api latest two
+envoy_push team/api latest one
+say "curl -s http://127.0.0.1:$admin_port/stats | grep taglock_"
+curl -s "http://127.0.0.1:$admin_port/stats" | grep taglock_ || true
 
 cat <<TXT
 
@@ -201,7 +234,12 @@ $(printf '\033[1m')Try it yourself$(printf '\033[0m') (the proxy: $proxy_url, th
   # every decision, one JSON line each
   tail -f $demo/audit.jsonl
 
+  # the same refusal through Envoy with the filter (ECR-style policy)
+  skopeo --insecure-policy copy --preserve-digests --dest-tls-verify=false \\
+    oci:$images/two:latest docker://127.0.0.1:$envoy_port/team/api:v1.0.0
+
 The pattern tester: $proxy_url/ui/tester/
-Metrics: $proxy_url/metrics    Ctrl-C stops the proxy and the registry.
+Metrics: $proxy_url/metrics, Envoy's: http://127.0.0.1:$admin_port/stats/prometheus
+Ctrl-C stops the proxy, Envoy and the registry.
 TXT
 wait "${pids[@]}"
