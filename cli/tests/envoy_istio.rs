@@ -179,6 +179,9 @@ fn validate_with_istio_schema(resource: &[u8]) -> Output {
     run(command, Some(resource), Duration::from_secs(60))
 }
 
+/// A field of the resource, and how to break it.
+type Breakage = (&'static str, fn(&mut Value));
+
 #[test]
 fn the_wasmplugin_validates_against_istios_crd_schema_and_a_broken_one_does_not() {
     let registry = Registry::start();
@@ -201,7 +204,7 @@ fn the_wasmplugin_validates_against_istios_crd_schema_and_a_broken_one_does_not(
     assert!(valid.success(), "Istio's schema refused it: {valid}");
 
     // Each of these breaks the schema; the validator must say so.
-    let breakages: [(&str, fn(&mut Value)); 4] = [
+    let breakages: [Breakage; 4] = [
         ("failStrategy", |r| {
             r["spec"]["failStrategy"] = json!("FAIL_SOMETIMES")
         }),
