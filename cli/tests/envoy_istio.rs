@@ -222,3 +222,57 @@ fn the_wasmplugin_validates_against_istios_crd_schema_and_a_broken_one_does_not(
         assert!(refused.stderr.contains(field), "{field}: {refused}");
     }
 }
+
+/// Sets the filter's plugin configuration in a bootstrap's Envoy configuration.
+fn set_plugin_config(config: &mut Value, plugin: &Value) {
+    let filters = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"]
+        .as_array_mut()
+        .unwrap();
+    let wasm = filters
+        .iter_mut()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .unwrap();
+    wasm["typed_config"]["config"]["configuration"]["value"] = json!(plugin.to_string());
+}
+
+#[test]
+fn the_filter_in_a_real_envoy_loads_the_wasmplugins_plugin_configuration() {
+    // Istio hands `pluginConfig` to the filter as a JSON string, as bootstrap
+    // does: put the WasmPlugin's into a bootstrap configuration and let Envoy
+    // load the filter with it (`envoy --mode validate` runs its configure).
+    let work = Workdir::new();
+    let out = wasmplugin(
+        &work,
+        &policy(),
+        &"ab".repeat(32),
+        &["--jwt-issuer", "https://issuer.example"],
+    );
+    assert!(out.success(), "{out}");
+    let resource: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plugin = &resource["spec"]["pluginConfig"];
+    let dir = work.path("envoy");
+    let (bootstrap, _, _) =
+        support::envoy::bootstrap(&work.path("policy.json"), "127.0.0.1:5000", &dir, &[]);
+    assert!(bootstrap.success(), "{bootstrap}");
+    let path = dir.join("envoy.yaml");
+    let mut config: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+
+    set_plugin_config(&mut config, plugin);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let loaded = support::envoy::validate(&path);
+    assert!(
+        loaded.success(),
+        "Envoy refused the WasmPlugin's configuration: {loaded}"
+    );
+
+    let mut broken = plugin.clone();
+    broken["facts_timeout_ms"] = json!(0);
+    set_plugin_config(&mut config, &broken);
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let refused = support::envoy::validate(&path);
+    assert!(
+        !refused.success(),
+        "Envoy loaded a broken configuration: {refused}"
+    );
+}
