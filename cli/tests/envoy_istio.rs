@@ -108,6 +108,69 @@ fn push_stores_the_filter_as_the_two_layer_wasm_artifact_istio_pulls() {
 }
 
 #[test]
+fn push_sends_basic_credentials_to_a_registry_that_asks_for_them() {
+    let work = Workdir::new();
+    let htpasswd = work.path("htpasswd");
+    std::fs::write(
+        &htpasswd,
+        format!("ci:{}\n", bcrypt::hash("s3cret pass", 4).unwrap()),
+    )
+    .unwrap();
+    let registry = Registry::start_with_htpasswd(&htpasswd);
+    let reference = format!("{}/taglock/envoy:v1", registry.host());
+
+    let anonymous = push(&reference);
+    assert!(!anonymous.success(), "{anonymous}");
+    assert!(anonymous.stdout.is_empty(), "{anonymous}");
+    assert!(
+        anonymous.stderr.contains("asks for credentials"),
+        "{anonymous}"
+    );
+
+    let wrong = work.path("wrong");
+    std::fs::write(&wrong, "not it\n").unwrap();
+    let refused = taglock(
+        &[
+            "envoy",
+            "push",
+            &reference,
+            "--user",
+            "ci",
+            "--password-file",
+            wrong.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(!refused.success(), "{refused}");
+    assert!(refused.stderr.contains("were refused"), "{refused}");
+
+    let password = work.path("password");
+    std::fs::write(&password, "s3cret pass\n").unwrap();
+    let out = taglock(
+        &[
+            "envoy",
+            "push",
+            &reference,
+            "--user",
+            "ci",
+            "--password-file",
+            password.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(out.success(), "{out}\n{}", registry.log());
+    let digest = out.stdout.trim();
+    let reply = registry.client().login("ci", "s3cret pass").request(
+        "HEAD",
+        "/v2/taglock/envoy/manifests/v1",
+        &[("Accept", OCI_MANIFEST)],
+        None,
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.header("docker-content-digest"), Some(digest));
+}
+
+#[test]
 fn push_to_a_registry_that_does_not_answer_fails_within_its_bound() {
     let out = push(&format!("127.0.0.1:{}/taglock/envoy:v1", free_port()));
     assert!(!out.success(), "{out}");
