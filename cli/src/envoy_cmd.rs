@@ -1,9 +1,14 @@
-//! `taglock envoy bootstrap`: an Envoy configuration that serves a registry
-//! with the policy enforced by the proxy-wasm filter (`envoy-filter/`), which
-//! this binary embeds (refreshed by `cargo xtask build-wasm`).
+//! `taglock envoy …`: the proxy-wasm filter (`envoy-filter/`), which this
+//! binary embeds (refreshed by `cargo xtask build-wasm`), delivered three ways.
 //!
-//! The configuration is written as JSON (a subset of YAML) to `DIR/envoy.yaml`,
-//! next to the filter, `DIR/taglock_envoy.wasm`. `docs/envoy.md` explains each part.
+//! - `bootstrap`: an Envoy configuration that serves a registry with the policy
+//!   enforced, written as JSON (a subset of YAML) to `DIR/envoy.yaml`, next to
+//!   the filter, `DIR/taglock_envoy.wasm`.
+//! - `push`: the filter as an OCI artifact in a registry (`crate::wasm_push`).
+//! - `wasmplugin`: an Istio `WasmPlugin` resource that loads it.
+//!
+//! Both configurations give the filter the same plugin configuration, built by
+//! one function, [`plugin_config`]. `docs/envoy.md` explains each part.
 
 use crate::diagnostics;
 use crate::input::{PolicyInput, Source};
@@ -28,6 +33,8 @@ pub const FILTER_FILE: &str = "taglock_envoy.wasm";
 const PAYLOAD_KEY: &str = "jwt_payload";
 /// The JWT provider's name.
 const PROVIDER: &str = "taglock";
+/// The name of the filter's root context (`envoy-filter`'s `root_id`).
+pub const ROOT_ID: &str = "taglock";
 /// The route timeout of manifest pushes and deletes, in seconds: the registry
 /// must answer a write within it.
 const WRITE_TIMEOUT_S: u64 = 60;
@@ -50,6 +57,49 @@ pub enum EnvoyCommand {
     /// Write an Envoy configuration (and the filter) that serves a registry
     /// with the policy enforced.
     Bootstrap(Box<BootstrapArgs>),
+    /// Push the embedded filter to an OCI registry (plain HTTP) as the Wasm
+    /// artifact Istio pulls; prints the manifest digest, the `WasmPlugin`'s `sha256`.
+    Push(crate::wasm_push::PushArgs),
+    /// Print an Istio `WasmPlugin` (JSON, which kubectl applies) that loads the
+    /// pushed filter with the policy enforced.
+    Wasmplugin(Box<WasmPluginArgs>),
+}
+
+/// Which claims of a verified token make the actor (`--claim-*`).
+#[derive(Debug, Args)]
+pub struct ClaimArgs {
+    /// The claim that gives the actor's id.
+    #[arg(long, value_name = "CLAIM", default_value = "sub")]
+    pub claim_id: String,
+    /// The claim that gives the actor's kind (user, pipeline or token).
+    #[arg(long, value_name = "CLAIM")]
+    pub claim_kind: Option<String>,
+    /// The claim that gives the actor's groups.
+    #[arg(long, value_name = "CLAIM", default_value = "groups")]
+    pub claim_groups: String,
+    /// The claim that names a pipeline's code repository.
+    #[arg(long, value_name = "CLAIM")]
+    pub claim_repository: Option<String>,
+    /// The claim that names a pipeline's deployment environment.
+    #[arg(long, value_name = "CLAIM")]
+    pub claim_environment: Option<String>,
+    /// The boolean claim that makes the actor a workspace admin.
+    #[arg(long, value_name = "CLAIM")]
+    pub claim_workspace_admin: Option<String>,
+}
+
+impl ClaimArgs {
+    /// The gateway's claim names.
+    fn names(&self) -> ClaimNames {
+        ClaimNames {
+            id: self.claim_id.clone(),
+            kind: self.claim_kind.clone(),
+            groups: Some(self.claim_groups.clone()),
+            repository: self.claim_repository.clone(),
+            environment: self.claim_environment.clone(),
+            workspace_admin: self.claim_workspace_admin.clone(),
+        }
+    }
 }
 
 /// `taglock envoy bootstrap`.
@@ -81,24 +131,9 @@ pub struct BootstrapArgs {
     /// An audience tokens must name (repeatable; none: any audience).
     #[arg(long = "jwt-audience", value_name = "AUD")]
     pub jwt_audiences: Vec<String>,
-    /// The claim that gives the actor's id.
-    #[arg(long, value_name = "CLAIM", default_value = "sub")]
-    pub claim_id: String,
-    /// The claim that gives the actor's kind (user, pipeline or token).
-    #[arg(long, value_name = "CLAIM")]
-    pub claim_kind: Option<String>,
-    /// The claim that gives the actor's groups.
-    #[arg(long, value_name = "CLAIM", default_value = "groups")]
-    pub claim_groups: String,
-    /// The claim that names a pipeline's code repository.
-    #[arg(long, value_name = "CLAIM")]
-    pub claim_repository: Option<String>,
-    /// The claim that names a pipeline's deployment environment.
-    #[arg(long, value_name = "CLAIM")]
-    pub claim_environment: Option<String>,
-    /// The boolean claim that makes the actor a workspace admin.
-    #[arg(long, value_name = "CLAIM")]
-    pub claim_workspace_admin: Option<String>,
+    /// Which claims make the actor (JWT identity only).
+    #[command(flatten)]
+    pub claims: ClaimArgs,
     /// The bound on gathering one request's facts from the registry.
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     pub facts_timeout_ms: u64,
@@ -108,20 +143,73 @@ pub struct BootstrapArgs {
     pub stream_idle_timeout: u64,
 }
 
+/// `taglock envoy wasmplugin`.
+#[derive(Debug, Args)]
+pub struct WasmPluginArgs {
+    /// The policy JSON file; it is checked first (exit 1 with every problem
+    /// located, nothing printed to stdout).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Where Istio fetches the filter: `oci://REGISTRY/IMAGE:TAG` (also with
+    /// no scheme), `https://…`, `http://…` or `file://…`.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The pin Istio checks: for `oci://` (or no scheme) the image manifest's
+    /// digest (what `taglock envoy push` prints), for http(s) and file the
+    /// module's sha256. `sha256:HEX` or `HEX`.
+    #[arg(long, value_name = "DIGEST")]
+    pub sha256: String,
+    /// The registry the filter reads facts from, as the mesh routes it
+    /// (`registry.registry.svc.cluster.local:5000`): the `:authority` of its
+    /// look-ups.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub upstream: String,
+    /// The Envoy cluster of that registry; Istio names a service's cluster
+    /// `outbound|PORT||HOST`, the default.
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The resource's name.
+    #[arg(long, value_name = "NAME", default_value = "taglock")]
+    pub name: String,
+    /// The resource's namespace (none: kubectl's current namespace).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// A label the proxies to filter carry (repeatable, all must match; none:
+    /// every proxy of the namespace).
+    #[arg(long = "selector", value_name = "KEY=VALUE")]
+    pub selectors: Vec<String>,
+    /// Identity by JWT, verified by an Istio `RequestAuthentication` for this
+    /// issuer (Istio's `jwt_authn` keeps the payload under the issuer's name,
+    /// which is where the filter reads it). Without it the registry
+    /// authenticates clients and every actor is anonymous to the policy.
+    #[arg(long, value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Which claims make the actor (JWT identity only).
+    #[command(flatten)]
+    pub claims: ClaimArgs,
+    /// The bound on gathering one request's facts from the registry.
+    #[arg(long, value_name = "MS", default_value_t = 5_000)]
+    pub facts_timeout_ms: u64,
+}
+
 /// `taglock envoy …`.
 pub fn run(args: &EnvoyArgs) -> anyhow::Result<Outcome> {
     match &args.command {
         EnvoyCommand::Bootstrap(args) => bootstrap(args),
+        EnvoyCommand::Push(args) => crate::wasm_push::run(args),
+        EnvoyCommand::Wasmplugin(args) => wasmplugin(args),
     }
 }
 
-fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
-    let input = PolicyInput::read(&Source::new(&args.policy))?;
+/// The policy file's text, checked: `None` (after printing every problem
+/// located to stderr) when it is invalid. Lints are printed as warnings.
+fn checked_policy(path: &Path) -> anyhow::Result<Option<(String, Policy)>> {
+    let input = PolicyInput::read(&Source::new(path))?;
     let policy = match Policy::from_json(&input.text) {
         Ok(policy) => policy,
         Err(errors) => {
             output::stderr(&diagnostics::refused(&input, &errors, Style::stderr()));
-            return Ok(Outcome::InvalidPolicy);
+            return Ok(None);
         }
     };
     output::stderr(&diagnostics::warnings(
@@ -129,6 +217,24 @@ fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
         policy.lints(),
         Style::stderr(),
     ));
+    Ok(Some((input.text, policy)))
+}
+
+/// Warns that a policy with `permissions` denies every write to the anonymous
+/// actors of the registry identity mode.
+fn warn_anonymous(policy: &Policy) {
+    if policy.checks_permissions() {
+        output::stderr(
+            "warning: without --jwt-issuer every actor is anonymous to the policy, \
+             and its `permissions` deny every write\n",
+        );
+    }
+}
+
+fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
+    let Some((policy_text, policy)) = checked_policy(&args.policy)? else {
+        return Ok(Outcome::InvalidPolicy);
+    };
     let identity = match (&args.jwt_issuer, &args.jwt_jwks) {
         (Some(issuer), Some(jwks)) => {
             let text = std::fs::read_to_string(jwks)
@@ -142,23 +248,11 @@ fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
                 issuer: issuer.clone(),
                 jwks: text,
                 audiences: args.jwt_audiences.clone(),
-                claims: ClaimNames {
-                    id: args.claim_id.clone(),
-                    kind: args.claim_kind.clone(),
-                    groups: Some(args.claim_groups.clone()),
-                    repository: args.claim_repository.clone(),
-                    environment: args.claim_environment.clone(),
-                    workspace_admin: args.claim_workspace_admin.clone(),
-                },
+                claims: args.claims.names(),
             })
         }
         _ => {
-            if policy.checks_permissions() {
-                output::stderr(
-                    "warning: without --jwt-issuer every actor is anonymous to the policy, \
-                     and its `permissions` deny every write\n",
-                );
-            }
+            warn_anonymous(&policy);
             None
         }
     };
@@ -169,7 +263,7 @@ fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
     let filter = out.join(FILTER_FILE);
     std::fs::write(&filter, FILTER)
         .with_context(|| format!("cannot write {}", filter.display()))?;
-    let config = envoy_config(args, &input.text, identity.as_ref(), &filter)?;
+    let config = envoy_config(args, &policy_text, identity.as_ref(), &filter)?;
     let path = out.join("envoy.yaml");
     let mut text = serde_json::to_string_pretty(&config)?;
     text.push('\n');
@@ -181,6 +275,166 @@ fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
         path.display()
     ))?;
     Ok(Outcome::Success)
+}
+
+fn wasmplugin(args: &WasmPluginArgs) -> anyhow::Result<Outcome> {
+    let Some((policy_text, policy)) = checked_policy(&args.policy)? else {
+        return Ok(Outcome::InvalidPolicy);
+    };
+    if args.jwt_issuer.is_none() {
+        warn_anonymous(&policy);
+    }
+    let resource = wasm_plugin(args, &policy_text)?;
+    let mut text = serde_json::to_string_pretty(&resource)?;
+    text.push('\n');
+    output::stdout(&text)?;
+    Ok(Outcome::Success)
+}
+
+/// How the filter learns who the actor is.
+enum Identity<'a> {
+    /// The registry authenticates; every actor is anonymous to the policy.
+    Registry,
+    /// `jwt_authn` verified a token and left its payload in the stream's
+    /// metadata under `payload_key`.
+    Jwt {
+        payload_key: &'a str,
+        claims: &'a ClaimNames,
+    },
+}
+
+/// The filter's plugin configuration (`envoy-filter/src/config.rs` parses
+/// it): the one source for `bootstrap`'s Envoy configuration and `wasmplugin`'s
+/// `pluginConfig`.
+fn plugin_config(
+    policy_text: &str,
+    cluster: &str,
+    authority: &str,
+    identity: &Identity<'_>,
+    facts_timeout_ms: u64,
+) -> Value {
+    let identity = match identity {
+        Identity::Jwt {
+            payload_key,
+            claims,
+        } => json!({ "mode": "jwt", "payload_key": payload_key, "claims": claims }),
+        Identity::Registry => json!({ "mode": "registry" }),
+    };
+    json!({
+        "policy": policy_text,
+        "cluster": cluster,
+        "authority": authority,
+        "identity": identity,
+        "facts_timeout_ms": facts_timeout_ms,
+        "filter_sha256": sha256_hex(FILTER),
+        "lock_ttl_ms": facts_timeout_ms
+            .saturating_add(WRITE_TIMEOUT_S * 1000)
+            .saturating_add(LOCK_MARGIN_MS),
+    })
+}
+
+/// `sha256:HEX` or `HEX` → the 64 lowercase hex digits Istio's `sha256` takes.
+fn sha256_pin(text: &str) -> anyhow::Result<String> {
+    let hex = text.strip_prefix("sha256:").unwrap_or(text);
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!(
+            "--sha256 `{text}` is not a sha256 digest (64 hex digits, optionally after `sha256:`)"
+        );
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+/// Checks `--url` against the schemes Istio fetches from (no scheme means `oci://`).
+fn plugin_url(url: &str) -> anyhow::Result<String> {
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            if !matches!(scheme, "oci" | "http" | "https" | "file") {
+                bail!(
+                    "--url `{url}`: Istio fetches from oci://, https://, http:// or file://, not {scheme}://"
+                );
+            }
+            rest
+        }
+        None => url,
+    };
+    if rest.is_empty() || url.chars().any(char::is_whitespace) {
+        bail!("--url `{url}` names nothing to fetch");
+    }
+    Ok(url.to_owned())
+}
+
+/// `KEY=VALUE` selectors → `matchLabels`.
+fn match_labels(selectors: &[String]) -> anyhow::Result<serde_json::Map<String, Value>> {
+    let mut labels = serde_json::Map::new();
+    for selector in selectors {
+        let (key, value) = selector
+            .split_once('=')
+            .with_context(|| format!("--selector `{selector}` is not KEY=VALUE"))?;
+        if key.is_empty() {
+            bail!("--selector `{selector}` has no key");
+        }
+        if labels
+            .insert(key.to_owned(), Value::String(value.to_owned()))
+            .is_some()
+        {
+            bail!("--selector names the label `{key}` twice");
+        }
+    }
+    Ok(labels)
+}
+
+/// The Istio `WasmPlugin` resource.
+fn wasm_plugin(args: &WasmPluginArgs, policy_text: &str) -> anyhow::Result<Value> {
+    let url = plugin_url(&args.url)?;
+    let sha256 = sha256_pin(&args.sha256)?;
+    let (host, port) = host_port("--upstream", &args.upstream)?;
+    let cluster = args
+        .cluster
+        .clone()
+        .unwrap_or_else(|| format!("outbound|{port}||{host}"));
+    let claims = args.claims.names();
+    let identity = match &args.jwt_issuer {
+        Some(issuer) => Identity::Jwt {
+            payload_key: issuer,
+            claims: &claims,
+        },
+        None => Identity::Registry,
+    };
+    let plugin = plugin_config(
+        policy_text,
+        &cluster,
+        &args.upstream,
+        &identity,
+        args.facts_timeout_ms,
+    );
+    let mut metadata = serde_json::Map::new();
+    metadata.insert("name".to_owned(), json!(args.name));
+    if let Some(namespace) = &args.namespace {
+        metadata.insert("namespace".to_owned(), json!(namespace));
+    }
+    let mut spec = serde_json::Map::new();
+    let labels = match_labels(&args.selectors)?;
+    if !labels.is_empty() {
+        spec.insert("selector".to_owned(), json!({ "matchLabels": labels }));
+    }
+    spec.insert("url".to_owned(), json!(url));
+    spec.insert("sha256".to_owned(), json!(sha256));
+    spec.insert("imagePullPolicy".to_owned(), json!("IfNotPresent"));
+    // After Istio's authentication filters (jwt_authn has run and left the
+    // payload), like an authorization filter.
+    spec.insert("phase".to_owned(), json!("AUTHZ"));
+    // A filter that failed to load or fetch refuses requests, never lets
+    // them through unchecked (FAIL_OPEN would let protected tags be overwritten).
+    spec.insert("failStrategy".to_owned(), json!("FAIL_CLOSE"));
+    spec.insert("type".to_owned(), json!("HTTP"));
+    spec.insert("pluginName".to_owned(), json!(ROOT_ID));
+    spec.insert("pluginConfig".to_owned(), plugin);
+    Ok(json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": metadata,
+        "spec": spec,
+    }))
 }
 
 /// The JWT identity settings.
@@ -228,21 +482,19 @@ fn envoy_config(
         "STRICT_DNS"
     };
     let identity = match jwt {
-        Some(jwt) => json!({ "mode": "jwt", "payload_key": PAYLOAD_KEY, "claims": jwt.claims }),
-        None => json!({ "mode": "registry" }),
+        Some(jwt) => Identity::Jwt {
+            payload_key: PAYLOAD_KEY,
+            claims: &jwt.claims,
+        },
+        None => Identity::Registry,
     };
-    let plugin = json!({
-        "policy": policy_text,
-        "cluster": "registry",
-        "authority": args.upstream,
-        "identity": identity,
-        "facts_timeout_ms": args.facts_timeout_ms,
-        "filter_sha256": sha256_hex(FILTER),
-        "lock_ttl_ms": args
-            .facts_timeout_ms
-            .saturating_add(WRITE_TIMEOUT_S * 1000)
-            .saturating_add(LOCK_MARGIN_MS),
-    });
+    let plugin = plugin_config(
+        policy_text,
+        "registry",
+        &args.upstream,
+        &identity,
+        args.facts_timeout_ms,
+    );
     let filter_path = filter
         .to_str()
         .context("the output directory's path is not UTF-8")?;
@@ -280,7 +532,7 @@ fn envoy_config(
             "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
             "config": {
                 "name": "taglock",
-                "root_id": "taglock",
+                "root_id": ROOT_ID,
                 // A worker whose filter failed answers 503, never lets a request
                 // through unchecked.
                 "failure_policy": "FAIL_CLOSED",
@@ -411,6 +663,218 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
 
+    fn claim_args() -> ClaimArgs {
+        ClaimArgs {
+            claim_id: "sub".to_owned(),
+            claim_kind: None,
+            claim_groups: "groups".to_owned(),
+            claim_repository: None,
+            claim_environment: None,
+            claim_workspace_admin: None,
+        }
+    }
+
+    fn plugin_args() -> WasmPluginArgs {
+        WasmPluginArgs {
+            policy: PathBuf::from("policy.json"),
+            url: "oci://registry.example/taglock/envoy:v1".to_owned(),
+            sha256: format!("sha256:{}", "ab".repeat(32)),
+            upstream: "registry.registry.svc.cluster.local:5000".to_owned(),
+            cluster: None,
+            name: "taglock".to_owned(),
+            namespace: Some("registry".to_owned()),
+            selectors: vec!["app=registry-gateway".to_owned()],
+            jwt_issuer: None,
+            claims: claim_args(),
+            facts_timeout_ms: 5_000,
+        }
+    }
+
+    /// The plugin configuration `bootstrap` gives the filter.
+    fn bootstrap_plugin(config: &Value) -> Value {
+        let filters = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+            ["typed_config"]["http_filters"]
+            .as_array()
+            .unwrap();
+        let wasm = filters
+            .iter()
+            .find(|f| f["name"] == "envoy.filters.http.wasm")
+            .unwrap();
+        serde_json::from_str(
+            wasm["typed_config"]["config"]["configuration"]["value"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_wasmplugin_pins_the_module_fails_closed_and_runs_after_authentication() {
+        let resource = wasm_plugin(&plugin_args(), "{\"version\":1}").unwrap();
+        assert_eq!(resource["apiVersion"], "extensions.istio.io/v1alpha1");
+        assert_eq!(resource["kind"], "WasmPlugin");
+        assert_eq!(
+            resource["metadata"],
+            json!({ "name": "taglock", "namespace": "registry" })
+        );
+        let spec = &resource["spec"];
+        assert_eq!(spec["url"], "oci://registry.example/taglock/envoy:v1");
+        assert_eq!(spec["sha256"], "ab".repeat(32));
+        assert_eq!(spec["failStrategy"], "FAIL_CLOSE");
+        assert_eq!(spec["phase"], "AUTHZ");
+        assert_eq!(spec["pluginName"], ROOT_ID);
+        assert_eq!(
+            spec["selector"],
+            json!({ "matchLabels": { "app": "registry-gateway" } })
+        );
+        assert!(!resource.to_string().contains("FAIL_OPEN"));
+        let plugin = &spec["pluginConfig"];
+        assert_eq!(
+            plugin["cluster"],
+            "outbound|5000||registry.registry.svc.cluster.local"
+        );
+        assert_eq!(
+            plugin["authority"],
+            "registry.registry.svc.cluster.local:5000"
+        );
+        assert_eq!(plugin["identity"], json!({ "mode": "registry" }));
+        assert_eq!(plugin["policy"], "{\"version\":1}");
+
+        let no_selector = wasm_plugin(
+            &WasmPluginArgs {
+                selectors: Vec::new(),
+                namespace: None,
+                cluster: Some("registry".to_owned()),
+                ..plugin_args()
+            },
+            "{}",
+        )
+        .unwrap();
+        assert!(no_selector["spec"].get("selector").is_none());
+        assert!(no_selector["metadata"].get("namespace").is_none());
+        assert_eq!(no_selector["spec"]["pluginConfig"]["cluster"], "registry");
+    }
+
+    #[test]
+    fn the_wasmplugin_gives_the_filter_what_bootstrap_gives_it() {
+        let policy = "{\"version\":1}";
+        let bootstrap = bootstrap_plugin(
+            &envoy_config(
+                &BootstrapArgs {
+                    upstream: "registry.registry.svc.cluster.local:5000".to_owned(),
+                    ..args()
+                },
+                policy,
+                None,
+                Path::new("/f.wasm"),
+            )
+            .unwrap(),
+        );
+        let mut istio = wasm_plugin(
+            &WasmPluginArgs {
+                cluster: Some("registry".to_owned()),
+                ..plugin_args()
+            },
+            policy,
+        )
+        .unwrap()["spec"]["pluginConfig"]
+            .clone();
+        assert_eq!(istio, bootstrap);
+
+        // JWT identity: the same, but the payload is where Istio's jwt_authn
+        // puts it, under the issuer's name.
+        let claims = ClaimNames {
+            repository: Some("repository".to_owned()),
+            ..claim_args().names()
+        };
+        let jwt = Jwt {
+            issuer: "https://issuer.example".to_owned(),
+            jwks: "{\"keys\":[]}".to_owned(),
+            audiences: Vec::new(),
+            claims,
+        };
+        let bootstrap = bootstrap_plugin(
+            &envoy_config(
+                &BootstrapArgs {
+                    upstream: "registry.registry.svc.cluster.local:5000".to_owned(),
+                    ..args()
+                },
+                policy,
+                Some(&jwt),
+                Path::new("/f.wasm"),
+            )
+            .unwrap(),
+        );
+        istio = wasm_plugin(
+            &WasmPluginArgs {
+                cluster: Some("registry".to_owned()),
+                jwt_issuer: Some("https://issuer.example".to_owned()),
+                claims: ClaimArgs {
+                    claim_repository: Some("repository".to_owned()),
+                    ..claim_args()
+                },
+                ..plugin_args()
+            },
+            policy,
+        )
+        .unwrap()["spec"]["pluginConfig"]
+            .clone();
+        assert_eq!(istio["identity"]["payload_key"], "https://issuer.example");
+        istio["identity"]["payload_key"] = json!(PAYLOAD_KEY);
+        assert_eq!(istio, bootstrap);
+    }
+
+    #[test]
+    fn the_wasmplugin_refuses_what_istio_would_not_fetch_or_pin() {
+        let bad = [
+            WasmPluginArgs {
+                url: "ftp://registry.example/taglock:v1".to_owned(),
+                ..plugin_args()
+            },
+            WasmPluginArgs {
+                url: String::new(),
+                ..plugin_args()
+            },
+            WasmPluginArgs {
+                sha256: "abc".to_owned(),
+                ..plugin_args()
+            },
+            WasmPluginArgs {
+                sha256: format!("sha512:{}", "ab".repeat(32)),
+                ..plugin_args()
+            },
+            WasmPluginArgs {
+                selectors: vec!["app".to_owned()],
+                ..plugin_args()
+            },
+            WasmPluginArgs {
+                selectors: vec!["app=a".to_owned(), "app=b".to_owned()],
+                ..plugin_args()
+            },
+            WasmPluginArgs {
+                upstream: "registry".to_owned(),
+                ..plugin_args()
+            },
+        ];
+        for args in bad {
+            assert!(wasm_plugin(&args, "{}").is_err(), "{args:?} was accepted");
+        }
+        let no_scheme = wasm_plugin(
+            &WasmPluginArgs {
+                url: "registry.example/taglock/envoy:v1".to_owned(),
+                sha256: "AB".repeat(32),
+                ..plugin_args()
+            },
+            "{}",
+        )
+        .unwrap();
+        assert_eq!(
+            no_scheme["spec"]["url"],
+            "registry.example/taglock/envoy:v1"
+        );
+        assert_eq!(no_scheme["spec"]["sha256"], "ab".repeat(32));
+    }
+
     fn args() -> BootstrapArgs {
         BootstrapArgs {
             policy: PathBuf::from("policy.json"),
@@ -421,12 +885,7 @@ mod tests {
             jwt_issuer: None,
             jwt_jwks: None,
             jwt_audiences: Vec::new(),
-            claim_id: "sub".to_owned(),
-            claim_kind: None,
-            claim_groups: "groups".to_owned(),
-            claim_repository: None,
-            claim_environment: None,
-            claim_workspace_admin: None,
+            claims: claim_args(),
             facts_timeout_ms: 5_000,
             stream_idle_timeout: 60,
         }

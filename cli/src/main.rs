@@ -16,6 +16,7 @@ mod serve;
 mod style;
 mod test_cmd;
 mod users_cmd;
+mod wasm_push;
 
 use args::{Cli, Command};
 use clap::Parser;

@@ -1,7 +1,8 @@
 //! A real CNCF distribution registry (Debian's `docker-registry`) on 127.0.0.1:
 //! a free port, a temporary storage directory, deletes enabled, quiet logs. It can
 //! be stopped and started again on the same port and storage, as when an upstream
-//! goes down in the middle of a test.
+//! goes down in the middle of a test. [`Registry::start_with_htpasswd`] makes
+//! it ask for HTTP Basic credentials.
 
 use super::http::Client;
 use super::process::{Guard, wait_until};
@@ -19,11 +20,23 @@ pub struct Registry {
     process: Option<Guard>,
     port: u16,
     dir: tempfile::TempDir,
+    /// The htpasswd file it authenticates clients with, if any.
+    htpasswd: Option<PathBuf>,
 }
 
 impl Registry {
     /// Starts a registry on a free loopback port and waits until `/v2/` answers.
     pub fn start() -> Registry {
+        Registry::start_with(None)
+    }
+
+    /// Starts a registry that asks for HTTP Basic credentials checked against
+    /// `htpasswd` (bcrypt entries, `user:hash` lines).
+    pub fn start_with_htpasswd(htpasswd: &std::path::Path) -> Registry {
+        Registry::start_with(Some(htpasswd.to_path_buf()))
+    }
+
+    fn start_with(htpasswd: Option<PathBuf>) -> Registry {
         super::require_tool(BINARY);
         let dir = tempfile::Builder::new()
             .prefix("taglock-registry-")
@@ -39,6 +52,7 @@ impl Registry {
                 process: None,
                 port: free_port(),
                 dir: dir.take().unwrap(),
+                htpasswd: htpasswd.clone(),
             };
             match registry.spawn() {
                 Ok(()) => return registry,
@@ -122,12 +136,14 @@ impl Registry {
             .map_err(|err| format!("cannot run {BINARY}: {err}"))?;
         let mut process = Guard::new(child);
         let client = self.client();
+        // With authentication, a 401 to an anonymous client is an answer.
+        let ready_status = if self.htpasswd.is_some() { 401 } else { 200 };
         let ready = wait_until(Duration::from_secs(20), || {
             if let Some(status) = process.exited() {
                 return Err(format!("exited with {status}"));
             }
             match client.try_request("GET", "/v2/", &[], None) {
-                Ok(reply) if reply.status == 200 => Ok(()),
+                Ok(reply) if reply.status == ready_status => Ok(()),
                 Ok(reply) => Err(format!("/v2/ answered {reply}")),
                 Err(err) => Err(err),
             }
@@ -143,14 +159,21 @@ impl Registry {
 
     fn config(&self) -> String {
         let storage: PathBuf = self.dir.path().join("storage");
-        format!(
+        let auth = self.htpasswd.as_ref().map_or_else(String::new, |path| {
+            format!(
+                "auth:\n  htpasswd:\n    realm: taglock-test\n    path: {}\n",
+                path.display()
+            )
+        });
+        let config = format!(
             "version: 0.1\n\
              log:\n  level: error\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
              http:\n  addr: 127.0.0.1:{}\n  secret: taglock-test-only\n",
             storage.display(),
             self.port
-        )
+        );
+        config + &auth
     }
 }
 
