@@ -3,6 +3,7 @@
 
 use crate::json::Segment;
 use crate::role::Role;
+use crate::unit_enum::{self, UnitEnum};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -27,7 +28,7 @@ pub struct PolicyDocument {
 }
 
 /// Enforcement mode (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Denials are denials.
@@ -35,6 +36,19 @@ pub enum Mode {
     Enforce,
     /// Requests are allowed; decisions that would deny are marked `would_deny`.
     Audit,
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Mode, D::Error> {
+        const ENUM: UnitEnum = UnitEnum {
+            name: "Mode",
+            variants: &["enforce", "audit"],
+        };
+        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
+            0 => Mode::Enforce,
+            _ => Mode::Audit,
+        })
+    }
 }
 
 /// A limits profile by name, or custom numbers.
@@ -218,7 +232,7 @@ impl Default for ImmutabilityDocument {
 }
 
 /// Which tags are protected (Bitbucket's three options).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protect {
     /// All tags stay mutable.
@@ -230,8 +244,22 @@ pub enum Protect {
     Some,
 }
 
+impl<'de> Deserialize<'de> for Protect {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Protect, D::Error> {
+        const ENUM: UnitEnum = UnitEnum {
+            name: "Protect",
+            variants: &["none", "all", "some"],
+        };
+        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
+            0 => Protect::None,
+            1 => Protect::All,
+            _ => Protect::Some,
+        })
+    }
+}
+
 /// What an identical re-push of an immutable tag gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IdenticalRepush {
     /// Allowed as a no-op (a CI retry).
@@ -241,8 +269,21 @@ pub enum IdenticalRepush {
     Deny,
 }
 
+impl<'de> Deserialize<'de> for IdenticalRepush {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<IdenticalRepush, D::Error> {
+        const ENUM: UnitEnum = UnitEnum {
+            name: "IdenticalRepush",
+            variants: &["allow", "deny"],
+        };
+        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
+            0 => IdenticalRepush::Allow,
+            _ => IdenticalRepush::Deny,
+        })
+    }
+}
+
 /// How legacy referrer tags are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReferrerTags {
     /// Exempt from `all` and from rules: signing rewrites them.
@@ -250,6 +291,19 @@ pub enum ReferrerTags {
     Mutable,
     /// Treated like any other tag.
     Protected,
+}
+
+impl<'de> Deserialize<'de> for ReferrerTags {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ReferrerTags, D::Error> {
+        const ENUM: UnitEnum = UnitEnum {
+            name: "ReferrerTags",
+            variants: &["mutable", "protected"],
+        };
+        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
+            0 => ReferrerTags::Mutable,
+            _ => ReferrerTags::Protected,
+        })
+    }
 }
 
 /// One immutability rule.
@@ -358,7 +412,7 @@ pub struct ImageDocument {
 }
 
 /// Who may publish (push, upload, mount into) an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Publish {
     /// Anyone holding write.
@@ -366,4 +420,17 @@ pub enum Publish {
     Anyone,
     /// Only pipelines holding write.
     PipelinesOnly,
+}
+
+impl<'de> Deserialize<'de> for Publish {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Publish, D::Error> {
+        const ENUM: UnitEnum = UnitEnum {
+            name: "Publish",
+            variants: &["anyone", "pipelines-only"],
+        };
+        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
+            0 => Publish::Anyone,
+            _ => Publish::PipelinesOnly,
+        })
+    }
 }

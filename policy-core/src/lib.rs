@@ -56,6 +56,7 @@ pub mod principal;
 pub mod request;
 pub mod role;
 pub mod selector;
+mod unit_enum;
 
 pub use decision::{Decision, ErrorCode, Reason};
 pub use document::PolicyDocument;

@@ -10,7 +10,7 @@ use crate::limits::{
 };
 use crate::names;
 use crate::pattern::PatternErrorKind;
-use crate::policy::{ImageLink, Immutability, Permissions, Policy, Rule};
+use crate::policy::{Grants, ImageLink, Immutability, Permissions, Policy, Rule};
 use crate::principal::Principal;
 use crate::role::Role;
 use crate::selector::{self, Selector, SelectorError};
@@ -359,7 +359,8 @@ fn compile_permissions(
         "permissions.workspace_admins",
         problems,
     );
-    let mut repositories = BTreeMap::new();
+    // The document's map gives the names sorted: `Grants` keeps them so.
+    let mut repositories = Grants::default();
     for (name, grants) in &doc.repositories {
         if let Some(error) = check_length(
             name,
@@ -387,7 +388,7 @@ fn compile_permissions(
             let parsed = principals(principals_text, &format!("{path}.{role}"), problems);
             list.extend(parsed.into_iter().map(|p| (p, role)));
         }
-        repositories.insert(name.clone(), list);
+        repositories.push(name.clone(), list);
     }
     let mut records = BTreeMap::new();
     let mut patterns = Vec::new();

@@ -67,7 +67,7 @@ impl Permissions {
         // Grants are stored strongest first (admin, write, read): the first match is the highest.
         let mut role = self
             .repositories
-            .get(&*link.image.repository)
+            .get(&link.image.repository)
             .into_iter()
             .flatten()
             .find(|(p, _)| p.matches(actor))

@@ -80,10 +80,43 @@ impl Rule {
 #[derive(Debug, Clone)]
 pub(crate) struct Permissions {
     pub(crate) workspace_admins: Vec<Principal>,
-    pub(crate) repositories: BTreeMap<String, Vec<(Principal, Role)>>,
+    pub(crate) repositories: Grants,
     pub(crate) records: BTreeMap<String, ImageLink>,
     pub(crate) patterns: Vec<(Selector, ImageLink)>,
     pub(crate) pipelines_inherit_write: bool,
+}
+
+/// Each code repository's grants, strongest role first, sorted by repository
+/// name and found by binary search. A sorted list rather than a `BTreeMap`: the
+/// document's map already gives the names sorted and unique, and another map
+/// type would be another copy of the B-tree's code (~4 KB of the component).
+#[derive(Clone, Default)]
+pub(crate) struct Grants(Vec<(String, Vec<(Principal, Role)>)>);
+
+impl Grants {
+    /// Adds a repository's grants; `name` sorts after every name already added.
+    pub(crate) fn push(&mut self, name: String, grants: Vec<(Principal, Role)>) {
+        debug_assert!(self.0.last().is_none_or(|(last, _)| *last < name));
+        self.0.push((name, grants));
+    }
+
+    /// The grants of `repository`, if the policy names it.
+    pub(crate) fn get(&self, repository: &str) -> Option<&[(Principal, Role)]> {
+        let at = self
+            .0
+            .binary_search_by(|(name, _)| name.as_str().cmp(repository))
+            .ok()?;
+        self.0.get(at).map(|(_, grants)| grants.as_slice())
+    }
+}
+
+/// Shown as the map it stands for.
+impl std::fmt::Debug for Grants {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, grants)| (name, grants)))
+            .finish()
+    }
 }
 
 /// What the policy says about one image (a record, or a pattern's link).
@@ -146,5 +179,34 @@ mod tests {
     fn policy_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Policy>();
+    }
+
+    #[test]
+    fn grants_are_found_by_name_as_in_a_map() {
+        let text = r#"{"version": 1, "permissions": {"repositories": {
+            "web": {"read": ["user:w"]}, "api": {"admin": ["user:a"]},
+            "Zeta": {"write": ["user:z"]}, "a/b": {}, "api-2": {"read": ["user:a2"]}}}}"#;
+        let policy = Policy::from_json(text).unwrap();
+        let grants = &policy.permissions.as_ref().unwrap().repositories;
+        let document = &policy.document().permissions.as_ref().unwrap().repositories;
+        for name in document.keys() {
+            assert_eq!(
+                grants.get(name).map(<[_]>::len),
+                Some(
+                    document[name].admin.len()
+                        + document[name].write.len()
+                        + document[name].read.len()
+                ),
+                "{name}"
+            );
+        }
+        for missing in ["", "API", "ap", "api-", "b", "web/", "zeta"] {
+            assert!(grants.get(missing).is_none(), "{missing}");
+        }
+        assert_eq!(grants.get("api").unwrap()[0].1, Role::Admin);
+        assert!(
+            format!("{grants:?}").starts_with(r#"{"Zeta": [("#),
+            "{grants:?}"
+        );
     }
 }

@@ -1,12 +1,11 @@
 //! Roles, ordered `none < read < write < admin`.
 
-use serde::{Deserialize, Serialize};
+use crate::unit_enum::{self, UnitEnum};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 /// What an actor may do with an image, inherited from its code repository.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// No access.
@@ -18,6 +17,21 @@ pub enum Role {
     Write,
     /// Create images linked to the repository, delete manifests and images.
     Admin,
+}
+
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Role, D::Error> {
+        const ENUM: UnitEnum = UnitEnum {
+            name: "Role",
+            variants: &["none", "read", "write", "admin"],
+        };
+        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
+            0 => Role::None,
+            1 => Role::Read,
+            2 => Role::Write,
+            _ => Role::Admin,
+        })
+    }
 }
 
 impl Role {

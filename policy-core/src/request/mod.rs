@@ -2,8 +2,9 @@
 
 use crate::json::{self, JsonError};
 use crate::role::Role;
+use crate::unit_enum::{self, UnitEnum};
 pub(crate) use fields::Fields;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 mod fields;
 
@@ -261,7 +262,7 @@ impl Actor {
 }
 
 /// The kind of actor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ActorKind {
     /// A person.
@@ -273,4 +274,19 @@ pub enum ActorKind {
     /// Nobody logged in.
     #[default]
     Anonymous,
+}
+
+impl<'de> Deserialize<'de> for ActorKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ActorKind, D::Error> {
+        const ENUM: UnitEnum = UnitEnum {
+            name: "ActorKind",
+            variants: &["user", "pipeline", "token", "anonymous"],
+        };
+        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
+            0 => ActorKind::User,
+            1 => ActorKind::Pipeline,
+            2 => ActorKind::Token,
+            _ => ActorKind::Anonymous,
+        })
+    }
 }
