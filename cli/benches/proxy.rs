@@ -24,6 +24,7 @@ mod support;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use support::http::Client;
+use support::latency::{added, ms, percentile};
 use support::oci::{Blob, Image, LAYER};
 use support::proxy::{Serve, Workdir};
 use support::registry::Registry;
@@ -209,21 +210,6 @@ fn row(what: &str, direct: &mut [Duration], proxied: &mut [Duration]) {
         ms(p99),
         added(d99, p99)
     );
-}
-
-/// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1e3)
-}
-
-fn added(direct: Duration, proxied: Duration) -> String {
-    let delta = proxied.as_secs_f64() - direct.as_secs_f64();
-    format!("{:+.3} ms", delta * 1e3)
 }
 
 fn mib(kib: u64) -> String {

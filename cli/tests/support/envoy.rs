@@ -67,12 +67,23 @@ impl Envoy {
     pub fn start(policy: &Path, upstream: &str, out: &Path, extra: &[&str]) -> Envoy {
         let (output, listen, admin) = bootstrap(policy, upstream, out, extra);
         assert!(output.success(), "bootstrap failed: {output:?}");
-        let log = out.join("envoy.log");
+        Envoy::start_config(
+            &out.join("envoy.yaml"),
+            listen,
+            admin,
+            &out.join("envoy.log"),
+        )
+    }
+
+    /// Starts Envoy with `config`, which listens on `listen` with its admin on
+    /// `admin`, logging to `log`; fails the test when it does not become ready.
+    pub fn start_config(config: &Path, listen: u16, admin: u16, log: &Path) -> Envoy {
+        let log = log.to_owned();
         let file = std::fs::File::create(&log).unwrap();
         let mut process = Guard::new(
             Command::new(binary())
                 .args(["--use-dynamic-base-id", "--concurrency", "2", "-c"])
-                .arg(out.join("envoy.yaml"))
+                .arg(config)
                 .args(["--log-level", "info", "--component-log-level", "wasm:info"])
                 // The access log (stdout) is flushed every 200 ms, not every 10 s.
                 .args(["--file-flush-interval-msec", "200"])

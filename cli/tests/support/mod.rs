@@ -11,6 +11,7 @@
 
 pub mod envoy;
 pub mod http;
+pub mod latency;
 pub mod oci;
 pub mod process;
 pub mod proxy;
