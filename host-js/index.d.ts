@@ -1,4 +1,4 @@
-// Types for @taglock/policy. Field names are the JSON contract's (SPEC §10),
+// Types for @taglock/policy. Field names are the JSON contract's (docs/policy.md),
 // shared by every taglock host: snake_case, exactly as the CLI prints them.
 
 /** `none < read < write < admin`. */
@@ -173,7 +173,7 @@ export interface OciErrorBody {
   ];
 }
 
-/** The answer to one request (SPEC §10). */
+/** The answer to one request (docs/policy.md, "Decisions"). */
 export interface Decision {
   allowed: boolean;
   /** Audit mode: the request would have been denied under `enforce`. */

@@ -129,7 +129,7 @@ export class Policy {
   }
 
   /**
-   * Decides one request (object or JSON text) and returns the SPEC §10 decision.
+   * Decides one request (object or JSON text) and returns the decision (docs/policy.md, "Decisions").
    * Throws `RequestError` (with `path`) when the request does not have a request's shape.
    */
   evaluate(request) {
@@ -175,7 +175,7 @@ export class Policy {
     return this.testTags(image, [tag])[0];
   }
 
-  /** Warnings a careful admin wants before saving (SPEC §8), each located by JSON path. */
+  /** Warnings a careful admin wants before saving (docs/policy.md, "Lints"), each located by JSON path. */
   lints() {
     return JSON.parse(this.#live().lints());
   }

@@ -6,7 +6,7 @@
     missing_docs
 )]
 //! `taglock serve` in front of a real CNCF distribution registry, driven by the
-//! real client (skopeo) and by a raw HTTP client: the scenario of issue 5 part 9.
+//! real client (skopeo) and by a raw HTTP client: the main scenario of the proxy.
 //! Each test runs its own registry and proxy, so the tests run in parallel.
 //! docker-registry and skopeo must be installed (scripts/install-registry.sh); a
 //! test fails, never skips, when they are not.
@@ -202,7 +202,7 @@ fn protected_tag_first_push_overwrite_repush_and_digest_delete() {
         Some(original.manifest.digest.as_str())
     );
 
-    // An overwrite with another image is refused with the SPEC sentence, and the
+    // An overwrite with another image is refused with the decision's sentence, and the
     // registry itself still serves the original.
     let refused = stack.push("alice", "acme/web", "v1.0.0", &other);
     assert_refused(

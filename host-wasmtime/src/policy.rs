@@ -119,7 +119,7 @@ impl WasmPolicy {
         })
     }
 
-    /// The warnings computed when the policy was loaded (SPEC §8).
+    /// The warnings computed when the policy was loaded (see `docs/policy.md`, "Lints").
     pub fn lints(&self) -> &[Lint] {
         &self.lints
     }

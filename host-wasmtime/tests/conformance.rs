@@ -1,6 +1,6 @@
 //! Runs the whole conformance corpus (`tests/conformance/` at the repository root)
 //! through the component and diffs every result against the native core: full
-//! decision objects (as SPEC §10 JSON and as `policy_core::Decision` values),
+//! decision objects (as the JSON contract of `docs/policy.md` and as `policy_core::Decision` values),
 //! `test_tag` answers, load errors and lints.
 //!
 //! The native runner (`policy-core/tests/conformance.rs`) checks the native core

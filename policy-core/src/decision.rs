@@ -1,4 +1,4 @@
-//! The decision every host returns (SPEC §6, §10), and the OCI error a registry sends.
+//! The decision every host returns (`docs/policy.md`, "Decisions"), and the OCI error a registry sends.
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::borrow::Cow;
@@ -98,7 +98,7 @@ pub struct Detail {
 /// The answer to one request.
 ///
 /// `status` and `error` are derived from the other fields (see [`Decision::status`],
-/// [`Decision::error`]) and appear in the serialized form exactly as SPEC §10 shows.
+/// [`Decision::error`]) and appear in the serialized form exactly as `docs/policy.md` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     /// Whether the host lets the request through (always true in audit mode).

@@ -1,4 +1,4 @@
-//! The policy document as written by an admin (SPEC §10): plain serde types,
+//! The policy document as written by an admin (`docs/policy.md`): plain serde types,
 //! unknown fields rejected. [`crate::Policy::load`] turns it into a compiled policy.
 
 use crate::json::Segment;
@@ -27,7 +27,7 @@ pub struct PolicyDocument {
     pub permissions: Option<PermissionsDocument>,
 }
 
-/// Enforcement mode (SPEC §5).
+/// Enforcement mode (`enforce` or `audit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -188,7 +188,7 @@ impl<'de> Deserialize<'de> for LimitsSpec {
     }
 }
 
-/// The `immutability` section (SPEC §3).
+/// The `immutability` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImmutabilityDocument {
@@ -352,7 +352,7 @@ impl TryFrom<SelectorFields> for Selector {
     }
 }
 
-/// The `permissions` section (SPEC §4).
+/// The `permissions` section.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PermissionsDocument {

@@ -214,7 +214,7 @@ impl Policy {
         self.finish(first([access, immutable]), Vec::new(), "delete allowed")
     }
 
-    /// §3.3 for deletes: an immutable tag among those removed denies it, unless a
+    /// For deletes: an immutable tag among those removed denies it, unless a
     /// workspace admin deletes and `admin_delete` is on. For a digest delete the tags
     /// include those reaching the manifest through indexes (their `via`), which are
     /// as protected as a tag pointing at it; the message then names the path.

@@ -1,4 +1,4 @@
-//! Which tags are immutable (SPEC §3.1–§3.2), and the pattern tester's view of it.
+//! Which tags are immutable, and the pattern tester's view of it.
 
 use crate::document::{Protect, ReferrerTags};
 use crate::names;

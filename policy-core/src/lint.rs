@@ -1,4 +1,4 @@
-//! Warnings a careful admin wants before saving a policy (SPEC §8). A lint never
+//! Warnings a careful admin wants before saving a policy. A lint never
 //! refuses a policy; it points at something that probably does not do what its
 //! author meant.
 

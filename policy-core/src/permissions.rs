@@ -1,4 +1,4 @@
-//! The repository-linked permission model (SPEC §4): which repository an image
+//! The repository-linked permission model: which repository an image
 //! belongs to, the actor's role on it, and what each action needs.
 
 use crate::decision::Reason;

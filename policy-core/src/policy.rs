@@ -160,7 +160,7 @@ impl Policy {
         &self.immutability.rules
     }
 
-    /// Warnings a careful admin wants before saving (SPEC §8).
+    /// Warnings a careful admin wants before saving.
     pub fn lints(&self) -> &[Lint] {
         &self.lints
     }

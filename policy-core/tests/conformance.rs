@@ -115,6 +115,14 @@ mod corpus {
                 Err(err) => problems.push(err),
             }
         }
+        let reference = root.join("../../docs/policy.md");
+        let anchors = match std::fs::read_to_string(&reference) {
+            Ok(text) => anchors(&text),
+            Err(err) => {
+                problems.push(format!("{}: {err}", reference.display()));
+                Vec::new()
+            }
+        };
         let mut cases = Vec::new();
         for path in json_files(&root.join("cases"), &mut problems) {
             let file = format!("cases/{}.json", stem(&path));
@@ -136,7 +144,7 @@ mod corpus {
                 continue;
             };
             for (index, raw) in list.iter().enumerate() {
-                match parse_case(raw, &file, &policies) {
+                match parse_case(raw, &file, &policies, &anchors) {
                     Ok(case) => cases.push(case),
                     Err(err) => problems.push(format!("{file} case #{index}: {err}")),
                 }
@@ -191,10 +199,30 @@ mod corpus {
         }
     }
 
+    /// The anchors of the headings of a Markdown document, as GitHub makes them
+    /// (lower case, punctuation dropped, spaces as `-`).
+    fn anchors(markdown: &str) -> Vec<String> {
+        markdown
+            .lines()
+            .filter_map(|line| line.strip_prefix('#'))
+            .map(|heading| {
+                heading
+                    .trim_start_matches('#')
+                    .trim()
+                    .to_lowercase()
+                    .chars()
+                    .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+                    .map(|c| if c == ' ' { '-' } else { c })
+                    .collect()
+            })
+            .collect()
+    }
+
     fn parse_case(
         raw: &Value,
         file: &str,
         policies: &BTreeMap<String, Value>,
+        anchors: &[String],
     ) -> Result<Case, String> {
         let object = raw.as_object().ok_or("a case is an object")?;
         only_keys(object, CASE_KEYS, "a case")?;
@@ -208,8 +236,13 @@ mod corpus {
         let spec = object
             .get("spec")
             .and_then(Value::as_str)
-            .filter(|s| s.starts_with('§'))
-            .ok_or_else(|| at("`spec` must be a string like \"§3.3\"".into()))?
+            .filter(|s| {
+                s.strip_prefix("docs/policy.md#")
+                    .is_some_and(|anchor| anchors.iter().any(|a| a == anchor))
+            })
+            .ok_or_else(|| {
+                at("`spec` must name a section of docs/policy.md that exists, like \"docs/policy.md#selectors\"".into())
+            })?
             .to_owned();
         let policy = match (object.get("policy"), object.get("policy_text")) {
             (Some(Value::String(stem)), None) => {
@@ -326,7 +359,7 @@ mod corpus {
         required(e, DECISION_REQUIRED, "`expect`")
     }
 
-    /// Compares a decision (as serialized, SPEC §10) with its expectation; returns
+    /// Compares a decision (as serialized) with its expectation; returns
     /// every mismatch. Also checks the invariants every decision obeys.
     pub fn compare_decision(expect: &Value, actual: &Value) -> Vec<String> {
         let mut out = Vec::new();

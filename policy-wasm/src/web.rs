@@ -29,7 +29,7 @@ impl WasmPolicy {
             .map_err(|errors| load_errors(&errors))
     }
 
-    /// Decides one request (JSON text) and returns the SPEC §10 decision as JSON
+    /// Decides one request (JSON text) and returns the decision as JSON
     /// text. A request that is not a request throws
     /// `{"message": …, "error": {path, line, column, message, syntax}}`.
     pub fn evaluate(&self, request: &str) -> Result<String, String> {
@@ -61,7 +61,7 @@ impl WasmPolicy {
         to_text(&tests)
     }
 
-    /// The policy's lints (SPEC §8) as a JSON array of `Lint`.
+    /// The policy's lints as a JSON array of `Lint`.
     pub fn lints(&self) -> String {
         to_text(self.policy.lints())
     }

@@ -70,7 +70,7 @@ pub struct UserEntry {
     pub environment: Option<String>,
 }
 
-/// The kind of actor a login becomes (SPEC §10 `actor.kind`, without `anonymous`,
+/// The kind of actor a login becomes (the request's `actor.kind`, without `anonymous`,
 /// which is what a request without credentials is).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -38,7 +38,7 @@ mod fuzz;
 mod opt;
 mod web;
 
-/// The component's size budget (issue 3): 400 KB.
+/// The component's size budget: 400 KB (docs/benchmarks.md).
 const COMPONENT_BUDGET: usize = 400 * 1024;
 
 /// The component's file name, in `<target-dir>/wasm/` and `host-wasmtime/component/`.

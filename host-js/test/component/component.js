@@ -2,8 +2,8 @@
 // sync with the sources by `cargo xtask build-wasm --check`), transpiled by jco and
 // run in Node: proof that JS can execute the very binary registries run.
 //
-// This file only translates: SPEC §10 JSON requests into the component's typed WIT
-// records, and its typed answers back into the SPEC §10 shapes every host prints.
+// This file only translates: JSON requests into the component's typed WIT
+// records, and its typed answers back into the JSON shapes every host prints.
 
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -45,7 +45,7 @@ function target(t) {
   return 'tag' in t ? { tag: 'tag', val: t.tag } : { tag: 'digest', val: t.digest };
 }
 
-/** Decides a SPEC §10 request with the component's typed methods. */
+/** Decides a JSON request with the component's typed methods. */
 export function evaluate(policy, r) {
   switch (r.operation) {
     case 'push':
@@ -71,7 +71,7 @@ export function evaluate(policy, r) {
   }
 }
 
-/** The SPEC §10 decision object; the OCI error body is laid out from the typed detail
+/** The decision object (docs/policy.md, "Decisions"); the OCI error body is laid out from the typed detail
  * (every denial carries its code: the component decides it, not this adapter). */
 export function decision(d) {
   const reason = snake(d.reason);
@@ -99,7 +99,7 @@ export function decision(d) {
   };
 }
 
-/** Loads a policy: `{policy}` or `{errors}` (the located load errors, SPEC shapes). */
+/** Loads a policy: `{policy}` or `{errors}` (the located load errors, as JSON). */
 export function load(engine, text) {
   try {
     return { policy: engine.Policy.fromJson(text), errors: null };
@@ -115,7 +115,7 @@ export function load(engine, text) {
   }
 }
 
-/** The policy's lints, SPEC shapes. */
+/** The policy's lints, as JSON. */
 export function lints(policy) {
   return policy.lints().map((l) => ({
     code: l.code, message: l.message, path: l.path, rule: orNull(l.rule), offset: orNull(l.offset),

@@ -92,7 +92,7 @@ function parseCase(raw, file, policies) {
   const name = raw.name;
   if (typeof name !== 'string' || name === '') throw new Error('a case needs a non-empty string `name`');
   const at = (msg) => new Error(`\`${name}\`: ${msg}`);
-  if (typeof raw.spec !== 'string' || !raw.spec.startsWith('§')) throw at('`spec` must be a string like "§3.3"');
+  if (typeof raw.spec !== 'string' || !raw.spec.startsWith('docs/policy.md#')) throw at('`spec` must name a section of docs/policy.md, like "docs/policy.md#selectors" (the Rust runner checks the section exists)');
   let policyName = null;
   let policyText;
   if (typeof raw.policy === 'string' && !has(raw, 'policy_text')) {
@@ -150,7 +150,7 @@ function parseCase(raw, file, policies) {
 const show = (v) => JSON.stringify(v);
 const same = (a, b) => isDeepStrictEqual(a ?? null, b ?? null);
 
-/** Every mismatch between a decision (SPEC §10) and its expectation, plus the invariants. */
+/** Every mismatch between a decision (docs/policy.md, "Decisions") and its expectation, plus the invariants. */
 export function compareDecision(expect, actual) {
   const out = [];
   for (const key of ['allowed', 'would_deny', 'reason', 'message', 'rule', 'protected_tags', 'status', 'error']) {

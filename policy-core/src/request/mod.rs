@@ -1,4 +1,4 @@
-//! Requests the engine decides (SPEC §10): what the host saw and the facts it gathered.
+//! Requests the engine decides: what the host saw and the facts it gathered.
 
 use crate::json::{self, JsonError};
 use crate::role::Role;

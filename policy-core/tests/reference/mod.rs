@@ -1,5 +1,5 @@
 //! A deliberately naive second implementation of taglock's decision semantics
-//! (SPEC §3–§6, §10 and the semantic decisions of the common brief), used only to
+//! (the model `docs/policy.md` states), used only to
 //! check `policy-core` differentially.
 //!
 //! Nothing here shares code with the core beyond its serde types: names are checked
@@ -46,8 +46,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Reads the compared fields out of a decision as the core serializes it (SPEC
-    /// §10), checking on the way that the JSON is internally consistent: a denial
+    /// Reads the compared fields out of a decision as the core serializes it, checking on the way that the JSON is internally consistent: a denial
     /// has a non-empty message, the OCI error repeats message, reason and rule, and
     /// `status`/`error` agree with `allowed`.
     pub fn from_decision_json(json: &Value) -> Result<Outcome, String> {
