@@ -59,12 +59,9 @@ fn main() {
     let mut config: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("envoy.yaml")).unwrap()).unwrap();
     config["admin"]["address"]["socket_address"]["port_value"] = plain_admin.into();
-    let listener = &mut config["static_resources"]["listeners"][0];
-    listener["address"]["socket_address"]["port_value"] = plain_listen.into();
-    let filters = &mut listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"];
-    filters
-        .as_array_mut()
-        .unwrap()
+    config["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"] =
+        plain_listen.into();
+    support::envoy::http_filters(&mut config)
         .retain(|filter| filter["name"] == "envoy.filters.http.router");
     std::fs::write(&plain_config, serde_json::to_vec(&config).unwrap()).unwrap();
     let plain = Envoy::start_config(

@@ -334,15 +334,7 @@ fn an_invalid_policy_is_refused_by_bootstrap_and_by_envoy() {
 
 /// Replaces the policy inside the filter's plugin configuration.
 fn edit_plugin_policy(config: &mut Value, policy: &str) {
-    let filters = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-        ["typed_config"]["http_filters"]
-        .as_array_mut()
-        .unwrap();
-    let wasm = filters
-        .iter_mut()
-        .find(|f| f["name"] == "envoy.filters.http.wasm")
-        .unwrap();
-    let value = &mut wasm["typed_config"]["config"]["configuration"]["value"];
+    let value = support::envoy::plugin_configuration(config);
     let mut plugin: Value = serde_json::from_str(value.as_str().unwrap()).unwrap();
     plugin["policy"] = Value::from(policy);
     *value = Value::from(plugin.to_string());

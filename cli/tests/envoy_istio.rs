@@ -288,15 +288,7 @@ fn the_wasmplugin_validates_against_istios_crd_schema_and_a_broken_one_does_not(
 
 /// Sets the filter's plugin configuration in a bootstrap's Envoy configuration.
 fn set_plugin_config(config: &mut Value, plugin: &Value) {
-    let filters = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-        ["typed_config"]["http_filters"]
-        .as_array_mut()
-        .unwrap();
-    let wasm = filters
-        .iter_mut()
-        .find(|f| f["name"] == "envoy.filters.http.wasm")
-        .unwrap();
-    wasm["typed_config"]["config"]["configuration"]["value"] = json!(plugin.to_string());
+    *support::envoy::plugin_configuration(config) = json!(plugin.to_string());
 }
 
 #[test]

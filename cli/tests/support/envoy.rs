@@ -6,6 +6,7 @@ use super::http::Client;
 use super::process::{Guard, Output, run, wait_until};
 use super::proxy::TAGLOCK;
 use super::registry::free_port;
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -162,4 +163,22 @@ impl Envoy {
     pub fn pid(&self) -> u32 {
         self.process.id()
     }
+}
+
+/// The HTTP filters of the listener of a bootstrap's configuration.
+pub fn http_filters(config: &mut Value) -> &mut Vec<Value> {
+    config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        ["http_filters"]
+        .as_array_mut()
+        .expect("a bootstrap's configuration has HTTP filters")
+}
+
+/// The taglock filter's plugin configuration (JSON text) in a bootstrap's
+/// configuration.
+pub fn plugin_configuration(config: &mut Value) -> &mut Value {
+    let wasm = http_filters(config)
+        .iter_mut()
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .expect("a bootstrap's configuration has the taglock filter");
+    &mut wasm["typed_config"]["config"]["configuration"]["value"]
 }
