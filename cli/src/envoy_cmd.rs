@@ -553,9 +553,10 @@ fn envoy_config(
         "typed_config": { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" }
     }));
     let too_large = oci_body(&Refusal::manifest_too_large())?;
-    let unavailable = oci_body(&Refusal::unavailable(
-        "the upstream registry did not take the request (%RESPONSE_CODE_DETAILS%)",
-    ))?;
+    // The same bodies `taglock serve` answers with (the access log keeps the
+    // response flags and details).
+    let unreachable = oci_body(&Refusal::upstream_unavailable(""))?;
+    let no_answer = oci_body(&Refusal::upstream_no_answer(""))?;
     let access_log_format = "[%START_TIME%] \"%REQ(:METHOD)% %REQ(:PATH)%\" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION%ms taglock=\"%FILTER_STATE(wasm.taglock_decision:PLAIN)%\"\n";
     Ok(json!({
         "admin": { "address": socket("--admin", &args.admin)? },
@@ -586,11 +587,20 @@ fn envoy_config(
                                 "body_format_override": { "json_format": too_large, "content_type": "application/json" }
                             },
                             {
-                                // Envoy's own 503/504: the registry cannot be reached.
+                                // Envoy's own 503: no connection to the registry,
+                                // so nothing of the request reached it.
                                 "filter": { "response_flag_filter": {
-                                    "flags": ["UF", "UH", "UO", "URX", "NR", "UC", "UT", "UR"]
+                                    "flags": ["UF", "UH", "UO", "NR"]
                                 } },
-                                "body_format_override": { "json_format": unavailable, "content_type": "application/json" }
+                                "body_format_override": { "json_format": unreachable, "content_type": "application/json" }
+                            },
+                            {
+                                // Envoy's own 503/504 after forwarding: the
+                                // registry did not answer; a write may still land.
+                                "filter": { "response_flag_filter": {
+                                    "flags": ["URX", "UC", "UT", "UR"]
+                                } },
+                                "body_format_override": { "json_format": no_answer, "content_type": "application/json" }
                             }
                         ] },
                         "route_config": {

@@ -14,13 +14,10 @@
 
 mod support;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 use std::path::Path;
 use support::envoy::{self, Envoy};
+use support::jwt::{Issuer, claims, unsigned};
 use support::oci::{Blob, Image, LAYER, MANIFEST};
 use support::proxy::Workdir;
 use support::registry::Registry;
@@ -340,60 +337,6 @@ fn edit_plugin_policy(config: &mut Value, policy: &str) {
     *value = Value::from(plugin.to_string());
 }
 
-/// An ES256 key made for one test, and the JWKS that names it.
-struct Issuer {
-    key: EcdsaKeyPair,
-    kid: &'static str,
-}
-
-impl Issuer {
-    fn new(kid: &'static str) -> Issuer {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        Issuer { key, kid }
-    }
-
-    fn jwks(&self) -> Value {
-        let point = self.key.public_key().as_ref();
-        assert_eq!(point.len(), 65);
-        json!({ "keys": [{
-            "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": self.kid,
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
-            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
-        }] })
-    }
-
-    fn token(&self, claims: &Value) -> String {
-        let header = json!({ "alg": "ES256", "typ": "JWT", "kid": self.kid });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = self
-            .key
-            .sign(&SystemRandom::new(), signing_input.as_bytes())
-            .unwrap();
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.as_ref())
-        )
-    }
-}
-
-fn claims(sub: &str, groups: &[&str]) -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    json!({
-        "iss": "https://ci.example.test", "aud": "taglock", "sub": sub,
-        "groups": groups, "iat": now, "exp": now + 600
-    })
-}
-
 #[test]
 fn jwt_identity_writers_push_readers_do_not_and_forged_tokens_are_refused() {
     let registry = Registry::start();
@@ -499,13 +442,9 @@ fn jwt_identity_writers_push_readers_do_not_and_forged_tokens_are_refused() {
         .bearer(&forger.token(&claims("alice", &["writers"])))
         .put_manifest("acme/web", "v3.0.0", &other.manifest);
     assert_eq!(forged.status, 401, "forged token: {forged}");
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
-    let payload = URL_SAFE_NO_PAD.encode(claims("alice", &["writers"]).to_string());
-    let unsigned = client.bearer(&format!("{header}.{payload}.")).put_manifest(
-        "acme/web",
-        "v3.0.0",
-        &other.manifest,
-    );
+    let unsigned = client
+        .bearer(&unsigned(&claims("alice", &["writers"])))
+        .put_manifest("acme/web", "v3.0.0", &other.manifest);
     assert_eq!(unsigned.status, 401, "unsigned token: {unsigned}");
     assert_eq!(
         registry.client().manifest_digest("acme/web", "v3.0.0"),

@@ -22,47 +22,8 @@ use support::oci::Image;
 use support::process::{Output, wait_until};
 use support::proxy::{Proxy, Serve, Workdir, taglock};
 use support::registry::Registry;
+use support::scenario::{self, password, policy};
 use support::skopeo;
-
-/// The scenario's policy: `semver` tags immutable, admins may delete them;
-/// `acme/web` belongs to `web-app` (bob admin, group devs write, group qa read),
-/// `acme/tools` to `tools` and only its pipelines publish it.
-fn policy(mode: &str) -> Value {
-    json!({
-        "version": 1,
-        "mode": mode,
-        "immutability": {
-            "protect": "some",
-            "rules": [ { "name": "semver", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+$" } } ],
-            "admin_delete": true
-        },
-        "permissions": {
-            "workspace_admins": ["user:root"],
-            "repositories": {
-                "web-app": { "admin": ["user:bob"], "write": ["group:devs"], "read": ["group:qa"] },
-                "tools": { "write": ["group:devs"] }
-            },
-            "images": [
-                { "name": "acme/web", "repository": "web-app" },
-                { "name": "acme/tools", "repository": "tools", "publish": "pipelines-only" }
-            ],
-            "pipelines_inherit_write": true
-        }
-    })
-}
-
-/// The scenario's users, each with the password `<name>-secret`.
-const USERS: &[(&str, &[&str])] = &[
-    ("root", &["--workspace-admin"]),
-    ("alice", &["--group", "devs"]),
-    ("bob", &[]),
-    ("quinn", &["--group", "qa"]),
-    ("ci-tools", &["--kind", "pipeline", "--repository", "tools"]),
-];
-
-fn password(user: &str) -> String {
-    format!("{user}-secret")
-}
 
 /// A registry, the proxy in front of it, and the test's files. Fields drop in
 /// order: the proxy, then the registry, then the files.
@@ -84,9 +45,7 @@ impl Stack {
         let work = Workdir::new();
         let policy = work.write_json("policy.json", &policy(mode));
         let users = work.path("users.json");
-        for (name, extra) in USERS {
-            work.add_user(&users, name, &password(name), extra);
-        }
+        scenario::write_users(&work, &users);
         let audit = work.path("audit.jsonl");
         let mut serve = Serve::new(&registry.url(), &policy);
         serve.users(&users).audit_log(&audit);
@@ -121,7 +80,7 @@ impl Stack {
             &layout,
             "latest",
             &format!("{}/{image}:{tag}", self.proxy.host()),
-            Some((user, &pw)),
+            Some((user, pw.as_str())),
         )
     }
 
@@ -130,7 +89,7 @@ impl Stack {
         let pw = password(user);
         skopeo::delete(
             &format!("{}/{image}@{digest}", self.proxy.host()),
-            Some((user, &pw)),
+            Some((user, pw.as_str())),
         )
     }
 

@@ -746,7 +746,7 @@ fn known(request: Request) -> Gathered {
 fn settled<T>(fact: Fact<T>) -> Result<T, Refusal> {
     match fact {
         Fact::Known(value) => Ok(value),
-        other => Err(Refusal::facts_unavailable(
+        other => Err(Refusal::upstream_unavailable(
             other.unknown_reason().unwrap_or_default(),
         )),
     }

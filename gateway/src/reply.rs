@@ -53,7 +53,7 @@ impl Reply {
 #[non_exhaustive]
 pub enum RefusalCode {
     /// 503: a fact could not be read, no decision could be had, or the upstream
-    /// did not take the request; nothing was written.
+    /// could not be reached or did not answer.
     Unavailable,
     /// 401: the client must log in first.
     Unauthorized,
@@ -93,7 +93,20 @@ pub struct Refusal {
     pub code: RefusalCode,
     /// One sentence for the developer.
     pub message: String,
+    /// What went wrong underneath (a connection error, an answer not
+    /// understood): for the gateway's log and audit record, never sent to the
+    /// client, so both gateways answer the same and no internal detail leaks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
+
+/// The message of [`Refusal::upstream_unavailable`].
+pub const UPSTREAM_UNAVAILABLE: &str =
+    "taglock could not check this request with the upstream registry; nothing was written";
+
+/// The message of [`Refusal::upstream_no_answer`].
+pub const UPSTREAM_NO_ANSWER: &str = "the upstream registry did not answer; \
+     if this was a write, it may still land: check before retrying";
 
 impl Refusal {
     fn new(status: u16, code: RefusalCode, message: impl Into<String>) -> Refusal {
@@ -101,6 +114,7 @@ impl Refusal {
             status,
             code,
             message: message.into(),
+            cause: None,
         }
     }
 
@@ -109,11 +123,24 @@ impl Refusal {
         Refusal::new(503, RefusalCode::Unavailable, message)
     }
 
-    /// 503 for facts that could not be read (or were not understood).
-    pub fn facts_unavailable(why: &str) -> Refusal {
-        Refusal::unavailable(format!(
-            "taglock could not check this request with the upstream registry ({why}); nothing was written"
-        ))
+    /// 503: the upstream could not be reached (the connection failed), or its
+    /// answers to the look-ups were not usable; nothing was forwarded.
+    /// `cause` goes to the log, not to the client.
+    pub fn upstream_unavailable(cause: impl Into<String>) -> Refusal {
+        Refusal::unavailable(UPSTREAM_UNAVAILABLE).because(cause)
+    }
+
+    /// 503: the request was forwarded, but the upstream did not answer (it
+    /// timed out, or the connection broke): a write may still land.
+    /// `cause` goes to the log, not to the client.
+    pub fn upstream_no_answer(cause: impl Into<String>) -> Refusal {
+        Refusal::unavailable(UPSTREAM_NO_ANSWER).because(cause)
+    }
+
+    /// The same refusal, recording `cause` for the log.
+    pub fn because(mut self, cause: impl Into<String>) -> Refusal {
+        self.cause = Some(cause.into());
+        self
     }
 
     /// 401: log in first.
@@ -233,6 +260,25 @@ mod tests {
         assert_eq!(reply.status, 413);
         assert_eq!(header(&reply, "www-authenticate"), None);
         assert_eq!(header(&reply, "content-type"), Some("application/json"));
+    }
+
+    #[test]
+    fn the_cause_goes_to_the_record_never_to_the_client() {
+        let cause = "tcp connect error: Connection refused (10.0.3.7:5000)";
+        for refusal in [
+            Refusal::upstream_unavailable(cause),
+            Refusal::upstream_no_answer(cause),
+        ] {
+            let reply = refusal.reply(None);
+            assert_eq!(reply.status, 503);
+            let body = String::from_utf8(reply.body).unwrap();
+            assert!(!body.contains("10.0.3.7"), "{body}");
+            assert!(body.contains(&refusal.message), "{body}");
+            let record = serde_json::to_value(&refusal).unwrap();
+            assert_eq!(record["cause"], cause);
+        }
+        let record = serde_json::to_value(Refusal::unauthorized("log in")).unwrap();
+        assert!(record.get("cause").is_none(), "{record}");
     }
 
     #[test]

@@ -320,7 +320,10 @@ impl AppState {
                 image = request.image(),
                 "a fact is unknown ({why}); the request is judged fail-closed"
             ),
-            Err(refusal) => tracing::warn!("facts unavailable: {refusal}"),
+            Err(refusal) => tracing::warn!(
+                "facts unavailable: {refusal} ({})",
+                refusal.cause.as_deref().unwrap_or("no cause recorded")
+            ),
             Ok(_) => {}
         }
         gathered
@@ -441,8 +444,8 @@ impl AppState {
                 return self.refuse(
                     exchange,
                     Some(actor),
-                    Refusal::unavailable(format!(
-                        "the upstream registry did not answer within {:?}; the write may still land: check before retrying",
+                    Refusal::upstream_no_answer(format!(
+                        "no answer to a write within {:?}",
                         self.upstream.forward_timeout()
                     )),
                 );
@@ -458,13 +461,14 @@ impl AppState {
             Ok(response) => response,
             Err(err) => {
                 tracing::warn!("forwarding failed: {err}");
-                return self.refuse(
-                    exchange,
-                    Some(actor),
-                    Refusal::unavailable(format!(
-                        "the upstream registry did not take the request ({err})"
-                    )),
-                );
+                let refusal = match err {
+                    // The connection never opened: nothing reached the upstream.
+                    crate::upstream::UpstreamError::Connect(cause) => {
+                        Refusal::upstream_unavailable(cause)
+                    }
+                    other => Refusal::upstream_no_answer(other.to_string()),
+                };
+                return self.refuse(exchange, Some(actor), refusal);
             }
         };
         let (mut parts, body) = response.into_parts();

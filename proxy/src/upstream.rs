@@ -50,6 +50,10 @@ pub enum UpstreamError {
     /// Connecting or exchanging the request failed.
     #[error("upstream unreachable: {0}")]
     Unreachable(String),
+    /// The connection to the upstream could not be opened, so nothing of the
+    /// request reached it.
+    #[error("cannot connect to the upstream: {0}")]
+    Connect(String),
     /// The upstream did not answer in time.
     #[error("upstream did not answer within {0:?}")]
     Timeout(Duration),
@@ -171,7 +175,13 @@ impl Upstream {
         self.client
             .request(Request::from_parts(parts, body))
             .await
-            .map_err(|err| UpstreamError::Unreachable(error_chain(&err)))
+            .map_err(|err| {
+                if err.is_connect() {
+                    UpstreamError::Connect(error_chain(&err))
+                } else {
+                    UpstreamError::Unreachable(error_chain(&err))
+                }
+            })
     }
 
     /// How long a client waits for a forwarded request's answer.

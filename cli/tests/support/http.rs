@@ -223,6 +223,16 @@ impl Client {
         )
     }
 
+    /// `DELETE /v2/<image>/manifests/<reference>` (a tag or a digest).
+    pub fn delete_manifest(&self, image: &str, reference: &str) -> Reply {
+        self.request(
+            "DELETE",
+            &format!("/v2/{image}/manifests/{reference}"),
+            &[],
+            None,
+        )
+    }
+
     /// Uploads the image's blobs, then puts its manifest under `reference`.
     pub fn push_image(&self, image: &str, reference: &str, content: &Image) -> Reply {
         self.push_blob(image, &content.config);

@@ -11,12 +11,14 @@
 
 pub mod envoy;
 pub mod http;
+pub mod jwt;
 pub mod latency;
 pub mod oci;
 pub mod process;
 pub mod proxy;
 pub mod registry;
 pub mod relay;
+pub mod scenario;
 pub mod skopeo;
 
 use std::path::Path;

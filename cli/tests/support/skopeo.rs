@@ -12,6 +12,37 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// User name and password.
 pub type Creds<'a> = Option<(&'a str, &'a str)>;
 
+/// How skopeo proves who it is to the registry it talks to.
+#[derive(Debug, Clone, Copy)]
+pub enum Login<'a> {
+    /// No credentials.
+    Anonymous,
+    /// HTTP Basic: user name and password.
+    Basic(&'a str, &'a str),
+    /// A bearer token sent as is (`--registry-token`).
+    Token(&'a str),
+}
+
+impl Login<'_> {
+    /// skopeo's flags for it; `side` is `dest-` for a copy's destination, `` otherwise.
+    fn flags(self, side: &str) -> Vec<String> {
+        match self {
+            Login::Anonymous => vec![format!("--{side}no-creds")],
+            Login::Basic(user, password) => vec![format!("--{side}creds={user}:{password}")],
+            Login::Token(token) => vec![format!("--{side}registry-token={token}")],
+        }
+    }
+}
+
+impl<'a> From<Creds<'a>> for Login<'a> {
+    fn from(creds: Creds<'a>) -> Login<'a> {
+        match creds {
+            Some((user, password)) => Login::Basic(user, password),
+            None => Login::Anonymous,
+        }
+    }
+}
+
 fn skopeo() -> Command {
     super::require_tool("skopeo");
     let mut command = Command::new("skopeo");
@@ -26,17 +57,10 @@ fn skopeo() -> Command {
     command
 }
 
-fn creds(flag: &str, creds: Creds<'_>) -> Vec<String> {
-    match creds {
-        Some((user, password)) => vec![format!("{flag}={user}:{password}")],
-        None => vec![flag.replace("creds", "no-creds")],
-    }
-}
-
 /// `skopeo copy --preserve-digests oci:LAYOUT:REFERENCE docker://DEST` where
 /// `dest` is `HOST:PORT/IMAGE:TAG`: pushes the layout's image unchanged, so the
 /// registry stores the manifest digest the layout holds.
-pub fn copy(layout: &Path, reference: &str, dest: &str, login: Creds<'_>) -> Output {
+pub fn copy<'a>(layout: &Path, reference: &str, dest: &str, login: impl Into<Login<'a>>) -> Output {
     let mut command = skopeo();
     command
         .args([
@@ -45,7 +69,7 @@ pub fn copy(layout: &Path, reference: &str, dest: &str, login: Creds<'_>) -> Out
             "--preserve-digests",
             "--dest-tls-verify=false",
         ])
-        .args(creds("--dest-creds", login))
+        .args(login.into().flags("dest-"))
         .arg(format!("oci:{}:{reference}", layout.display()))
         .arg(format!("docker://{dest}"));
     run(command, None, TIMEOUT)
@@ -53,21 +77,21 @@ pub fn copy(layout: &Path, reference: &str, dest: &str, login: Creds<'_>) -> Out
 
 /// `skopeo inspect --raw docker://REF`'s manifest digest, through `reference`
 /// (`HOST:PORT/IMAGE:TAG`); the output's stdout holds the digest on success.
-pub fn inspect_digest(reference: &str, login: Creds<'_>) -> Output {
+pub fn inspect_digest<'a>(reference: &str, login: impl Into<Login<'a>>) -> Output {
     let mut command = skopeo();
     command
         .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
-        .args(creds("--creds", login))
+        .args(login.into().flags(""))
         .arg(format!("docker://{reference}"));
     run(command, None, TIMEOUT)
 }
 
 /// `skopeo delete docker://HOST:PORT/IMAGE@DIGEST`.
-pub fn delete(reference: &str, login: Creds<'_>) -> Output {
+pub fn delete<'a>(reference: &str, login: impl Into<Login<'a>>) -> Output {
     let mut command = skopeo();
     command
         .args(["delete", "--tls-verify=false"])
-        .args(creds("--creds", login))
+        .args(login.into().flags(""))
         .arg(format!("docker://{reference}"));
     run(command, None, TIMEOUT)
 }
