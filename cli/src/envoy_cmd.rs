@@ -22,8 +22,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use taglock_gateway::manifest::MAX_MANIFEST_BYTES;
 use taglock_gateway::{ClaimNames, Refusal};
+use taglock_proxy::config::parse_duration;
 
 /// The filter, as `cargo xtask build-wasm` built it (wasm-opt'd).
 pub const FILTER: &[u8] = include_bytes!("../envoy/taglock_envoy.wasm");
@@ -42,6 +44,8 @@ const WRITE_TIMEOUT_S: u64 = 60;
 /// (it is released when the registry answers; the TTL only frees the lock of
 /// a worker that died holding it).
 const LOCK_MARGIN_MS: u64 = 5_000;
+/// The longest `--lock-timeout` (the filter refuses more).
+const MAX_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `taglock envoy …`.
 #[derive(Debug, Args)]
@@ -137,8 +141,12 @@ pub struct BootstrapArgs {
     /// The bound on gathering one request's facts from the registry.
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     pub facts_timeout_ms: u64,
+    /// How long a write waits for another write to the same tag [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<Duration>,
     /// How long a stream may stay idle before Envoy ends it (also bounds a
-    /// request the filter never answered).
+    /// request the filter never answered); must exceed the lock wait plus the
+    /// facts timeout.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub stream_idle_timeout: u64,
 }
@@ -190,6 +198,9 @@ pub struct WasmPluginArgs {
     /// The bound on gathering one request's facts from the registry.
     #[arg(long, value_name = "MS", default_value_t = 5_000)]
     pub facts_timeout_ms: u64,
+    /// How long a write waits for another write to the same tag [default: 30s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_timeout: Option<Duration>,
 }
 
 /// `taglock envoy …`.
@@ -303,6 +314,16 @@ enum Identity<'a> {
     },
 }
 
+/// `--lock-timeout` in milliseconds (default 30 s, as `taglock serve`'s),
+/// refused past [`MAX_LOCK_TIMEOUT`].
+fn lock_timeout_ms(lock_timeout: Option<Duration>) -> anyhow::Result<u64> {
+    let timeout = lock_timeout.unwrap_or(Duration::from_secs(30));
+    if timeout > MAX_LOCK_TIMEOUT {
+        bail!("--lock-timeout {timeout:?} is over the filter's bound of {MAX_LOCK_TIMEOUT:?}");
+    }
+    Ok(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// The filter's plugin configuration (`envoy-filter/src/config.rs` parses
 /// it): the one source for `bootstrap`'s Envoy configuration and `wasmplugin`'s
 /// `pluginConfig`.
@@ -312,6 +333,7 @@ fn plugin_config(
     authority: &str,
     identity: &Identity<'_>,
     facts_timeout_ms: u64,
+    lock_timeout_ms: u64,
 ) -> Value {
     let identity = match identity {
         Identity::Jwt {
@@ -330,6 +352,7 @@ fn plugin_config(
         "lock_ttl_ms": facts_timeout_ms
             .saturating_add(WRITE_TIMEOUT_S * 1000)
             .saturating_add(LOCK_MARGIN_MS),
+        "lock_timeout_ms": lock_timeout_ms,
     })
 }
 
@@ -406,6 +429,7 @@ fn wasm_plugin(args: &WasmPluginArgs, policy_text: &str) -> anyhow::Result<Value
         &args.upstream,
         &identity,
         args.facts_timeout_ms,
+        lock_timeout_ms(args.lock_timeout)?,
     );
     let mut metadata = serde_json::Map::new();
     metadata.insert("name".to_owned(), json!(args.name));
@@ -488,12 +512,24 @@ fn envoy_config(
         },
         None => Identity::Registry,
     };
+    let lock_timeout_ms = lock_timeout_ms(args.lock_timeout)?;
+    // A request waits for its lock, then for its facts, with no byte moving:
+    // Envoy's idle timeout must outlast both, or it would end the wait first.
+    let paused_ms = lock_timeout_ms.saturating_add(args.facts_timeout_ms);
+    if args.stream_idle_timeout.saturating_mul(1000) <= paused_ms {
+        bail!(
+            "--stream-idle-timeout {}s must exceed --lock-timeout plus --facts-timeout-ms ({paused_ms} ms): \
+             Envoy would end a waiting write before the filter answers it",
+            args.stream_idle_timeout
+        );
+    }
     let plugin = plugin_config(
         policy_text,
         "registry",
         &args.upstream,
         &identity,
         args.facts_timeout_ms,
+        lock_timeout_ms,
     );
     let filter_path = filter
         .to_str()
@@ -697,6 +733,7 @@ mod tests {
             jwt_issuer: None,
             claims: claim_args(),
             facts_timeout_ms: 5_000,
+            lock_timeout: None,
         }
     }
 
@@ -897,6 +934,7 @@ mod tests {
             jwt_audiences: Vec::new(),
             claims: claim_args(),
             facts_timeout_ms: 5_000,
+            lock_timeout: None,
             stream_idle_timeout: 60,
         }
     }
@@ -927,6 +965,7 @@ mod tests {
         .unwrap();
         assert_eq!(plugin["identity"]["mode"], "registry");
         assert_eq!(plugin["lock_ttl_ms"], 70_000);
+        assert_eq!(plugin["lock_timeout_ms"], 30_000);
         let sha = plugin["filter_sha256"].as_str().unwrap();
         assert_eq!(
             format!("{sha}\n"),
@@ -937,6 +976,29 @@ mod tests {
             config["static_resources"]["clusters"][0]["type"],
             "STRICT_DNS"
         );
+    }
+
+    #[test]
+    fn the_lock_wait_is_bounded_and_outlived_by_the_idle_timeout() {
+        let policy = "{\"version\":1}";
+        let config = |lock_timeout: Option<Duration>, stream_idle_timeout: u64| {
+            let args = BootstrapArgs {
+                lock_timeout,
+                stream_idle_timeout,
+                ..args()
+            };
+            envoy_config(&args, policy, None, Path::new("/f.wasm"))
+        };
+        let short = config(Some(Duration::from_millis(250)), 60).unwrap();
+        assert_eq!(bootstrap_plugin(&short)["lock_timeout_ms"], 250);
+        let none = config(Some(Duration::ZERO), 60).unwrap();
+        assert_eq!(bootstrap_plugin(&none)["lock_timeout_ms"], 0);
+        // The idle timeout must outlast the wait plus the facts.
+        assert!(config(Some(Duration::from_secs(55)), 60).is_err());
+        assert!(config(Some(Duration::from_secs(54)), 60).is_ok());
+        assert!(config(None, 35).is_err());
+        assert!(config(Some(Duration::from_secs(301)), 600).is_err());
+        assert!(config(Some(Duration::from_secs(300)), 600).is_ok());
     }
 
     #[test]

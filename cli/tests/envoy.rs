@@ -16,11 +16,16 @@ mod support;
 
 use serde_json::{Value, json};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use support::envoy::{self, Envoy};
 use support::jwt::{Issuer, claims, unsigned};
 use support::oci::{Blob, Image, LAYER, MANIFEST};
+use support::process::wait_until;
 use support::proxy::Workdir;
 use support::registry::Registry;
+use support::relay::{Fault, Relay, Seen};
 use support::skopeo;
 
 /// `semver` tags are immutable; nothing else is checked (the registry
@@ -228,17 +233,18 @@ fn concurrent_pushes_to_one_new_protected_tag_store_exactly_one() {
         .map(|(digest, _)| digest)
         .collect();
     assert_eq!(stored.len(), 1, "{} pushes stored", stored.len());
+    // The losers waited for the winner's lock (as `taglock serve` does), then
+    // saw its tag: every one is denied, none is told to try again.
     for (_, reply) in results.iter().filter(|(_, reply)| reply.status != 201) {
-        assert!(
-            [403, 503].contains(&reply.status),
-            "a refused push answered {reply}"
-        );
-        assert!(reply.error_code().is_some(), "not an OCI error: {reply}");
+        assert_eq!(reply.status, 403, "a losing push answered {reply}");
+        assert_eq!(reply.error_code().as_deref(), Some("DENIED"), "{reply}");
+        assert!(reply.text().contains("immutable"), "{reply}");
     }
-    let busy = results.iter().filter(|(_, r)| r.status == 503).count() as u64;
-    let denied = results.iter().filter(|(_, r)| r.status == 403).count() as u64;
-    assert_eq!(envoy.counter("wasmcustom.taglock_lock_busy"), busy);
-    assert_eq!(envoy.counter("wasmcustom.taglock_decisions_denied"), denied);
+    assert_eq!(envoy.counter("wasmcustom.taglock_lock_busy"), 0);
+    assert_eq!(
+        envoy.counter("wasmcustom.taglock_decisions_denied"),
+        (PUSHES - 1) as u64
+    );
     assert_eq!(
         registry
             .client()
@@ -258,6 +264,227 @@ fn concurrent_pushes_to_one_new_protected_tag_store_exactly_one() {
     assert_eq!(
         manifests_stored, 1,
         "refused manifests reached the registry"
+    );
+}
+
+/// `127.0.0.1:PORT` of a relay (`--upstream` takes no scheme).
+fn relay_host(relay: &Relay) -> String {
+    relay.url().trim_start_matches("http://").to_owned()
+}
+
+/// A relay in front of `registry` that holds the first manifest PUT for
+/// `hold` before the registry sees it; the flag tells when it arrived.
+fn slow_first_push(registry: &Registry, hold: Duration) -> (Relay, Arc<AtomicBool>) {
+    let arrived = Arc::new(AtomicBool::new(false));
+    let seen = Arc::clone(&arrived);
+    let relay = Relay::start(&registry.host(), move |request: &Seen| Fault {
+        delay: (request.method == "PUT"
+            && request.path.contains("/manifests/")
+            && !seen.swap(true, Ordering::SeqCst))
+        .then_some(hold),
+        ..Fault::default()
+    });
+    (relay, arrived)
+}
+
+/// Waits (at most 10 s) until `flag` is set.
+fn wait_for(flag: &AtomicBool) {
+    wait_until(Duration::from_secs(10), || {
+        if flag.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err("not yet".to_owned())
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_write_lock_held_past_the_lock_timeout_gets_503() {
+    let registry = Registry::start();
+    let (relay, arrived) = slow_first_push(&registry, Duration::from_secs(3));
+    let work = Workdir::new();
+    let policy = work.write_json("policy.json", &immutability_policy());
+    let envoy = Envoy::start(
+        &policy,
+        &relay_host(&relay),
+        &work.path("envoy"),
+        &["--lock-timeout", "500ms"],
+    );
+    let base = Image::new("slow");
+    let client = envoy.client();
+    client.push_blob("acme/slow", &base.config);
+    client.push_blob("acme/slow", &base.layer);
+    let (first, second) = (base.variant(1), base.variant(2));
+
+    // The first push holds the tag's lock until the registry answers it (3 s).
+    let holder = {
+        let (client, manifest) = (envoy.client(), first.manifest.clone());
+        std::thread::spawn(move || client.put_manifest("acme/slow", "v1.0.0", &manifest))
+    };
+    wait_for(&arrived);
+
+    // The second waits 500 ms for it, then is told to try again, in serve's words.
+    let started = Instant::now();
+    let reply = client.put_manifest("acme/slow", "v1.0.0", &second.manifest);
+    let waited = started.elapsed();
+    assert_eq!(reply.status, 503, "{reply}");
+    assert_eq!(
+        reply.error_code().as_deref(),
+        Some("UNAVAILABLE"),
+        "{reply}"
+    );
+    assert!(
+        reply.text().contains(
+            "another write to acme/slow:v1.0.0 is still in progress after 500ms; try again"
+        ),
+        "{reply}"
+    );
+    assert!(waited >= Duration::from_millis(500), "no wait: {waited:?}");
+    assert!(waited < Duration::from_millis(2_500), "waited {waited:?}");
+    assert_eq!(envoy.counter("wasmcustom.taglock_lock_busy"), 1);
+
+    let stored = holder.join().unwrap();
+    assert_eq!(stored.status, 201, "{stored}");
+    // The lock is free again: the next push is decided at once, and denied.
+    let again = client.put_manifest("acme/slow", "v1.0.0", &second.manifest);
+    assert_eq!(again.status, 403, "{again}");
+    assert_eq!(
+        registry.client().manifest_digest("acme/slow", "v1.0.0"),
+        Some(first.manifest.digest.clone())
+    );
+    assert_eq!(
+        registry
+            .client()
+            .manifest_digest("acme/slow", &second.manifest.digest),
+        None
+    );
+}
+
+#[test]
+fn a_waiter_whose_client_goes_away_leaves_no_lock_behind() {
+    use std::io::Write;
+    let registry = Registry::start();
+    let (relay, arrived) = slow_first_push(&registry, Duration::from_secs(2));
+    let work = Workdir::new();
+    let policy = work.write_json("policy.json", &immutability_policy());
+    let envoy = Envoy::start(&policy, &relay_host(&relay), &work.path("envoy"), &[]);
+    let base = Image::new("gone");
+    let client = envoy.client();
+    client.push_blob("acme/gone", &base.config);
+    client.push_blob("acme/gone", &base.layer);
+    let holder = {
+        let (client, manifest) = (envoy.client(), base.variant(0).manifest);
+        std::thread::spawn(move || client.put_manifest("acme/gone", "v1.0.0", &manifest))
+    };
+    wait_for(&arrived);
+
+    // Two pushes start waiting for the tag, and their clients hang up.
+    let gone = base.variant(1).manifest;
+    for _ in 0..2 {
+        let mut stream = std::net::TcpStream::connect(envoy.host()).unwrap();
+        let head = format!(
+            "PUT /v2/acme/gone/manifests/v1.0.0 HTTP/1.1\r\nHost: {}\r\n\
+             Content-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            envoy.host(),
+            gone.media_type,
+            gone.bytes.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&gone.bytes).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+    assert_eq!(holder.join().unwrap().status, 201);
+
+    // Nothing holds the tag any more: the next push is decided at once.
+    let started = Instant::now();
+    let next = client.put_manifest("acme/gone", "v1.0.0", &base.variant(2).manifest);
+    assert_eq!(next.status, 403, "{next}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        registry.client().manifest_digest("acme/gone", &gone.digest),
+        None,
+        "an abandoned push reached the registry"
+    );
+    // Both were still waiting when their clients went away.
+    let abandoned = "\"PUT /v2/acme/gone/manifests/v1.0.0\" 0 DC";
+    let log = envoy.log_with(abandoned);
+    assert_eq!(log.matches(abandoned).count(), 2, "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn waiters_past_the_waiting_list_bound_get_503_at_once() {
+    let registry = Registry::start();
+    let (relay, arrived) = slow_first_push(&registry, Duration::from_secs(3));
+    let work = Workdir::new();
+    let policy = work.write_json("policy.json", &immutability_policy());
+    let out = work.path("envoy");
+    let (output, listen, admin) = envoy::bootstrap(&policy, &relay_host(&relay), &out, &[]);
+    assert!(output.success(), "{output:?}");
+    // One waiter per worker (Envoy runs two): of three waiting pushes, at
+    // least one finds its worker's list full.
+    let config_path = out.join("envoy.yaml");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(&config_path).unwrap()).unwrap();
+    let value = envoy::plugin_configuration(&mut config);
+    let mut plugin: Value = serde_json::from_str(value.as_str().unwrap()).unwrap();
+    plugin["lock_waiters"] = json!(1);
+    *value = Value::from(plugin.to_string());
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let envoy = Envoy::start_config(&config_path, listen, admin, &out.join("envoy.log"));
+
+    let base = Image::new("crowd");
+    let client = envoy.client();
+    client.push_blob("acme/crowd", &base.config);
+    client.push_blob("acme/crowd", &base.layer);
+    let holder = {
+        let (client, manifest) = (envoy.client(), base.variant(0).manifest);
+        std::thread::spawn(move || client.put_manifest("acme/crowd", "v1.0.0", &manifest))
+    };
+    wait_for(&arrived);
+    let started = Instant::now();
+    let waiting: Vec<_> = (1..=3)
+        .map(|n| {
+            let (client, manifest) = (envoy.client(), base.variant(n).manifest);
+            std::thread::spawn(move || {
+                let reply = client.put_manifest("acme/crowd", "v1.0.0", &manifest);
+                (reply, started.elapsed())
+            })
+        })
+        .collect();
+    let replies: Vec<_> = waiting.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(holder.join().unwrap().status, 201);
+    let mut crowded = 0;
+    for (reply, elapsed) in &replies {
+        match reply.status {
+            503 => {
+                crowded += 1;
+                assert!(
+                    reply
+                        .text()
+                        .contains("too many writes are waiting for a write lock; try again"),
+                    "{reply}"
+                );
+                assert!(
+                    *elapsed < Duration::from_secs(2),
+                    "not at once: {elapsed:?}"
+                );
+            }
+            403 => assert_eq!(reply.error_code().as_deref(), Some("DENIED"), "{reply}"),
+            _ => panic!("a waiting push answered {reply}"),
+        }
+    }
+    assert!(crowded >= 1, "nobody was refused: {replies:?}");
+    assert_eq!(envoy.counter("wasmcustom.taglock_lock_busy"), crowded);
+    assert_eq!(
+        registry.client().manifest_digest("acme/crowd", "v1.0.0"),
+        Some(base.variant(0).manifest.digest)
     );
 }
 

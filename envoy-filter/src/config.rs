@@ -5,9 +5,11 @@
 //! {"policy": "<the policy's JSON text>", "cluster": "registry",
 //!  "authority": "127.0.0.1:5000",
 //!  "identity": {"mode": "jwt", "payload_key": "jwt_payload", "claims": {"id": "sub"}},
-//!  "facts_timeout_ms": 5000, "facts_concurrency": 8, "lock_ttl_ms": 60000}
+//!  "facts_timeout_ms": 5000, "facts_concurrency": 8, "lock_ttl_ms": 60000,
+//!  "lock_timeout_ms": 30000, "lock_waiters": 256}
 //! ```
 
+use crate::waiters::{DEFAULT_WAITERS, MAX_WAITERS};
 use serde::Deserialize;
 use taglock_gateway::ClaimNames;
 
@@ -15,6 +17,8 @@ use taglock_gateway::ClaimNames;
 pub const MAX_FACTS_CONCURRENCY: usize = 64;
 /// The longest a request may spend gathering facts.
 pub const MAX_FACTS_TIMEOUT_MS: u64 = 120_000;
+/// The longest a write may wait for another write's lock.
+pub const MAX_LOCK_TIMEOUT_MS: u64 = 300_000;
 
 /// The filter's configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +48,17 @@ pub struct PluginConfig {
     /// registry answers the write or the stream ends.
     #[serde(default = "default_lock_ttl")]
     pub lock_ttl_ms: u64,
+    /// How long a write waits for a busy write lock, in milliseconds (default
+    /// 30000 like `taglock serve --lock-timeout`, at most
+    /// [`MAX_LOCK_TIMEOUT_MS`]; 0: a busy lock is refused at once). Past it,
+    /// 503.
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout_ms: u64,
+    /// How many requests of one worker may wait for write locks at once
+    /// (default [`DEFAULT_WAITERS`], 1..=[`MAX_WAITERS`]); past it, a request
+    /// whose lock is busy is refused at once (503).
+    #[serde(default = "default_lock_waiters")]
+    pub lock_waiters: usize,
     /// The sha256 of this filter's module, as audit records name the engine
     /// that decided (`taglock envoy bootstrap` writes it; empty when unknown).
     #[serde(default)]
@@ -82,6 +97,14 @@ fn default_lock_ttl() -> u64 {
     60_000
 }
 
+fn default_lock_timeout() -> u64 {
+    30_000
+}
+
+fn default_lock_waiters() -> usize {
+    DEFAULT_WAITERS
+}
+
 /// Why a configuration is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -112,6 +135,16 @@ impl PluginConfig {
                 "`facts_concurrency` must be 1..={MAX_FACTS_CONCURRENCY}"
             )));
         }
+        if config.lock_timeout_ms > MAX_LOCK_TIMEOUT_MS {
+            return Err(ConfigError::Bound(format!(
+                "`lock_timeout_ms` must be 0..={MAX_LOCK_TIMEOUT_MS}"
+            )));
+        }
+        if config.lock_waiters == 0 || config.lock_waiters > MAX_WAITERS {
+            return Err(ConfigError::Bound(format!(
+                "`lock_waiters` must be 1..={MAX_WAITERS}"
+            )));
+        }
         if config.lock_ttl_ms < config.facts_timeout_ms {
             return Err(ConfigError::Bound(
                 "`lock_ttl_ms` must be at least `facts_timeout_ms`".to_owned(),
@@ -131,6 +164,8 @@ mod tests {
             PluginConfig::parse(br#"{"policy":"{}","cluster":"r","authority":"h:1"}"#).unwrap();
         assert!(matches!(config.identity, Identity::Registry));
         assert_eq!(config.facts_timeout_ms, 5_000);
+        assert_eq!(config.lock_timeout_ms, 30_000);
+        assert_eq!(config.lock_waiters, DEFAULT_WAITERS);
         let jwt = PluginConfig::parse(
             br#"{"policy":"{}","cluster":"r","authority":"h:1",
                  "identity":{"mode":"jwt","payload_key":"p","claims":{"id":"email"}}}"#,
@@ -145,6 +180,9 @@ mod tests {
             br#"{"policy":"{}","cluster":"r","authority":"h:1","facts_timeout_ms":0}"#,
             br#"{"policy":"{}","cluster":"r","authority":"h:1","facts_concurrency":1000}"#,
             br#"{"policy":"{}","cluster":"r","authority":"h:1","unknown":1}"#,
+            br#"{"policy":"{}","cluster":"r","authority":"h:1","lock_timeout_ms":300001}"#,
+            br#"{"policy":"{}","cluster":"r","authority":"h:1","lock_waiters":0}"#,
+            br#"{"policy":"{}","cluster":"r","authority":"h:1","lock_waiters":4097}"#,
             br#"{"policy":"{}","cluster":"r","authority":"h:1","identity":{"mode":"header"}}"#,
         ] {
             assert!(PluginConfig::parse(bad).is_err());

@@ -5,24 +5,33 @@
 //!    at once. A manifest push continues its headers and waits for its body
 //!    (pausing in the headers callback would starve the body); any other
 //!    request pauses here while its facts are gathered.
-//! 2. the write lock ([`Route::write_lock`], shared by every worker), then the
-//!    look-ups ([`Gathering`]) sent with `dispatch_http_call` on the registry
+//! 2. the write lock ([`Route::write_lock`], shared by every worker); a busy
+//!    lock pauses the request on the worker's waiting list
+//!    ([`crate::waiters`]), retried by the root context's tick for at most
+//!    `lock_timeout_ms` (then 503). Once the lock is held, the look-ups
+//!    ([`Gathering`]) are sent with `dispatch_http_call` on the registry
 //!    cluster, at most `facts_concurrency` at once, within `facts_timeout_ms`.
 //! 3. the decision: a denial is answered with its OCI error (for a push, Envoy
 //!    then resets the upstream stream, so the registry stores nothing); an
 //!    allowed request resumes, with the audit-mode `Warning`.
 //! 4. the lock is released when the registry's response headers arrive, or
-//!    when the stream ends.
+//!    when the stream ends (which also takes a waiting request off the list).
+//!
+//! [`Exchange`] is what Envoy's SDK holds; the request itself is a [`Flow`]
+//! the root context can reach too (see [`crate::wait`]).
 
 use crate::config::Identity;
 use crate::host;
-use crate::locks::LockError;
+use crate::locks::{LockError, LockKey, describe};
 use crate::metadata;
 use crate::root::{Counter, Shared};
+use crate::wait::SharedRoom;
+use crate::waiters::{Turn, Waiter};
 use policy_core::{Actor, Decision};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -46,6 +55,8 @@ enum Stage {
     Start,
     /// A manifest push waiting for the end of its body.
     Body,
+    /// Waiting for a busy write lock (the request is paused).
+    Waiting,
     /// Facts being gathered (the request is paused).
     Gathering,
     /// Forwarded (or nothing to decide).
@@ -54,9 +65,21 @@ enum Stage {
     Answered,
 }
 
-/// One request.
+/// One request, as the SDK holds it: a handle on its [`Flow`].
 pub struct Exchange {
+    context: u32,
+    room: SharedRoom,
+    flow: Rc<RefCell<Flow>>,
+}
+
+/// One request's state and steps.
+pub struct Flow {
     shared: Option<Rc<Shared>>,
+    context: u32,
+    room: SharedRoom,
+    /// What a waiting request resumes with: its route and its manifest.
+    pending: Option<(Route, Option<Vec<u8>>)>,
+    keys: Vec<LockKey>,
     stage: Stage,
     method: String,
     path: String,
@@ -73,11 +96,56 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    /// A request of a worker configured with `shared` (`None`: the worker has
-    /// no usable configuration, and every request is refused).
-    pub fn new(shared: Option<Rc<Shared>>) -> Exchange {
+    /// Request `context` of a worker configured with `shared` (`None`: the
+    /// worker has no usable configuration, and every request is refused),
+    /// registered in the worker's `room`.
+    pub fn new(shared: Option<Rc<Shared>>, room: SharedRoom, context: u32) -> Exchange {
+        let flow = Rc::new(RefCell::new(Flow::new(shared, room.clone(), context)));
+        if let Ok(mut room) = room.try_borrow_mut() {
+            room.enter(context, &flow);
+        }
         Exchange {
+            context,
+            room,
+            flow,
+        }
+    }
+
+    /// Runs `step` on the flow; `otherwise` if it is busy (never, as Envoy
+    /// does not call a request back while it runs).
+    fn with<T>(&self, otherwise: T, step: impl FnOnce(&mut Flow) -> T) -> T {
+        match self.flow.try_borrow_mut() {
+            Ok(mut flow) => step(&mut flow),
+            Err(_) => otherwise,
+        }
+    }
+
+    /// The stream ended: no more waiting, and no lock left held.
+    fn end(&self) {
+        if let Ok(mut room) = self.room.try_borrow_mut() {
+            room.stop_waiting(self.context);
+        }
+        self.with((), Flow::release);
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Ok(mut room) = self.room.try_borrow_mut() {
+            room.leave(self.context);
+        }
+        self.with((), Flow::release);
+    }
+}
+
+impl Flow {
+    fn new(shared: Option<Rc<Shared>>, room: SharedRoom, context: u32) -> Flow {
+        Flow {
             shared,
+            context,
+            room,
+            pending: None,
+            keys: Vec::new(),
             stage: Stage::Start,
             method: String::new(),
             path: String::new(),
@@ -226,17 +294,103 @@ impl Exchange {
         }
     }
 
-    /// Locks, starts the gathering, and sends the first look-ups.
+    /// Locks (or waits for the lock), then gathers.
     fn start(&mut self, shared: &Rc<Shared>, route: Route, body: Option<&[u8]>) -> Action {
-        match host::acquire(route.write_lock(), shared.config.lock_ttl_ms) {
-            Ok(owner) => self.lock_owner = owner,
-            Err(err) => {
-                if matches!(err, LockError::Busy(_)) {
-                    shared.metrics.count(Counter::LockBusy);
+        let keys = LockKey::of(route.write_lock());
+        // Behind a waiter of this worker for the same lock: queue, do not overtake.
+        let behind = !keys.is_empty()
+            && self
+                .room
+                .try_borrow()
+                .is_ok_and(|room| room.waiters.blocks(&keys));
+        if !behind {
+            match host::acquire(&keys, shared.config.lock_ttl_ms) {
+                Ok(owner) => {
+                    self.lock_owner = owner;
+                    return self.gather(shared, route, body);
                 }
-                return self.refuse(Refusal::unavailable(err.to_string()));
+                Err(LockError::Busy(_) | LockError::Full) => {}
+                Err(err) => return self.lock_refused(shared, err),
             }
         }
+        self.wait(shared, route, body, keys)
+    }
+
+    /// Pauses on the worker's waiting list until the lock is free or
+    /// `lock_timeout_ms` has passed.
+    fn wait(
+        &mut self,
+        shared: &Rc<Shared>,
+        route: Route,
+        body: Option<&[u8]>,
+        keys: Vec<LockKey>,
+    ) -> Action {
+        let timeout_ms = shared.config.lock_timeout_ms;
+        if timeout_ms == 0 {
+            let busy = LockError::TimedOut(describe(&keys), Duration::ZERO);
+            return self.lock_refused(shared, busy);
+        }
+        let waiter = Waiter {
+            context: self.context,
+            keys: keys.clone(),
+            deadline_ms: host::now_ms().saturating_add(timeout_ms),
+        };
+        let first = match self.room.try_borrow_mut() {
+            Ok(mut room) => {
+                let first = room.waiters.is_empty();
+                room.waiters.push(waiter).map(|()| first)
+            }
+            Err(_) => Err(LockError::Table("the waiting list is busy".to_owned())),
+        };
+        match first {
+            Ok(true) => host::tick(true),
+            Ok(false) => {}
+            Err(err) => return self.lock_refused(shared, err),
+        }
+        self.keys = keys;
+        self.pending = Some((route, body.map(<[u8]>::to_vec)));
+        self.stage = Stage::Waiting;
+        self.pause()
+    }
+
+    /// The root context's tick ended this request's wait (the effective
+    /// context is this request's): gather with the lock, or refuse.
+    pub(crate) fn waited(&mut self, turn: Turn) {
+        let (Some(shared), Some((route, body)), Stage::Waiting) =
+            (self.shared.clone(), self.pending.take(), self.stage)
+        else {
+            if let Turn::Acquired(Some(owner)) = turn {
+                host::release(owner);
+            }
+            return;
+        };
+        match turn {
+            Turn::Acquired(owner) => {
+                self.lock_owner = owner;
+                self.gather(&shared, route, body.as_deref());
+            }
+            Turn::TimedOut => {
+                let timeout = Duration::from_millis(shared.config.lock_timeout_ms);
+                let busy = LockError::TimedOut(describe(&self.keys), timeout);
+                self.lock_refused(&shared, busy);
+            }
+            Turn::Failed(err) => {
+                self.lock_refused(&shared, err);
+            }
+        }
+    }
+
+    /// Refuses a write whose lock could not be had (503, counted as busy
+    /// unless the lock table itself failed).
+    fn lock_refused(&mut self, shared: &Rc<Shared>, err: LockError) -> Action {
+        if !matches!(err, LockError::Table(_)) {
+            shared.metrics.count(Counter::LockBusy);
+        }
+        self.refuse(Refusal::unavailable(err.to_string()))
+    }
+
+    /// With the lock held: starts the gathering and sends the first look-ups.
+    fn gather(&mut self, shared: &Rc<Shared>, route: Route, body: Option<&[u8]>) -> Action {
         let gathering = match Gathering::new(route, self.actor.clone(), body) {
             Ok(gathering) => gathering,
             Err(refusal) => return self.refuse(refusal),
@@ -292,6 +446,9 @@ impl Exchange {
             ) {
                 Ok(token) => {
                     self.in_flight.insert(token, lookup.id);
+                    if let Ok(mut room) = self.room.try_borrow_mut() {
+                        room.call_sent(token, self.context);
+                    }
                 }
                 Err(status) => {
                     host::log(
@@ -385,7 +542,7 @@ impl Exchange {
     }
 
     /// A look-up's answer.
-    fn call_answered(&mut self, token: u32, body_size: usize) {
+    pub(crate) fn call_answered(&mut self, token: u32, body_size: usize) {
         let Some(id) = self.in_flight.remove(&token) else {
             return;
         };
@@ -526,19 +683,8 @@ fn audit_text(line: &[u8]) -> String {
     )
 }
 
-impl Context for Exchange {
-    fn on_http_call_response(
-        &mut self,
-        token_id: u32,
-        _num_headers: usize,
-        body_size: usize,
-        _num_trailers: usize,
-    ) {
-        self.call_answered(token_id, body_size);
-    }
-}
-
-impl HttpContext for Exchange {
+/// The request's callbacks, as Envoy calls them.
+impl Flow {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         if self.stage != Stage::Start {
             return Action::Continue;
@@ -549,7 +695,7 @@ impl HttpContext for Exchange {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         match self.stage {
             Stage::Body => {}
-            Stage::Gathering | Stage::Answered => return Action::Pause,
+            Stage::Waiting | Stage::Gathering | Stage::Answered => return Action::Pause,
             Stage::Start | Stage::Forwarded => return Action::Continue,
         }
         if body_size > MAX_MANIFEST_BYTES {
@@ -566,7 +712,7 @@ impl HttpContext for Exchange {
         // callback: the manifest is complete now.
         match self.stage {
             Stage::Body => self.manifest_complete(MAX_MANIFEST_BYTES.saturating_add(1)),
-            Stage::Gathering | Stage::Answered => Action::Pause,
+            Stage::Waiting | Stage::Gathering | Stage::Answered => Action::Pause,
             Stage::Start | Stage::Forwarded => Action::Continue,
         }
     }
@@ -602,8 +748,60 @@ impl HttpContext for Exchange {
         self.catalog_body(body_size);
         Action::Continue
     }
+}
+
+impl Context for Exchange {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if let Ok(mut room) = self.room.try_borrow_mut() {
+            room.call_done(token_id);
+        }
+        self.with((), |flow| flow.call_answered(token_id, body_size));
+    }
+
+    fn on_done(&mut self) -> bool {
+        self.end();
+        true
+    }
+}
+
+impl HttpContext for Exchange {
+    fn on_http_request_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+        self.with(Action::Pause, |flow| {
+            flow.on_http_request_headers(num_headers, end_of_stream)
+        })
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.with(Action::Pause, |flow| {
+            flow.on_http_request_body(body_size, end_of_stream)
+        })
+    }
+
+    fn on_http_request_trailers(&mut self, num_trailers: usize) -> Action {
+        self.with(Action::Pause, |flow| {
+            flow.on_http_request_trailers(num_trailers)
+        })
+    }
+
+    fn on_http_response_headers(&mut self, num_headers: usize, end_of_stream: bool) -> Action {
+        self.with(Action::Continue, |flow| {
+            flow.on_http_response_headers(num_headers, end_of_stream)
+        })
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        self.with(Action::Continue, |flow| {
+            flow.on_http_response_body(body_size, end_of_stream)
+        })
+    }
 
     fn on_log(&mut self) {
-        self.release();
+        self.end();
     }
 }

@@ -1,11 +1,12 @@
 //! The filter's calls into Envoy, each through `proxy_wasm::hostcalls` so that
 //! an unexpected status is an error to handle, never a trap.
 
-use crate::locks::{LockError, LockTable, MAX_CAS_ATTEMPTS, TABLE_KEY};
+use crate::locks::{LockError, LockKey, LockTable, MAX_CAS_ATTEMPTS, TABLE_KEY};
+use crate::waiters::TICK_MS;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{LogLevel, Status};
-use std::time::{SystemTime, UNIX_EPOCH};
-use taglock_gateway::{Reply, WriteLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use taglock_gateway::Reply;
 
 /// Logs at `level`; a failing log is ignored (there is nowhere else to say it).
 pub fn log(level: LogLevel, message: &str) {
@@ -45,9 +46,21 @@ pub fn init_locks() -> Result<(), Status> {
     Ok(())
 }
 
-/// Takes `lock` (see [`LockTable::acquire`]) with compare-and-swap.
-pub fn acquire(lock: WriteLock<'_>, ttl_ms: u64) -> Result<Option<u64>, LockError> {
-    if lock == WriteLock::None {
+/// Starts (`true`) or stops the root context's tick, which retries the
+/// waiters of this worker every [`TICK_MS`].
+pub fn tick(on: bool) {
+    let period = if on { TICK_MS } else { 0 };
+    if let Err(status) = hostcalls::set_tick_period(Duration::from_millis(period)) {
+        log(
+            LogLevel::Error,
+            &format!("taglock: cannot set the tick period ({status:?})"),
+        );
+    }
+}
+
+/// Takes `keys` (see [`LockTable::acquire_keys`]) with compare-and-swap.
+pub fn acquire(keys: &[LockKey], ttl_ms: u64) -> Result<Option<u64>, LockError> {
+    if keys.is_empty() {
         return Ok(None);
     }
     for _ in 0..MAX_CAS_ATTEMPTS {
@@ -57,7 +70,7 @@ pub fn acquire(lock: WriteLock<'_>, ttl_ms: u64) -> Result<Option<u64>, LockErro
             return Err(LockError::Table("the table was never created".to_owned()));
         };
         let mut table = LockTable::decode(value.as_deref())?;
-        let owner = table.acquire(lock, now_ms(), ttl_ms)?;
+        let owner = table.acquire_keys(keys, now_ms(), ttl_ms)?;
         match hostcalls::set_shared_data(TABLE_KEY, Some(&table.encode()), Some(cas)) {
             Ok(()) => return Ok(owner),
             Err(Status::CasMismatch) => continue,

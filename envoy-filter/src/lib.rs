@@ -10,6 +10,8 @@
 //! - [`metadata`]: the verified JWT payload, read from `jwt_authn`'s dynamic
 //!   metadata, never from a client's header;
 //! - [`locks`]: write locks shared by the workers (shared data, compare-and-swap);
+//! - [`waiters`]: the requests of a worker waiting for a busy lock, retried by
+//!   the root context's tick;
 //! - [`exchange`]: one request through the gateway's steps;
 //! - [`root`]: configuration, policy and counters per worker.
 //!
@@ -20,6 +22,7 @@
 pub mod config;
 pub mod locks;
 pub mod metadata;
+pub mod waiters;
 
 #[cfg(target_family = "wasm")]
 pub mod exchange;
@@ -27,6 +30,8 @@ pub mod exchange;
 mod host;
 #[cfg(target_family = "wasm")]
 pub mod root;
+#[cfg(target_family = "wasm")]
+mod wait;
 
 /// The module's entry point (`_initialize`): one [`root::Root`] per plugin.
 #[cfg(target_family = "wasm")]
@@ -34,8 +39,8 @@ pub mod root;
 mod entry {
     proxy_wasm::main! {{
         proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
-        proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
-            Box::new(crate::root::Root::default())
+        proxy_wasm::set_root_context(|context_id| -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new(crate::root::Root::new(context_id))
         });
     }}
 }

@@ -4,11 +4,13 @@
 //! [`Route::write_lock`](taglock_gateway::Route::write_lock) asks.
 //!
 //! A push holds each of its tags, a manifest delete its whole image. A busy
-//! lock is not waited for: the request is refused (503, try again). Every
+//! lock is waited for (see [`crate::waiters`]) up to the configured
+//! `lock_timeout_ms`, then the request is refused (503, try again). Every
 //! entry expires after the configured TTL, so a worker that died holding one
 //! does not lock a tag forever.
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use taglock_gateway::WriteLock;
 
 /// The shared-data key of the table.
@@ -42,12 +44,69 @@ pub struct Held {
     pub until: u64,
 }
 
+/// One thing a write locks: a tag of an image, or (`tag: None`) the whole image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockKey {
+    /// The image.
+    pub image: String,
+    /// The tag; `None`: the whole image (a delete).
+    pub tag: Option<String>,
+}
+
+impl LockKey {
+    /// What `lock` takes (nothing for `WriteLock::None`).
+    pub fn of(lock: WriteLock<'_>) -> Vec<LockKey> {
+        match lock {
+            WriteLock::None => Vec::new(),
+            WriteLock::Tags { image, tags } => tags
+                .iter()
+                .map(|tag| LockKey {
+                    image: image.to_owned(),
+                    tag: Some(tag.clone()),
+                })
+                .collect(),
+            WriteLock::Image { image } => vec![LockKey {
+                image: image.to_owned(),
+                tag: None,
+            }],
+        }
+    }
+
+    /// Whether holding `self` excludes holding `other`: the same image, and
+    /// the same tag or either of them the whole image.
+    pub fn conflicts(&self, other: &LockKey) -> bool {
+        self.image == other.image
+            && (self.tag.is_none() || other.tag.is_none() || self.tag == other.tag)
+    }
+}
+
+/// `image`, `image:tag` or `image:{a,b}`: the keys of one write as `taglock
+/// serve` names them in its lock refusals.
+pub fn describe(keys: &[LockKey]) -> String {
+    let Some(first) = keys.first() else {
+        return String::new();
+    };
+    let tags: Vec<&str> = keys.iter().filter_map(|key| key.tag.as_deref()).collect();
+    match tags.as_slice() {
+        [] => first.image.clone(),
+        [tag] => format!("{}:{tag}", first.image),
+        _ => format!("{}:{{{}}}", first.image, tags.join(",")),
+    }
+}
+
 /// Why a lock was not taken.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LockError {
     /// Another write holds it.
     #[error("another write to {0} is in progress; try again")]
     Busy(String),
+    /// Another write still held it when the wait (`lock_timeout_ms`) ended;
+    /// the wording of `taglock serve`'s `--lock-timeout` refusal.
+    #[error("another write to {0} is still in progress after {1:?}; try again")]
+    TimedOut(String, Duration),
+    /// The worker's waiting list (`lock_waiters`) is full.
+    #[error("too many writes are waiting for a write lock; try again")]
+    Crowded,
     /// [`MAX_HELD`] locks are held.
     #[error("too many writes are in progress; try again")]
     Full,
@@ -80,39 +139,42 @@ impl LockTable {
         now: u64,
         ttl: u64,
     ) -> Result<Option<u64>, LockError> {
+        self.acquire_keys(&LockKey::of(lock), now, ttl)
+    }
+
+    /// Takes every one of `keys` for a new owner at `now` (expiring at
+    /// `now + ttl`), or none of them; no keys take nothing (`None`).
+    pub fn acquire_keys(
+        &mut self,
+        keys: &[LockKey],
+        now: u64,
+        ttl: u64,
+    ) -> Result<Option<u64>, LockError> {
         self.held.retain(|held| held.until > now);
-        let wanted: Vec<(&str, Option<&str>)> = match lock {
-            WriteLock::None => return Ok(None),
-            WriteLock::Tags { image, tags } => {
-                tags.iter().map(|tag| (image, Some(tag.as_str()))).collect()
-            }
-            WriteLock::Image { image } => vec![(image, None)],
-        };
-        for (image, tag) in &wanted {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        for key in keys {
             let conflict = self.held.iter().any(|held| {
-                held.image == *image
-                    && (tag.is_none() || held.tag.is_none() || held.tag.as_deref() == *tag)
+                held.image == key.image
+                    && (key.tag.is_none() || held.tag.is_none() || held.tag == key.tag)
             });
             if conflict {
-                return Err(LockError::Busy(match tag {
-                    Some(tag) => format!("{image}:{tag}"),
-                    None => (*image).to_owned(),
-                }));
+                return Err(LockError::Busy(describe(std::slice::from_ref(key))));
             }
         }
-        if self.held.len().saturating_add(wanted.len()) > MAX_HELD {
+        if self.held.len().saturating_add(keys.len()) > MAX_HELD {
             return Err(LockError::Full);
         }
         self.seq = self.seq.wrapping_add(1);
         let owner = self.seq;
         let until = now.saturating_add(ttl);
-        self.held
-            .extend(wanted.into_iter().map(|(image, tag)| Held {
-                owner,
-                image: image.to_owned(),
-                tag: tag.map(str::to_owned),
-                until,
-            }));
+        self.held.extend(keys.iter().map(|key| Held {
+            owner,
+            image: key.image.clone(),
+            tag: key.tag.clone(),
+            until,
+        }));
         Ok(Some(owner))
     }
 
@@ -219,5 +281,33 @@ mod tests {
         );
         assert!(LockTable::decode(Some(b"not json")).is_err());
         assert_eq!(LockTable::decode(None).unwrap(), LockTable::default());
+    }
+
+    #[test]
+    fn keys_are_described_as_serve_names_them() {
+        let one = tags(&["v1"]);
+        let two = tags(&["v1", "v2"]);
+        let keys = |lock| LockKey::of(lock);
+        assert_eq!(
+            describe(&keys(WriteLock::Tags {
+                image: "a/b",
+                tags: &one
+            })),
+            "a/b:v1"
+        );
+        assert_eq!(
+            describe(&keys(WriteLock::Tags {
+                image: "a/b",
+                tags: &two
+            })),
+            "a/b:{v1,v2}"
+        );
+        assert_eq!(describe(&keys(WriteLock::Image { image: "a/b" })), "a/b");
+        assert_eq!(describe(&[]), "");
+        let timed_out = LockError::TimedOut("a/b:v1".into(), Duration::from_millis(30_000));
+        assert_eq!(
+            timed_out.to_string(),
+            "another write to a/b:v1 is still in progress after 30s; try again"
+        );
     }
 }

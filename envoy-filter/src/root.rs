@@ -1,9 +1,12 @@
 //! The root context of each worker: loads the configuration and the policy,
-//! defines the counters, and creates one [`Exchange`] per request.
+//! defines the counters, creates one [`Exchange`] per request, and, while
+//! requests wait for write locks, ticks to retry them ([`crate::wait`]).
 
 use crate::config::PluginConfig;
 use crate::exchange::Exchange;
 use crate::host;
+use crate::wait::{self, SharedRoom};
+use crate::waiters::Waiters;
 use policy_core::Policy;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -43,7 +46,8 @@ pub enum Counter {
     WouldDeny,
     /// The gateway refused it on its own (no decision).
     Refused,
-    /// A write lock was busy.
+    /// A write lock was busy: a write refused after waiting, or at once
+    /// (waiting list full, or `lock_timeout_ms` 0).
     LockBusy,
 }
 
@@ -75,12 +79,34 @@ impl Metrics {
 }
 
 /// The root context.
-#[derive(Debug, Default)]
 pub struct Root {
+    id: u32,
     shared: Option<Rc<Shared>>,
+    room: SharedRoom,
 }
 
-impl Context for Root {}
+impl Root {
+    /// The root context `id` of a worker.
+    pub fn new(id: u32) -> Root {
+        Root {
+            id,
+            shared: None,
+            room: SharedRoom::default(),
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        wait::call_answered(&self.room, token_id, body_size);
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -121,6 +147,9 @@ impl RootContext for Root {
             );
             return false;
         }
+        if let Ok(mut room) = self.room.try_borrow_mut() {
+            room.waiters = Waiters::new(config.lock_waiters);
+        }
         self.shared = Some(Rc::new(Shared {
             config,
             policy,
@@ -129,8 +158,19 @@ impl RootContext for Root {
         true
     }
 
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Exchange::new(self.shared.clone())))
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Exchange::new(
+            self.shared.clone(),
+            self.room.clone(),
+            context_id,
+        )))
+    }
+
+    fn on_tick(&mut self) {
+        match &self.shared {
+            Some(shared) => wait::tick(&self.room, self.id, shared.config.lock_ttl_ms),
+            None => host::tick(false),
+        }
     }
 
     fn get_type(&self) -> Option<ContextType> {
