@@ -50,9 +50,9 @@ pub struct PluginConfig {
     pub filter_sha256: String,
 }
 
-/// Who the actor of a request is.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(tag = "mode", rename_all = "kebab-case", deny_unknown_fields)]
+/// Who the actor of a request is: `{"mode": "registry"}` or
+/// `{"mode": "jwt", "payload_key": …, "claims": …}` (read by `identity.rs`).
+#[derive(Debug, Clone, Default)]
 pub enum Identity {
     /// The registry authenticates clients itself: the client's `Authorization`
     /// goes to the registry (and to the filter's look-ups), and every actor is
@@ -64,8 +64,7 @@ pub enum Identity {
     Jwt {
         /// The `payload_in_metadata` key of the `jwt_authn` provider.
         payload_key: String,
-        /// Which claims give the actor.
-        #[serde(default)]
+        /// Which claims give the actor (by default [`ClaimNames::default`]).
         claims: ClaimNames,
     },
 }

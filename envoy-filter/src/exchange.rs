@@ -113,7 +113,7 @@ impl Exchange {
         if let Some(shared) = &self.shared {
             shared.metrics.count(Counter::Refused);
         }
-        let time = humantime::format_rfc3339_millis(host::now()).to_string();
+        let time = crate::clock::rfc3339_millis(host::now_ms());
         let actor = Some(&self.actor);
         let engine = self
             .shared
@@ -338,7 +338,7 @@ impl Exchange {
             );
         }
         let decision = shared.policy.evaluate(request);
-        let time = humantime::format_rfc3339_millis(host::now()).to_string();
+        let time = crate::clock::rfc3339_millis(host::now_ms());
         let record = AuditRecord::decided(
             &time,
             self.line(),

@@ -6,6 +6,7 @@
 //! mapping or policy logic of its own: routes, facts, statuses and bodies come
 //! from `taglock-gateway`, decisions from `policy-core`. What is Envoy's own:
 //!
+//! - [`clock`]: the timestamps of audit records;
 //! - [`config`]: the plugin configuration `taglock envoy bootstrap` writes;
 //! - [`metadata`]: the verified JWT payload, read from `jwt_authn`'s dynamic
 //!   metadata, never from a client's header;
@@ -17,7 +18,9 @@
 //! return false (Envoy refuses the listener), and a worker whose configuration
 //! is missing refuses every request with 503.
 
+pub mod clock;
 pub mod config;
+mod identity;
 pub mod locks;
 pub mod metadata;
 
