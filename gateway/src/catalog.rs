@@ -32,8 +32,14 @@ pub fn visible(
             shown.push(std::mem::take(&mut pull.image));
         }
     }
-    serde_json::to_vec(&serde_json::json!({ "repositories": shown }))
-        .map_err(|err| Refusal::unavailable(format!("cannot write the catalog: {err}")))
+    #[derive(serde::Serialize)]
+    struct Page<'a> {
+        repositories: &'a [String],
+    }
+    serde_json::to_vec(&Page {
+        repositories: &shown,
+    })
+    .map_err(|err| Refusal::unavailable(format!("cannot write the catalog: {err}")))
 }
 
 #[cfg(test)]
@@ -46,6 +52,12 @@ mod tests {
         let actor = Actor::user("alice", &[]);
         let page = visible(body, &actor, |asked| asked.image() != "acme/secret").unwrap();
         assert_eq!(page, br#"{"repositories":["acme/web"]}"#);
+        let none = visible(body, &actor, |_| false).unwrap();
+        assert_eq!(none, br#"{"repositories":[]}"#);
+        let odd = br#"{"repositories":["a\"b","\u00e9\u2028"]}"#;
+        let shown = visible(odd, &actor, |_| true).unwrap();
+        let as_value = serde_json::json!({ "repositories": ["a\"b", "\u{e9}\u{2028}"] });
+        assert_eq!(shown, serde_json::to_vec(&as_value).unwrap());
         assert_eq!(visible(b"nope", &actor, |_| true).unwrap_err().status, 503);
     }
 }

@@ -209,9 +209,25 @@ impl Refusal {
     /// The response: status and `{"errors":[{"code","message","detail":null}]}`,
     /// with `challenge` as `WWW-Authenticate` on a 401.
     pub fn reply(&self, challenge: Option<&str>) -> Reply {
-        let body = serde_json::json!({
-            "errors": [{ "code": self.code, "message": self.message, "detail": null }]
-        });
+        // Typed rather than `json!`: the same bytes (fields in the order a
+        // `serde_json::Map` sorts them) without building a `Value` for them.
+        #[derive(Serialize)]
+        struct Body<'a> {
+            errors: [Entry<'a>; 1],
+        }
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            code: RefusalCode,
+            detail: Option<()>,
+            message: &'a str,
+        }
+        let body = Body {
+            errors: [Entry {
+                code: self.code,
+                detail: None,
+                message: &self.message,
+            }],
+        };
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
         Reply::json(self.status, bytes, challenge.filter(|_| self.status == 401))
     }
@@ -279,6 +295,30 @@ mod tests {
         }
         let record = serde_json::to_value(Refusal::unauthorized("log in")).unwrap();
         assert!(record.get("cause").is_none(), "{record}");
+    }
+
+    #[test]
+    fn bodies_are_the_bytes_of_the_json_value() {
+        for code in [
+            RefusalCode::Unavailable,
+            RefusalCode::Unauthorized,
+            RefusalCode::Unsupported,
+            RefusalCode::SizeInvalid,
+            RefusalCode::DigestInvalid,
+            RefusalCode::ManifestInvalid,
+        ] {
+            for message in [
+                "",
+                "log in",
+                "\"quoted\" \\ \u{1}\n\t é \u{2028} 🦀 </script>",
+            ] {
+                let expected = serde_json::to_vec(&serde_json::json!({
+                    "errors": [{ "code": code, "message": message, "detail": null }]
+                }))
+                .unwrap();
+                assert_eq!(Refusal::new(400, code, message).reply(None).body, expected);
+            }
+        }
     }
 
     #[test]

@@ -55,7 +55,11 @@ impl JsonError {
 
 /// Parses `text` as `T`, locating the first problem by JSON path, line and column.
 pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
-    let mut deserializer = serde_json::Deserializer::from_str(text);
+    // From the bytes rather than the `str`: the same reading of a text that is
+    // UTF-8 already (same values, errors and positions), and the Envoy filter,
+    // whose other JSON arrives as bytes, then carries one copy of serde_json's
+    // parser instead of two (−5.7 KB there).
+    let mut deserializer = serde_json::Deserializer::from_slice(text.as_bytes());
     let value = T::deserialize(&mut deserializer).map_err(|err| {
         let message = bare_message(&err);
         // serde follows some values differently from their JSON shape: the walk
