@@ -1,6 +1,32 @@
 //! The upstream registry: forwarding requests to it, and reading the facts a
 //! decision needs (the digest a tag points at, the tags of an image).
+//!
+//! # The proxy's own credentials
+//!
+//! With `--upstream-user`, every request the proxy makes (facts and forwards)
+//! carries the proxy's credentials, never the client's. At first that is HTTP
+//! Basic, which ECR-style registries take as it is. When the upstream answers
+//! `401` with a `Bearer` challenge instead, the proxy gets a token from the
+//! challenge's realm (see [`crate::bearer`]), remembers the realm, and from then
+//! on sends each request with a token scoped to it, from the cache when it can.
+//!
+//! A request without a body (facts, pulls, deletes, starting an upload) can be
+//! sent again, so a `401` to it is answered once: a token is fetched (again, if
+//! the one sent was refused) and the request repeated. A request with a body
+//! (an upload's chunks, a manifest) cannot: the body is gone once sent. So it
+//! goes out with a token from the start: while the upstream's way of
+//! authenticating is unknown, the proxy first sends `GET /v2/` (the probe) to
+//! learn it; a `401` to the body itself then only drops the refused token and
+//! goes back to the client as the proxy's own 503, and its next try gets a
+//! fresh token.
+//!
+//! Without credentials of its own (`--auth none`, pass-through) the proxy sends
+//! the client's `Authorization` as it is, with forwards and with the facts read
+//! for that client's request; it does no token flow of its own.
 
+use crate::bearer::{
+    self, BearerChallenge, Credentials, RealmRule, Sent, TokenError, TokenRequest,
+};
 use crate::listing::{Answer, ListingError, RegistryClient};
 use axum::body::Body;
 use base64::Engine as _;
@@ -14,6 +40,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 use std::time::Duration;
 
 use taglock_gateway::facts::MAX_FACT_BODY;
@@ -24,8 +51,14 @@ use taglock_gateway::{Answer as FactAnswer, Lookup, LookupId};
 pub struct UpstreamConfig {
     /// Base URL, e.g. `http://127.0.0.1:5000` (a path prefix is kept).
     pub url: String,
-    /// HTTP Basic credentials the proxy uses upstream (never the client's own).
+    /// The credentials the proxy uses upstream (never the client's own): HTTP
+    /// Basic, or to get bearer tokens when the upstream asks for them.
     pub credentials: Option<(String, String)>,
+    /// The one token realm, besides those on the upstream's host, the proxy may
+    /// send its credentials to.
+    pub token_realm: Option<String>,
+    /// How tokens are asked for.
+    pub token_request: TokenRequest,
     /// Bound on each fact-finding request (and on connecting).
     pub timeout: Duration,
     /// Bound on a forwarded request, from sending it to the response headers
@@ -63,18 +96,24 @@ pub enum UpstreamError {
         /// More about it (e.g. a missing header), with a leading separator.
         detail: String,
     },
+    /// A bearer token was needed and could not be had.
+    #[error("{0}")]
+    Token(#[from] TokenError),
 }
+
+/// The HTTP client the proxy talks to the upstream (and its token realm) with.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 /// A client for one upstream registry: cheap to clone, shared by all requests.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: HttpClient,
     scheme: Scheme,
     authority: Authority,
     /// The URL's path without its trailing `/` (usually empty).
     prefix: String,
-    /// `Basic …` for the configured credentials.
-    authorization: Option<HeaderValue>,
+    /// The proxy's own credentials, and the tokens they got.
+    credentials: Option<Arc<Credentials>>,
     timeout: Duration,
     forward_timeout: Duration,
 }
@@ -114,25 +153,46 @@ impl Upstream {
                 .with_native_roots()
                 .map_err(|err| UpstreamError::Tls(err.to_string()))?
         } else {
-            // Plain HTTP never speaks TLS, so it needs no trusted roots on the machine.
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(plain_http_tls()?)
+            // Plain HTTP to the upstream needs no trusted roots on the machine; an
+            // `https` token realm does, when the machine has them.
+            match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+                Ok(builder) => builder,
+                Err(_) => {
+                    hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(plain_http_tls()?)
+                }
+            }
         };
         let https = tls.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(https);
-        let authorization = config
-            .credentials
-            .as_ref()
-            .map(|(user, password)| basic_authorization(user, password))
-            .transpose()
-            .map_err(|_| invalid("the upstream credentials hold characters a header cannot"))?;
+        let rule = RealmRule::new(uri.clone(), config.token_realm.as_deref()).map_err(|why| {
+            UpstreamError::InvalidUrl {
+                url: config.token_realm.clone().unwrap_or_default(),
+                why: format!("the upstream token realm {why}"),
+            }
+        })?;
+        let credentials = match &config.credentials {
+            Some((user, password)) => {
+                let basic = basic_authorization(user, password).map_err(|_| {
+                    invalid("the upstream credentials hold characters a header cannot")
+                })?;
+                Some(Arc::new(Credentials::new(
+                    user.clone(),
+                    password.clone(),
+                    basic,
+                    rule,
+                    config.token_request,
+                )))
+            }
+            None => None,
+        };
         Ok(Upstream {
             client,
             scheme,
             authority,
             prefix,
-            authorization,
+            credentials,
             timeout: config.timeout,
             forward_timeout: config.forward_timeout,
         })
@@ -163,15 +223,101 @@ impl Upstream {
         parts.headers.remove(header::AUTHORIZATION);
         parts.headers.remove(header::HOST);
         parts.headers.insert(header::HOST, self.host_header()?);
-        if let Some(auth) = self.authorization.clone().or(client_authorization) {
-            parts.headers.insert(header::AUTHORIZATION, auth);
-        }
         // No timeout here: a write must be seen through to its end (the caller
         // bounds its own wait with `forward_timeout`, see `handler.rs`).
-        self.client
-            .request(Request::from_parts(parts, body))
-            .await
-            .map_err(|err| UpstreamError::Unreachable(error_chain(&err)))
+        let Some(credentials) = &self.credentials else {
+            if let Some(auth) = client_authorization {
+                parts.headers.insert(header::AUTHORIZATION, auth);
+            }
+            return self.dispatch(Request::from_parts(parts, body), None).await;
+        };
+        if hyper::body::Body::size_hint(&body).exact() == Some(0) {
+            // No body: the request can be sent again after a 401.
+            let (method, uri, version, headers) =
+                (parts.method, parts.uri, parts.version, parts.headers);
+            let build = |auth: HeaderValue| {
+                let mut request = Request::new(Body::empty());
+                *request.method_mut() = method.clone();
+                *request.uri_mut() = uri.clone();
+                *request.version_mut() = version;
+                *request.headers_mut() = headers.clone();
+                request.headers_mut().insert(header::AUTHORIZATION, auth);
+                Ok(request)
+            };
+            return self
+                .send_authorized(credentials, &method, &path, &build, None)
+                .await;
+        }
+        if credentials.is_unknown() {
+            // Learn how the upstream authenticates before the body goes out.
+            drop(self.fact(Method::GET, "/v2/", &[], None).await?);
+        }
+        let (auth, sent) = credentials
+            .authorization(&self.client, self.timeout, &parts.method, &path)
+            .await?;
+        parts.headers.insert(header::AUTHORIZATION, auth);
+        let response = self
+            .dispatch(Request::from_parts(parts, body), None)
+            .await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            let challenge = challenge_of(&response).ok().flatten();
+            credentials.refused(challenge.as_ref(), &sent);
+        } else if matches!(sent, Sent::Basic) {
+            credentials.basic_worked();
+        }
+        Ok(response)
+    }
+
+    /// Sends a request without a body (built by `build` with an `Authorization`)
+    /// with the proxy's credentials; a `401` with a `Bearer` challenge gets a
+    /// token and one more try.
+    async fn send_authorized(
+        &self,
+        credentials: &Credentials,
+        method: &Method,
+        path: &str,
+        build: &(dyn Fn(HeaderValue) -> Result<Request<Body>, UpstreamError> + Send + Sync),
+        timeout: Option<Duration>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let (auth, sent) = credentials
+            .authorization(&self.client, self.timeout, method, path)
+            .await?;
+        let response = self.dispatch(build(auth)?, timeout).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            if matches!(sent, Sent::Basic) {
+                credentials.basic_worked();
+            }
+            return Ok(response);
+        }
+        let Some(challenge) = challenge_of(&response)? else {
+            // A Basic challenge: the credentials were refused as they are.
+            return Ok(response);
+        };
+        drop(response);
+        let (auth, sent) = credentials
+            .after_challenge(&self.client, self.timeout, &challenge, method, path, &sent)
+            .await?;
+        let response = self.dispatch(build(auth)?, timeout).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            credentials.refused(None, &sent);
+        }
+        Ok(response)
+    }
+
+    /// Sends `request`, within `timeout` when given.
+    async fn dispatch(
+        &self,
+        request: Request<Body>,
+        timeout: Option<Duration>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        match timeout {
+            Some(timeout) => self.send(request, timeout).await,
+            None => self
+                .client
+                .request(request)
+                .await
+                .map_err(|err| UpstreamError::Unreachable(error_chain(&err))),
+        }
     }
 
     /// How long a client waits for a forwarded request's answer.
@@ -179,21 +325,30 @@ impl Upstream {
         self.forward_timeout
     }
 
-    /// Sends one of the gateway's look-ups with the proxy's credentials and the
-    /// fact timeout, and reads the whole answer (at most [`MAX_FACT_BODY`]).
-    pub async fn lookup(&self, lookup: Lookup) -> (LookupId, FactAnswer) {
-        let answer = match self.lookup_answer(&lookup).await {
+    /// Sends one of the gateway's look-ups with the proxy's credentials (or, in
+    /// pass-through mode, the client's `pass`) and the fact timeout, and reads
+    /// the whole answer (at most [`MAX_FACT_BODY`]).
+    pub async fn lookup(
+        &self,
+        lookup: Lookup,
+        pass: Option<HeaderValue>,
+    ) -> (LookupId, FactAnswer) {
+        let answer = match self.lookup_answer(&lookup, pass).await {
             Ok(answer) => answer,
             Err(err) => FactAnswer::Failed(err.to_string()),
         };
         (lookup.id, answer)
     }
 
-    async fn lookup_answer(&self, lookup: &Lookup) -> Result<FactAnswer, UpstreamError> {
+    async fn lookup_answer(
+        &self,
+        lookup: &Lookup,
+        pass: Option<HeaderValue>,
+    ) -> Result<FactAnswer, UpstreamError> {
         let method = Method::from_bytes(lookup.method.as_bytes()).map_err(|err| {
             UpstreamError::Unreachable(format!("cannot send {}: {err}", lookup.method))
         })?;
-        let response = self.fact(method, &lookup.path, lookup.accept).await?;
+        let response = self.fact(method, &lookup.path, lookup.accept, pass).await?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -212,13 +367,13 @@ impl Upstream {
 
     /// Whether the proxy sends credentials of its own.
     pub fn has_credentials(&self) -> bool {
-        self.authorization.is_some()
+        self.credentials.is_some()
     }
 
     /// `GET /v2/` with the proxy's credentials: any answer below 500 means the
     /// upstream is up (401 included: the registry answers, and forwards decide).
     pub async fn ping(&self) -> Result<StatusCode, UpstreamError> {
-        let response = self.fact(Method::GET, "/v2/", &[]).await?;
+        let response = self.fact(Method::GET, "/v2/", &[], None).await?;
         let status = response.status();
         if status.is_server_error() {
             return Err(unexpected("GET", "/v2/", status));
@@ -253,27 +408,40 @@ impl Upstream {
         }
     }
 
-    /// A request of the proxy's own, with its credentials and the fact timeout.
+    /// A request of the proxy's own, with its credentials (or `pass`, the
+    /// client's, without any) and the fact timeout.
     async fn fact(
         &self,
         method: Method,
         path: &str,
         accept: &[&str],
+        pass: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(self.uri(path)?)
-            .header(header::HOST, self.host_header()?);
-        for media_type in accept {
-            request = request.header(header::ACCEPT, *media_type);
+        let uri = self.uri(path)?;
+        let host = self.host_header()?;
+        let build = |auth: Option<HeaderValue>| {
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(uri.clone())
+                .header(header::HOST, host.clone());
+            for media_type in accept {
+                request = request.header(header::ACCEPT, *media_type);
+            }
+            if let Some(auth) = auth {
+                request = request.header(header::AUTHORIZATION, auth);
+            }
+            request.body(Body::empty()).map_err(|err| {
+                UpstreamError::Unreachable(format!("cannot build a request for {path}: {err}"))
+            })
+        };
+        match &self.credentials {
+            Some(credentials) => {
+                let build = |auth: HeaderValue| build(Some(auth));
+                self.send_authorized(credentials, &method, path, &build, Some(self.timeout))
+                    .await
+            }
+            None => self.send(build(pass)?, self.timeout).await,
         }
-        if let Some(auth) = &self.authorization {
-            request = request.header(header::AUTHORIZATION, auth.clone());
-        }
-        let request = request.body(Body::empty()).map_err(|err| {
-            UpstreamError::Unreachable(format!("cannot build a request for {path}: {err}"))
-        })?;
-        self.send(request, self.timeout).await
     }
 
     async fn send(
@@ -319,7 +487,7 @@ impl RegistryClient for Upstream {
             },
         };
         let response = self
-            .fact(Method::GET, path_and_query, &[])
+            .fact(Method::GET, path_and_query, &[], None)
             .await
             .map_err(failed)?;
         let text = |name: header::HeaderName| {
@@ -422,8 +590,29 @@ fn unexpected(method: &str, path: &str, status: StatusCode) -> UpstreamError {
     }
 }
 
+/// The `Bearer` challenge of a `401`, if it has one; one that cannot be read
+/// is an error.
+fn challenge_of(response: &Response<Incoming>) -> Result<Option<BearerChallenge>, TokenError> {
+    let mut found = None;
+    for value in response.headers().get_all(header::WWW_AUTHENTICATE) {
+        let text = value.to_str().map_err(|_| {
+            TokenError::Challenge(bearer::ChallengeError::Malformed {
+                at: 0,
+                why: "a header value that is not text",
+            })
+        })?;
+        if let Some(challenge) = bearer::bearer_challenge(text)? {
+            if found.is_some() {
+                return Err(TokenError::Challenge(bearer::ChallengeError::SeveralBearer));
+            }
+            found = Some(challenge);
+        }
+    }
+    Ok(found)
+}
+
 /// An error and its sources on one line (hyper's own message is terse).
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -442,6 +631,8 @@ mod tests {
         Upstream::new(&UpstreamConfig {
             url: url.into(),
             credentials: None,
+            token_realm: None,
+            token_request: TokenRequest::Get,
             timeout: Duration::from_secs(1),
             forward_timeout: Duration::from_secs(1),
         })
