@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod registry;
 pub mod relay;
 pub mod skopeo;
+pub mod token;
 
 use std::path::Path;
 
