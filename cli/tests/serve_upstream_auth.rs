@@ -532,3 +532,39 @@ fn pass_through_sends_the_client_token_for_the_facts_too() {
         issuer.seen()
     );
 }
+
+#[test]
+fn a_body_sent_first_goes_out_with_a_token() {
+    // The very first request is a monolithic upload: its body cannot be sent
+    // twice, so the proxy learns the upstream's way first (`GET /v2/`) and sends
+    // the body with a token at once.
+    let stack = Stack::start(
+        Upstream::Token(Issuer::start(issuer_users())),
+        PROXY_PASSWORD,
+        |_| {},
+    );
+    let blob = support::oci::Blob::new(
+        "application/octet-stream",
+        b"the first request carries a body".to_vec(),
+    );
+    let reply = stack.client().request(
+        "POST",
+        &format!("/v2/acme/web/blobs/uploads/?digest={}", blob.digest),
+        &[("Content-Type", "application/octet-stream")],
+        Some(&blob.bytes),
+    );
+    assert_eq!(reply.status, 201, "{reply}\n{}", stack.proxy.stderr());
+    let stored = stack.direct("acme/web").request(
+        "HEAD",
+        &format!("/v2/acme/web/blobs/{}", blob.digest),
+        &[],
+        None,
+    );
+    assert_eq!(stored.status, 200, "{stored}");
+    let seen = stack.issuer().seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.scope == "repository:acme/web:pull,push" && s.issued),
+        "{seen:?}"
+    );
+}

@@ -778,7 +778,7 @@ impl TokenCache {
 
     /// Drops the token of `key` if it is still `value`.
     fn forget(&mut self, key: &str, value: &HeaderValue) {
-        if self.tokens.get(key).is_some_and(|c| &c.value == value) {
+        if self.tokens.get(key).is_some_and(|c| c.value == value) {
             self.tokens.remove(key);
         }
     }

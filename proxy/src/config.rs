@@ -503,6 +503,54 @@ mod tests {
     }
 
     #[test]
+    fn upstream_token_options_need_credentials_and_a_plain_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let with_credentials = || ServeOptions {
+            users: Some("users.json".into()),
+            upstream_user: Some("proxy".into()),
+            upstream_password_file: Some(file.clone()),
+            ..base()
+        };
+        let config = with_credentials().resolve().unwrap();
+        assert_eq!(config.upstream_token_request, TokenRequest::Get);
+        assert_eq!(config.upstream_token_realm, None);
+        let file_options: ServeOptions = toml::from_str(
+            "upstream_token_request = \"post\"\nupstream_token_realm = \"https://auth.example/token\"",
+        )
+        .unwrap();
+        let config = with_credentials()
+            .overridden_by(file_options)
+            .resolve()
+            .unwrap();
+        assert_eq!(config.upstream_token_request, TokenRequest::Post);
+        assert_eq!(
+            config.upstream_token_realm.as_deref(),
+            Some("https://auth.example/token")
+        );
+        let err = |options: ServeOptions| options.resolve().unwrap_err().to_string();
+        assert!(
+            err(ServeOptions {
+                upstream_token_request: Some(TokenRequest::Post),
+                ..base()
+            })
+            .contains("--upstream-user")
+        );
+        for bad in ["auth.example/token", "ftp://auth.example", "https://a/t?x=1"] {
+            assert!(
+                err(ServeOptions {
+                    upstream_token_realm: Some(bad.into()),
+                    ..with_credentials()
+                })
+                .contains("upstream_token_realm"),
+                "{bad}"
+            );
+        }
+        assert!(toml::from_str::<ServeOptions>("upstream_token_request = \"put\"").is_err());
+    }
+
+    #[test]
     fn the_upstream_password_comes_from_its_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");

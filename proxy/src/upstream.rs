@@ -481,6 +481,10 @@ impl RegistryClient for Upstream {
         let url = || format!("{}{path_and_query}", self.base_url());
         let failed = |err: UpstreamError| match err {
             UpstreamError::Timeout(after) => ListingError::Timeout { url: url(), after },
+            UpstreamError::Token(err) => ListingError::Answer {
+                url: url(),
+                why: err.to_string(),
+            },
             other => ListingError::Unreachable {
                 url: url(),
                 why: other.to_string(),
