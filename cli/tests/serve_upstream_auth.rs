@@ -534,10 +534,10 @@ fn pass_through_sends_the_client_token_for_the_facts_too() {
 }
 
 #[test]
-fn a_body_sent_first_goes_out_with_a_token() {
-    // The very first request is a monolithic upload: its body cannot be sent
-    // twice, so the proxy learns the upstream's way first (`GET /v2/`) and sends
-    // the body with a token at once.
+fn a_body_goes_out_with_a_token_the_first_time() {
+    // An upload session started around the proxy; the proxy's very first
+    // request is the `PUT` with the blob. A body cannot be sent twice, so it
+    // must carry a token at once (a refused first try would be a 503).
     let stack = Stack::start(
         Upstream::Token(Issuer::start(issuer_users())),
         PROXY_PASSWORD,
@@ -547,9 +547,16 @@ fn a_body_sent_first_goes_out_with_a_token() {
         "application/octet-stream",
         b"the first request carries a body".to_vec(),
     );
+    let started = stack.direct_writer("acme/web").start_upload("acme/web");
+    assert_eq!(started.status, 202, "{started}");
+    let location = started.header("Location").unwrap();
+    let path = location
+        .strip_prefix(stack.registry.url().as_str())
+        .unwrap_or(location);
+    let separator = if path.contains('?') { '&' } else { '?' };
     let reply = stack.client().request(
-        "POST",
-        &format!("/v2/acme/web/blobs/uploads/?digest={}", blob.digest),
+        "PUT",
+        &format!("{path}{separator}digest={}", blob.digest),
         &[("Content-Type", "application/octet-stream")],
         Some(&blob.bytes),
     );
@@ -564,7 +571,9 @@ fn a_body_sent_first_goes_out_with_a_token() {
     let seen = stack.issuer().seen();
     assert!(
         seen.iter()
-            .any(|s| s.scope == "repository:acme/web:pull,push" && s.issued),
+            .any(|s| s.scope == "repository:acme/web:pull,push"
+                && s.issued
+                && s.user.as_deref() == Some(PROXY_USER)),
         "{seen:?}"
     );
 }

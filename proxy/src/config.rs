@@ -537,7 +537,11 @@ mod tests {
             })
             .contains("--upstream-user")
         );
-        for bad in ["auth.example/token", "ftp://auth.example", "https://a/t?x=1"] {
+        for bad in [
+            "auth.example/token",
+            "ftp://auth.example",
+            "https://a/t?x=1",
+        ] {
             assert!(
                 err(ServeOptions {
                     upstream_token_realm: Some(bad.into()),

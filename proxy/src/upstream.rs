@@ -709,6 +709,193 @@ mod tests {
         assert!(shown.contains("Connection refused"), "{shown}");
     }
 
+    /// What the mock registry saw: method, path and query, `Authorization`,
+    /// body length.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, usize)>>>;
+
+    /// A registry on loopback that wants `Bearer good` (from its realm
+    /// `/token`, for the proxy's Basic credentials), challenging with `scope`.
+    async fn mock_registry(scope: &'static str) -> (String, Seen) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Seen = Seen::default();
+        let realm = format!("{url}/token");
+        let record = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break 0;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                };
+                if head_end == 0 {
+                    continue;
+                }
+                let head = String::from_utf8_lossy(&raw[..head_end]).to_lowercase();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+                        .unwrap_or_default()
+                };
+                let length: usize = header("content-length").parse().unwrap_or(0);
+                while raw.len() < head_end + length {
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                }
+                let mut words = head.split(' ');
+                let method = words.next().unwrap_or_default().to_uppercase();
+                let target = words.next().unwrap_or_default().to_owned();
+                let auth = header("authorization");
+                record
+                    .lock()
+                    .unwrap()
+                    .push((method, target.clone(), auth.clone(), length));
+                let (status, extra, body) = if target.starts_with("/token") {
+                    if auth == format!("basic {}", "cdpwdw==") {
+                        ("200 OK", String::new(), r#"{"token":"good"}"#)
+                    } else {
+                        ("401 Unauthorized", String::new(), "{}")
+                    }
+                } else if auth == "bearer good" {
+                    ("201 Created", String::new(), "")
+                } else {
+                    let scope = if scope.is_empty() {
+                        String::new()
+                    } else {
+                        format!(",scope=\"{scope}\"")
+                    };
+                    (
+                        "401 Unauthorized",
+                        format!(
+                            "WWW-Authenticate: Bearer realm=\"{realm}\",service=\"mock\"{scope}\r\n"
+                        ),
+                        "",
+                    )
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn with_credentials(url: &str, user: &str, password: &str) -> Upstream {
+        Upstream::new(&UpstreamConfig {
+            url: url.into(),
+            credentials: Some((user.into(), password.into())),
+            token_realm: None,
+            token_request: TokenRequest::Get,
+            timeout: Duration::from_secs(5),
+            forward_timeout: Duration::from_secs(5),
+        })
+        .unwrap()
+    }
+
+    fn put_blob(body: &'static str) -> Request<Body> {
+        Request::put("/v2/acme/web/blobs/uploads/u1?digest=sha256:00")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_waits_for_a_token_and_tokens_are_cached() {
+        let (url, seen) = mock_registry("").await;
+        // "p:pw" is cDpwdw== in Basic.
+        let up = with_credentials(&url, "p", "pw");
+        let answer = up.forward(put_blob("abc"), None).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        let answer = up.forward(put_blob("defg"), None).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        let seen = seen.lock().unwrap().clone();
+        let summary: Vec<(&str, &str, usize)> = seen
+            .iter()
+            .map(|(m, t, a, n)| (m.as_str(), a.split(' ').next().unwrap_or(""), *n))
+            .collect();
+        // The probe (Basic, refused; then with its own unscoped token), one
+        // token for the push, then each body once, with it.
+        assert_eq!(
+            summary,
+            [
+                ("GET", "basic", 0),
+                ("GET", "basic", 0),
+                ("GET", "bearer", 0),
+                ("GET", "basic", 0),
+                ("PUT", "bearer", 3),
+                ("PUT", "bearer", 4)
+            ],
+            "{seen:?}"
+        );
+        assert_eq!(seen[0].1, "/v2/");
+        assert_eq!(seen[1].1, "/token?service=mock");
+        assert_eq!(
+            seen[3].1,
+            "/token?service=mock&scope=repository%3aacme%2fweb%3apull%2cpush"
+        );
+    }
+
+    #[tokio::test]
+    async fn realms_and_scopes_the_proxy_does_not_trust_get_no_password() {
+        let (url, seen) = mock_registry("repository:other/secret:pull").await;
+        let up = with_credentials(&url, "p", "pw");
+        let err = up
+            .fact(Method::HEAD, "/v2/acme/web/manifests/v1", &[], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, UpstreamError::Token(TokenError::ScopeRefused { .. })),
+            "{err}"
+        );
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .all(|(_, t, _, _)| !t.starts_with("/token")),
+            "a token was asked for another repository"
+        );
+
+        // The upstream on `localhost`, the realm it names on 127.0.0.1: another host.
+        let (url, seen) = mock_registry("").await;
+        let up = with_credentials(&url.replace("127.0.0.1", "localhost"), "p", "pw");
+        let err = up.ping().await.unwrap_err();
+        assert!(
+            matches!(err, UpstreamError::Token(TokenError::RealmRefused { .. })),
+            "{err}"
+        );
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .all(|(_, t, _, _)| !t.starts_with("/token")),
+            "the password went to another host's realm"
+        );
+
+        // Wrong credentials: the realm refuses them (GET, then the OAuth2 form),
+        // and the error says so without the password.
+        let (url, _) = mock_registry("").await;
+        let up = with_credentials(&url, "p", "wrong-password");
+        let shown = up.ping().await.unwrap_err().to_string();
+        assert!(shown.contains("refused taglock's credentials"), "{shown}");
+        assert!(!shown.contains("wrong-password"), "{shown}");
+    }
+
     #[test]
     fn basic_credentials() {
         let value = basic_authorization("alice", "s3cret").unwrap();
