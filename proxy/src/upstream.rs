@@ -827,7 +827,7 @@ mod tests {
         let seen = seen.lock().unwrap().clone();
         let summary: Vec<(&str, &str, usize)> = seen
             .iter()
-            .map(|(m, t, a, n)| (m.as_str(), a.split(' ').next().unwrap_or(""), *n))
+            .map(|(m, _, a, n)| (m.as_str(), a.split(' ').next().unwrap_or(""), *n))
             .collect();
         // The probe (Basic, refused; then with its own unscoped token), one
         // token for the push, then each body once, with it.
