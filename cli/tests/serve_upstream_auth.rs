@@ -365,7 +365,7 @@ fn head_through(stack: &Stack, image: &str, tag: &str) -> u16 {
 #[test]
 fn expired_and_refused_tokens_are_fetched_again() {
     let issuer = Issuer::start(issuer_users());
-    issuer.set_expires_in(2);
+    issuer.set_expires_in(4);
     let stack = Stack::start(Upstream::Token(issuer), PROXY_PASSWORD, |_| {});
     let issuer = stack.issuer();
     seed(&stack, "acme/api", "v1.0.0");
@@ -376,13 +376,13 @@ fn expired_and_refused_tokens_are_fetched_again() {
     assert_eq!(issuer.issued(), first, "the cached token was not reused");
 
     // Past `expires_in` (less the refresh margin), a new token is fetched first.
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(4200));
     assert_eq!(head_through(&stack, "acme/api", "v1.0.0"), 200);
     assert_eq!(issuer.issued(), first + 1, "{:?}", issuer.seen());
 
     // A token the registry refuses although the realm said it was good (already
     // expired when signed) is dropped and fetched again, once.
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(4200));
     issuer.stale_next();
     assert_eq!(head_through(&stack, "acme/api", "v1.0.0"), 200);
     assert_eq!(issuer.issued(), first + 3, "{:?}", issuer.seen());
@@ -574,6 +574,54 @@ fn a_body_goes_out_with_a_token_the_first_time() {
             .any(|s| s.scope == "repository:acme/web:pull,push"
                 && s.issued
                 && s.user.as_deref() == Some(PROXY_USER)),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn preview_walks_a_token_registry_with_the_same_client() {
+    let issuer = Issuer::start(issuer_users());
+    let registry = Registry::start_with_token(&issuer);
+    let writer = registry
+        .client()
+        .bearer(&issuer.token(PROXY_USER, &["repository:acme/web:pull,push"]));
+    assert_eq!(
+        writer
+            .push_image("acme/web", "v1.0.0", &Image::new("previewed"))
+            .status,
+        201
+    );
+    let work = Workdir::new();
+    let policy = work.write_json("policy.json", &policy());
+    let password = work.path("password");
+    std::fs::write(&password, "reader-secret\n").unwrap();
+    let output = support::proxy::taglock(
+        &[
+            "preview",
+            "--registry",
+            &registry.url(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--user",
+            "reader",
+            "--password-file",
+            password.to_str().unwrap(),
+            "--json",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(output.success(), "{output}");
+    let report: Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(report["images"][0]["image"], "acme/web", "{report}");
+    assert_eq!(report["images"][0]["tags"][0]["tag"], "v1.0.0", "{report}");
+    assert_eq!(
+        report["images"][0]["tags"][0]["protected"], true,
+        "{report}"
+    );
+    let seen = issuer.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.user.as_deref() == Some("reader") && s.scope == "registry:catalog:*"),
         "{seen:?}"
     );
 }
