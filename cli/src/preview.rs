@@ -35,6 +35,8 @@ pub fn run(args: &PreviewArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let registry = Upstream::new(&UpstreamConfig {
         url: args.registry.clone(),
         credentials: args.user.clone().zip(password),
+        token_realm: None,
+        token_request: taglock_proxy::bearer::TokenRequest::Get,
         timeout,
         forward_timeout: timeout,
     })?;

@@ -12,6 +12,7 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+use taglock_proxy::bearer::TokenRequest;
 use taglock_proxy::config::parse_duration;
 use taglock_proxy::{AuthMode, Proxy, ServeError, ServeOptions};
 
@@ -65,6 +66,12 @@ pub struct ServeArgs {
     /// File whose first line is the upstream password.
     #[arg(long, value_name = "FILE")]
     pub upstream_password_file: Option<PathBuf>,
+    /// A bearer-token realm off the upstream's host that may receive the upstream credentials (by default only realms on the upstream's host are trusted).
+    #[arg(long, value_name = "URL")]
+    pub upstream_token_realm: Option<String>,
+    /// How bearer tokens are asked for: get (HTTP Basic, then the OAuth2 form if refused) or post (the OAuth2 form only) [default: get].
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub upstream_token_request: Option<TokenRequestArg>,
     /// Append every decision to this JSON-lines file.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
@@ -123,6 +130,24 @@ pub enum AuthArg {
     None,
 }
 
+/// `--upstream-token-request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenRequestArg {
+    /// GET with HTTP Basic (the Docker token protocol), then the OAuth2 form POST when refused.
+    Get,
+    /// The OAuth2 password-grant form POST only.
+    Post,
+}
+
+impl From<TokenRequestArg> for TokenRequest {
+    fn from(arg: TokenRequestArg) -> TokenRequest {
+        match arg {
+            TokenRequestArg::Get => TokenRequest::Get,
+            TokenRequestArg::Post => TokenRequest::Post,
+        }
+    }
+}
+
 impl From<AuthArg> for AuthMode {
     fn from(arg: AuthArg) -> AuthMode {
         match arg {
@@ -143,6 +168,8 @@ impl ServeArgs {
             auth: self.auth.map(AuthMode::from),
             upstream_user: self.upstream_user.clone(),
             upstream_password_file: self.upstream_password_file.clone(),
+            upstream_token_realm: self.upstream_token_realm.clone(),
+            upstream_token_request: self.upstream_token_request.map(TokenRequest::from),
             audit_log: self.audit_log.clone(),
             tls_cert: self.tls_cert.clone(),
             tls_key: self.tls_key.clone(),

@@ -9,11 +9,15 @@
 //! users = "/etc/taglock/users.json"
 //! audit_log = "/var/log/taglock/audit.jsonl"
 //! upstream_timeout = "10s"
+//! upstream_user = "taglock"
+//! upstream_password_file = "/etc/taglock/upstream-password"
+//! upstream_token_request = "get"
 //! max_connections = 1024
 //! header_read_timeout = "10s"
 //! idle_timeout = "60s"
 //! ```
 
+use crate::bearer::TokenRequest;
 use crate::identity::AuthMode;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -41,6 +45,12 @@ pub struct ServeOptions {
     pub upstream_user: Option<String>,
     /// File holding the upstream password (first line).
     pub upstream_password_file: Option<PathBuf>,
+    /// A token realm off the upstream's host that the proxy may send its
+    /// upstream credentials to (by default only realms on the upstream's host).
+    pub upstream_token_realm: Option<String>,
+    /// How bearer tokens are asked for: `get` (HTTP Basic, then the OAuth2 form
+    /// when refused; default) or `post` (the OAuth2 form only).
+    pub upstream_token_request: Option<TokenRequest>,
     /// JSON-lines file every decision is appended to.
     pub audit_log: Option<PathBuf>,
     /// PEM certificate chain: serve HTTPS (with `tls_key`).
@@ -101,6 +111,10 @@ pub struct ServeConfig {
     pub auth: AuthMode,
     /// The proxy's own upstream credentials.
     pub upstream_credentials: Option<(String, String)>,
+    /// A token realm off the upstream's host the credentials may go to.
+    pub upstream_token_realm: Option<String>,
+    /// How bearer tokens are asked for.
+    pub upstream_token_request: TokenRequest,
     /// The audit log file.
     pub audit_log: Option<PathBuf>,
     /// TLS certificate and key files.
@@ -181,6 +195,8 @@ impl ServeOptions {
             auth: over.auth.or(self.auth),
             upstream_user: over.upstream_user.or(self.upstream_user),
             upstream_password_file: over.upstream_password_file.or(self.upstream_password_file),
+            upstream_token_realm: over.upstream_token_realm.or(self.upstream_token_realm),
+            upstream_token_request: over.upstream_token_request.or(self.upstream_token_request),
             audit_log: over.audit_log.or(self.audit_log),
             tls_cert: over.tls_cert.or(self.tls_cert),
             tls_key: over.tls_key.or(self.tls_key),
@@ -241,6 +257,22 @@ impl ServeOptions {
                 "auth `none` forwards each client's own credentials upstream; drop --upstream-user or choose another auth mode".into(),
             ));
         }
+        if upstream_credentials.is_none()
+            && (self.upstream_token_realm.is_some() || self.upstream_token_request.is_some())
+        {
+            return Err(ConfigError::Invalid(
+                "upstream_token_realm and upstream_token_request are for the proxy's own upstream credentials: give --upstream-user and --upstream-password-file too".into(),
+            ));
+        }
+        if let Some(realm) = &self.upstream_token_realm {
+            if !(realm.starts_with("http://") || realm.starts_with("https://"))
+                || realm.contains('?')
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "upstream_token_realm `{realm}` must be an http:// or https:// URL without a query"
+                )));
+            }
+        }
         let tls = match (self.tls_cert, self.tls_key) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -280,6 +312,8 @@ impl ServeOptions {
             users: self.users,
             auth,
             upstream_credentials,
+            upstream_token_realm: self.upstream_token_realm,
+            upstream_token_request: self.upstream_token_request.unwrap_or_default(),
             audit_log: self.audit_log,
             tls,
             ui: self.ui,
@@ -466,6 +500,58 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(bad_duration.contains("invalid duration"), "{bad_duration}");
+    }
+
+    #[test]
+    fn upstream_token_options_need_credentials_and_a_plain_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let with_credentials = || ServeOptions {
+            users: Some("users.json".into()),
+            upstream_user: Some("proxy".into()),
+            upstream_password_file: Some(file.clone()),
+            ..base()
+        };
+        let config = with_credentials().resolve().unwrap();
+        assert_eq!(config.upstream_token_request, TokenRequest::Get);
+        assert_eq!(config.upstream_token_realm, None);
+        let file_options: ServeOptions = toml::from_str(
+            "upstream_token_request = \"post\"\nupstream_token_realm = \"https://auth.example/token\"",
+        )
+        .unwrap();
+        let config = with_credentials()
+            .overridden_by(file_options)
+            .resolve()
+            .unwrap();
+        assert_eq!(config.upstream_token_request, TokenRequest::Post);
+        assert_eq!(
+            config.upstream_token_realm.as_deref(),
+            Some("https://auth.example/token")
+        );
+        let err = |options: ServeOptions| options.resolve().unwrap_err().to_string();
+        assert!(
+            err(ServeOptions {
+                upstream_token_request: Some(TokenRequest::Post),
+                ..base()
+            })
+            .contains("--upstream-user")
+        );
+        for bad in [
+            "auth.example/token",
+            "ftp://auth.example",
+            "https://a/t?x=1",
+        ] {
+            assert!(
+                err(ServeOptions {
+                    upstream_token_realm: Some(bad.into()),
+                    ..with_credentials()
+                })
+                .contains("upstream_token_realm"),
+                "{bad}"
+            );
+        }
+        assert!(toml::from_str::<ServeOptions>("upstream_token_request = \"put\"").is_err());
     }
 
     #[test]

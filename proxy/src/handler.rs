@@ -148,7 +148,7 @@ async fn decide(
         Ok(gathering) => gathering,
         Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
     };
-    let gathered = match state.gather(gathering, digest_delete).await {
+    let gathered = match state.gather(gathering, digest_delete, pass.as_ref()).await {
         Ok(gathered) => gathered,
         Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
     };
@@ -273,13 +273,15 @@ impl AppState {
         })
     }
 
-    /// Sends the gathering's look-ups to the upstream, at most
+    /// Sends the gathering's look-ups to the upstream (with the client's `pass`
+    /// credentials in pass-through mode), at most
     /// `facts_concurrency` at a time, within the facts' time bound (the tags
     /// timeout for a digest delete, the upstream timeout otherwise).
     async fn gather(
         &self,
         mut gathering: Gathering,
         digest_delete: bool,
+        pass: Option<&HeaderValue>,
     ) -> Result<Gathered, Refusal> {
         let started = Instant::now();
         let bound = if digest_delete {
@@ -295,7 +297,7 @@ impl AppState {
                     let Some(lookup) = gathering.next_lookup() else {
                         break;
                     };
-                    in_flight.push(self.upstream.lookup(lookup));
+                    in_flight.push(self.upstream.lookup(lookup, pass.cloned()));
                 }
                 if gathering.is_done() {
                     break;

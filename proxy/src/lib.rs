@@ -29,6 +29,7 @@
 //! ```
 
 pub mod audit;
+pub mod bearer;
 pub mod config;
 mod handler;
 pub mod identity;

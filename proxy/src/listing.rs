@@ -140,17 +140,18 @@ async fn page<C: RegistryClient>(
         StatusCode::NOT_FOUND => return Ok(None),
         StatusCode::UNAUTHORIZED => {
             let challenge = answer.challenge.unwrap_or_default();
-            let why = if challenge
+            let why = if client.has_credentials() {
+                "401 Unauthorized: the registry refused the credentials (or the token they got)"
+                    .to_owned()
+            } else if challenge
                 .trim_start()
                 .to_ascii_lowercase()
                 .starts_with("bearer")
             {
                 format!(
                     "401 Unauthorized: the registry asks for a bearer token ({challenge}); \
-                     preview logs in with HTTP Basic only"
+                     give --user and --password-file to get one"
                 )
-            } else if client.has_credentials() {
-                "401 Unauthorized: the registry refused the credentials".to_owned()
             } else {
                 "401 Unauthorized: the registry needs a login (--user and --password-file)"
                     .to_owned()

@@ -130,6 +130,8 @@ impl Proxy {
         let upstream = Upstream::new(&UpstreamConfig {
             url: config.upstream.clone(),
             credentials: config.upstream_credentials.clone(),
+            token_realm: config.upstream_token_realm.clone(),
+            token_request: config.upstream_token_request,
             timeout: config.upstream_timeout,
             forward_timeout: config.forward_timeout,
         })?;

@@ -1,6 +1,32 @@
 //! The upstream registry: forwarding requests to it, and reading the facts a
 //! decision needs (the digest a tag points at, the tags of an image).
+//!
+//! # The proxy's own credentials
+//!
+//! With `--upstream-user`, every request the proxy makes (facts and forwards)
+//! carries the proxy's credentials, never the client's. At first that is HTTP
+//! Basic, which ECR-style registries take as it is. When the upstream answers
+//! `401` with a `Bearer` challenge instead, the proxy gets a token from the
+//! challenge's realm (see [`crate::bearer`]), remembers the realm, and from then
+//! on sends each request with a token scoped to it, from the cache when it can.
+//!
+//! A request without a body (facts, pulls, deletes, starting an upload) can be
+//! sent again, so a `401` to it is answered once: a token is fetched (again, if
+//! the one sent was refused) and the request repeated. A request with a body
+//! (an upload's chunks, a manifest) cannot: the body is gone once sent. So it
+//! goes out with a token from the start: while the upstream's way of
+//! authenticating is unknown, the proxy first sends `GET /v2/` (the probe) to
+//! learn it; a `401` to the body itself then only drops the refused token and
+//! goes back to the client as the proxy's own 503, and its next try gets a
+//! fresh token.
+//!
+//! Without credentials of its own (`--auth none`, pass-through) the proxy sends
+//! the client's `Authorization` as it is, with forwards and with the facts read
+//! for that client's request; it does no token flow of its own.
 
+use crate::bearer::{
+    self, BearerChallenge, Credentials, RealmRule, Sent, TokenError, TokenRequest,
+};
 use crate::listing::{Answer, ListingError, RegistryClient};
 use axum::body::Body;
 use base64::Engine as _;
@@ -14,6 +40,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use std::sync::Arc;
 use std::time::Duration;
 
 use taglock_gateway::facts::MAX_FACT_BODY;
@@ -24,8 +51,14 @@ use taglock_gateway::{Answer as FactAnswer, Lookup, LookupId};
 pub struct UpstreamConfig {
     /// Base URL, e.g. `http://127.0.0.1:5000` (a path prefix is kept).
     pub url: String,
-    /// HTTP Basic credentials the proxy uses upstream (never the client's own).
+    /// The credentials the proxy uses upstream (never the client's own): HTTP
+    /// Basic, or to get bearer tokens when the upstream asks for them.
     pub credentials: Option<(String, String)>,
+    /// The one token realm, besides those on the upstream's host, the proxy may
+    /// send its credentials to.
+    pub token_realm: Option<String>,
+    /// How tokens are asked for.
+    pub token_request: TokenRequest,
     /// Bound on each fact-finding request (and on connecting).
     pub timeout: Duration,
     /// Bound on a forwarded request, from sending it to the response headers
@@ -67,18 +100,24 @@ pub enum UpstreamError {
         /// More about it (e.g. a missing header), with a leading separator.
         detail: String,
     },
+    /// A bearer token was needed and could not be had.
+    #[error("{0}")]
+    Token(#[from] TokenError),
 }
+
+/// The HTTP client the proxy talks to the upstream (and its token realm) with.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
 /// A client for one upstream registry: cheap to clone, shared by all requests.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: HttpClient,
     scheme: Scheme,
     authority: Authority,
     /// The URL's path without its trailing `/` (usually empty).
     prefix: String,
-    /// `Basic …` for the configured credentials.
-    authorization: Option<HeaderValue>,
+    /// The proxy's own credentials, and the tokens they got.
+    credentials: Option<Arc<Credentials>>,
     timeout: Duration,
     forward_timeout: Duration,
 }
@@ -118,25 +157,46 @@ impl Upstream {
                 .with_native_roots()
                 .map_err(|err| UpstreamError::Tls(err.to_string()))?
         } else {
-            // Plain HTTP never speaks TLS, so it needs no trusted roots on the machine.
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(plain_http_tls()?)
+            // Plain HTTP to the upstream needs no trusted roots on the machine; an
+            // `https` token realm does, when the machine has them.
+            match hyper_rustls::HttpsConnectorBuilder::new().with_native_roots() {
+                Ok(builder) => builder,
+                Err(_) => {
+                    hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(plain_http_tls()?)
+                }
+            }
         };
         let https = tls.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(https);
-        let authorization = config
-            .credentials
-            .as_ref()
-            .map(|(user, password)| basic_authorization(user, password))
-            .transpose()
-            .map_err(|_| invalid("the upstream credentials hold characters a header cannot"))?;
+        let rule = RealmRule::new(uri.clone(), config.token_realm.as_deref()).map_err(|why| {
+            UpstreamError::InvalidUrl {
+                url: config.token_realm.clone().unwrap_or_default(),
+                why: format!("the upstream token realm {why}"),
+            }
+        })?;
+        let credentials = match &config.credentials {
+            Some((user, password)) => {
+                let basic = basic_authorization(user, password).map_err(|_| {
+                    invalid("the upstream credentials hold characters a header cannot")
+                })?;
+                Some(Arc::new(Credentials::new(
+                    user.clone(),
+                    password.clone(),
+                    basic,
+                    rule,
+                    config.token_request,
+                )))
+            }
+            None => None,
+        };
         Ok(Upstream {
             client,
             scheme,
             authority,
             prefix,
-            authorization,
+            credentials,
             timeout: config.timeout,
             forward_timeout: config.forward_timeout,
         })
@@ -167,21 +227,101 @@ impl Upstream {
         parts.headers.remove(header::AUTHORIZATION);
         parts.headers.remove(header::HOST);
         parts.headers.insert(header::HOST, self.host_header()?);
-        if let Some(auth) = self.authorization.clone().or(client_authorization) {
-            parts.headers.insert(header::AUTHORIZATION, auth);
-        }
         // No timeout here: a write must be seen through to its end (the caller
         // bounds its own wait with `forward_timeout`, see `handler.rs`).
-        self.client
-            .request(Request::from_parts(parts, body))
-            .await
-            .map_err(|err| {
-                if err.is_connect() {
-                    UpstreamError::Connect(error_chain(&err))
-                } else {
-                    UpstreamError::Unreachable(error_chain(&err))
-                }
-            })
+        let Some(credentials) = &self.credentials else {
+            if let Some(auth) = client_authorization {
+                parts.headers.insert(header::AUTHORIZATION, auth);
+            }
+            return self.dispatch(Request::from_parts(parts, body), None).await;
+        };
+        if hyper::body::Body::size_hint(&body).exact() == Some(0) {
+            // No body: the request can be sent again after a 401.
+            let (method, uri, version, headers) =
+                (parts.method, parts.uri, parts.version, parts.headers);
+            let build = |auth: HeaderValue| {
+                let mut request = Request::new(Body::empty());
+                *request.method_mut() = method.clone();
+                *request.uri_mut() = uri.clone();
+                *request.version_mut() = version;
+                *request.headers_mut() = headers.clone();
+                request.headers_mut().insert(header::AUTHORIZATION, auth);
+                Ok(request)
+            };
+            return self
+                .send_authorized(credentials, &method, &path, &build, None)
+                .await;
+        }
+        if credentials.is_unknown() {
+            // Learn how the upstream authenticates before the body goes out.
+            drop(self.fact(Method::GET, "/v2/", &[], None).await?);
+        }
+        let (auth, sent) = credentials
+            .authorization(&self.client, self.timeout, &parts.method, &path)
+            .await?;
+        parts.headers.insert(header::AUTHORIZATION, auth);
+        let response = self
+            .dispatch(Request::from_parts(parts, body), None)
+            .await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            let challenge = challenge_of(&response).ok().flatten();
+            credentials.refused(challenge.as_ref(), &sent);
+        } else if matches!(sent, Sent::Basic) {
+            credentials.basic_worked();
+        }
+        Ok(response)
+    }
+
+    /// Sends a request without a body (built by `build` with an `Authorization`)
+    /// with the proxy's credentials; a `401` with a `Bearer` challenge gets a
+    /// token and one more try.
+    async fn send_authorized(
+        &self,
+        credentials: &Credentials,
+        method: &Method,
+        path: &str,
+        build: &(dyn Fn(HeaderValue) -> Result<Request<Body>, UpstreamError> + Send + Sync),
+        timeout: Option<Duration>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        let (auth, sent) = credentials
+            .authorization(&self.client, self.timeout, method, path)
+            .await?;
+        let response = self.dispatch(build(auth)?, timeout).await?;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            if matches!(sent, Sent::Basic) {
+                credentials.basic_worked();
+            }
+            return Ok(response);
+        }
+        let Some(challenge) = challenge_of(&response)? else {
+            // A Basic challenge: the credentials were refused as they are.
+            return Ok(response);
+        };
+        drop(response);
+        let (auth, sent) = credentials
+            .after_challenge(&self.client, self.timeout, &challenge, method, path, &sent)
+            .await?;
+        let response = self.dispatch(build(auth)?, timeout).await?;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            credentials.refused(None, &sent);
+        }
+        Ok(response)
+    }
+
+    /// Sends `request`, within `timeout` when given.
+    async fn dispatch(
+        &self,
+        request: Request<Body>,
+        timeout: Option<Duration>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        match timeout {
+            Some(timeout) => self.send(request, timeout).await,
+            None => self
+                .client
+                .request(request)
+                .await
+                .map_err(|err| client_error(&err)),
+        }
     }
 
     /// How long a client waits for a forwarded request's answer.
@@ -189,21 +329,30 @@ impl Upstream {
         self.forward_timeout
     }
 
-    /// Sends one of the gateway's look-ups with the proxy's credentials and the
-    /// fact timeout, and reads the whole answer (at most [`MAX_FACT_BODY`]).
-    pub async fn lookup(&self, lookup: Lookup) -> (LookupId, FactAnswer) {
-        let answer = match self.lookup_answer(&lookup).await {
+    /// Sends one of the gateway's look-ups with the proxy's credentials (or, in
+    /// pass-through mode, the client's `pass`) and the fact timeout, and reads
+    /// the whole answer (at most [`MAX_FACT_BODY`]).
+    pub async fn lookup(
+        &self,
+        lookup: Lookup,
+        pass: Option<HeaderValue>,
+    ) -> (LookupId, FactAnswer) {
+        let answer = match self.lookup_answer(&lookup, pass).await {
             Ok(answer) => answer,
             Err(err) => FactAnswer::Failed(err.to_string()),
         };
         (lookup.id, answer)
     }
 
-    async fn lookup_answer(&self, lookup: &Lookup) -> Result<FactAnswer, UpstreamError> {
+    async fn lookup_answer(
+        &self,
+        lookup: &Lookup,
+        pass: Option<HeaderValue>,
+    ) -> Result<FactAnswer, UpstreamError> {
         let method = Method::from_bytes(lookup.method.as_bytes()).map_err(|err| {
             UpstreamError::Unreachable(format!("cannot send {}: {err}", lookup.method))
         })?;
-        let response = self.fact(method, &lookup.path, lookup.accept).await?;
+        let response = self.fact(method, &lookup.path, lookup.accept, pass).await?;
         let status = response.status().as_u16();
         let headers = response
             .headers()
@@ -222,13 +371,13 @@ impl Upstream {
 
     /// Whether the proxy sends credentials of its own.
     pub fn has_credentials(&self) -> bool {
-        self.authorization.is_some()
+        self.credentials.is_some()
     }
 
     /// `GET /v2/` with the proxy's credentials: any answer below 500 means the
     /// upstream is up (401 included: the registry answers, and forwards decide).
     pub async fn ping(&self) -> Result<StatusCode, UpstreamError> {
-        let response = self.fact(Method::GET, "/v2/", &[]).await?;
+        let response = self.fact(Method::GET, "/v2/", &[], None).await?;
         let status = response.status();
         if status.is_server_error() {
             return Err(unexpected("GET", "/v2/", status));
@@ -263,27 +412,40 @@ impl Upstream {
         }
     }
 
-    /// A request of the proxy's own, with its credentials and the fact timeout.
+    /// A request of the proxy's own, with its credentials (or `pass`, the
+    /// client's, without any) and the fact timeout.
     async fn fact(
         &self,
         method: Method,
         path: &str,
         accept: &[&str],
+        pass: Option<HeaderValue>,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(self.uri(path)?)
-            .header(header::HOST, self.host_header()?);
-        for media_type in accept {
-            request = request.header(header::ACCEPT, *media_type);
+        let uri = self.uri(path)?;
+        let host = self.host_header()?;
+        let build = |auth: Option<HeaderValue>| {
+            let mut request = Request::builder()
+                .method(method.clone())
+                .uri(uri.clone())
+                .header(header::HOST, host.clone());
+            for media_type in accept {
+                request = request.header(header::ACCEPT, *media_type);
+            }
+            if let Some(auth) = auth {
+                request = request.header(header::AUTHORIZATION, auth);
+            }
+            request.body(Body::empty()).map_err(|err| {
+                UpstreamError::Unreachable(format!("cannot build a request for {path}: {err}"))
+            })
+        };
+        match &self.credentials {
+            Some(credentials) => {
+                let build = |auth: HeaderValue| build(Some(auth));
+                self.send_authorized(credentials, &method, path, &build, Some(self.timeout))
+                    .await
+            }
+            None => self.send(build(pass)?, self.timeout).await,
         }
-        if let Some(auth) = &self.authorization {
-            request = request.header(header::AUTHORIZATION, auth.clone());
-        }
-        let request = request.body(Body::empty()).map_err(|err| {
-            UpstreamError::Unreachable(format!("cannot build a request for {path}: {err}"))
-        })?;
-        self.send(request, self.timeout).await
     }
 
     async fn send(
@@ -293,7 +455,7 @@ impl Upstream {
     ) -> Result<Response<Incoming>, UpstreamError> {
         match tokio::time::timeout(timeout, self.client.request(request)).await {
             Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) => Err(UpstreamError::Unreachable(error_chain(&err))),
+            Ok(Err(err)) => Err(client_error(&err)),
             Err(_) => Err(UpstreamError::Timeout(timeout)),
         }
     }
@@ -323,13 +485,17 @@ impl RegistryClient for Upstream {
         let url = || format!("{}{path_and_query}", self.base_url());
         let failed = |err: UpstreamError| match err {
             UpstreamError::Timeout(after) => ListingError::Timeout { url: url(), after },
+            UpstreamError::Token(err) => ListingError::Answer {
+                url: url(),
+                why: err.to_string(),
+            },
             other => ListingError::Unreachable {
                 url: url(),
                 why: other.to_string(),
             },
         };
         let response = self
-            .fact(Method::GET, path_and_query, &[])
+            .fact(Method::GET, path_and_query, &[], None)
             .await
             .map_err(failed)?;
         let text = |name: header::HeaderName| {
@@ -371,6 +537,17 @@ fn plain_http_tls() -> Result<rustls::ClientConfig, UpstreamError> {
         .map_err(|err| UpstreamError::Tls(err.to_string()))?
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth())
+}
+
+/// The error of an exchange that failed: [`UpstreamError::Connect`] when no
+/// connection could be opened (nothing reached the upstream), else
+/// [`UpstreamError::Unreachable`].
+fn client_error(err: &hyper_util::client::legacy::Error) -> UpstreamError {
+    if err.is_connect() {
+        UpstreamError::Connect(error_chain(err))
+    } else {
+        UpstreamError::Unreachable(error_chain(err))
+    }
 }
 
 /// `Basic base64(user:password)`, marked sensitive so it is never logged.
@@ -432,8 +609,29 @@ fn unexpected(method: &str, path: &str, status: StatusCode) -> UpstreamError {
     }
 }
 
+/// The `Bearer` challenge of a `401`, if it has one; one that cannot be read
+/// is an error.
+fn challenge_of(response: &Response<Incoming>) -> Result<Option<BearerChallenge>, TokenError> {
+    let mut found = None;
+    for value in response.headers().get_all(header::WWW_AUTHENTICATE) {
+        let text = value.to_str().map_err(|_| {
+            TokenError::Challenge(bearer::ChallengeError::Malformed {
+                at: 0,
+                why: "a header value that is not text",
+            })
+        })?;
+        if let Some(challenge) = bearer::bearer_challenge(text)? {
+            if found.is_some() {
+                return Err(TokenError::Challenge(bearer::ChallengeError::SeveralBearer));
+            }
+            found = Some(challenge);
+        }
+    }
+    Ok(found)
+}
+
 /// An error and its sources on one line (hyper's own message is terse).
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -452,6 +650,8 @@ mod tests {
         Upstream::new(&UpstreamConfig {
             url: url.into(),
             credentials: None,
+            token_realm: None,
+            token_request: TokenRequest::Get,
             timeout: Duration::from_secs(1),
             forward_timeout: Duration::from_secs(1),
         })
@@ -522,6 +722,193 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("Connection refused"), "{shown}");
+    }
+
+    /// What the mock registry saw: method, path and query, `Authorization`,
+    /// body length.
+    type Seen = std::sync::Arc<std::sync::Mutex<Vec<(String, String, String, usize)>>>;
+
+    /// A registry on loopback that wants `Bearer good` (from its realm
+    /// `/token`, for the proxy's Basic credentials), challenging with `scope`.
+    async fn mock_registry(scope: &'static str) -> (String, Seen) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Seen = Seen::default();
+        let realm = format!("{url}/token");
+        let record = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut raw = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(at) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break 0;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                };
+                if head_end == 0 {
+                    continue;
+                }
+                let head = String::from_utf8_lossy(&raw[..head_end]).to_lowercase();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| l.strip_prefix(&format!("{name}: ")).map(str::to_owned))
+                        .unwrap_or_default()
+                };
+                let length: usize = header("content-length").parse().unwrap_or(0);
+                while raw.len() < head_end + length {
+                    let n = stream.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    raw.extend_from_slice(&buf[..n]);
+                }
+                let mut words = head.split(' ');
+                let method = words.next().unwrap_or_default().to_uppercase();
+                let target = words.next().unwrap_or_default().to_owned();
+                let auth = header("authorization");
+                record
+                    .lock()
+                    .unwrap()
+                    .push((method, target.clone(), auth.clone(), length));
+                let (status, extra, body) = if target.starts_with("/token") {
+                    if auth == format!("basic {}", "cdpwdw==") {
+                        ("200 OK", String::new(), r#"{"token":"good"}"#)
+                    } else {
+                        ("401 Unauthorized", String::new(), "{}")
+                    }
+                } else if auth == "bearer good" {
+                    ("201 Created", String::new(), "")
+                } else {
+                    let scope = if scope.is_empty() {
+                        String::new()
+                    } else {
+                        format!(",scope=\"{scope}\"")
+                    };
+                    (
+                        "401 Unauthorized",
+                        format!(
+                            "WWW-Authenticate: Bearer realm=\"{realm}\",service=\"mock\"{scope}\r\n"
+                        ),
+                        "",
+                    )
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn with_credentials(url: &str, user: &str, password: &str) -> Upstream {
+        Upstream::new(&UpstreamConfig {
+            url: url.into(),
+            credentials: Some((user.into(), password.into())),
+            token_realm: None,
+            token_request: TokenRequest::Get,
+            timeout: Duration::from_secs(5),
+            forward_timeout: Duration::from_secs(5),
+        })
+        .unwrap()
+    }
+
+    fn put_blob(body: &'static str) -> Request<Body> {
+        Request::put("/v2/acme/web/blobs/uploads/u1?digest=sha256:00")
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_body_waits_for_a_token_and_tokens_are_cached() {
+        let (url, seen) = mock_registry("").await;
+        // "p:pw" is cDpwdw== in Basic.
+        let up = with_credentials(&url, "p", "pw");
+        let answer = up.forward(put_blob("abc"), None).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        let answer = up.forward(put_blob("defg"), None).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::CREATED);
+        let seen = seen.lock().unwrap().clone();
+        let summary: Vec<(&str, &str, usize)> = seen
+            .iter()
+            .map(|(m, _, a, n)| (m.as_str(), a.split(' ').next().unwrap_or(""), *n))
+            .collect();
+        // The probe (Basic, refused; then with its own unscoped token), one
+        // token for the push, then each body once, with it.
+        assert_eq!(
+            summary,
+            [
+                ("GET", "basic", 0),
+                ("GET", "basic", 0),
+                ("GET", "bearer", 0),
+                ("GET", "basic", 0),
+                ("PUT", "bearer", 3),
+                ("PUT", "bearer", 4)
+            ],
+            "{seen:?}"
+        );
+        assert_eq!(seen[0].1, "/v2/");
+        assert_eq!(seen[1].1, "/token?service=mock");
+        assert_eq!(
+            seen[3].1,
+            "/token?service=mock&scope=repository%3aacme%2fweb%3apull%2cpush"
+        );
+    }
+
+    #[tokio::test]
+    async fn realms_and_scopes_the_proxy_does_not_trust_get_no_password() {
+        let (url, seen) = mock_registry("repository:other/secret:pull").await;
+        let up = with_credentials(&url, "p", "pw");
+        let err = up
+            .fact(Method::HEAD, "/v2/acme/web/manifests/v1", &[], None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, UpstreamError::Token(TokenError::ScopeRefused { .. })),
+            "{err}"
+        );
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .all(|(_, t, _, _)| !t.starts_with("/token")),
+            "a token was asked for another repository"
+        );
+
+        // The upstream on `localhost`, the realm it names on 127.0.0.1: another host.
+        let (url, seen) = mock_registry("").await;
+        let up = with_credentials(&url.replace("127.0.0.1", "localhost"), "p", "pw");
+        let err = up.ping().await.unwrap_err();
+        assert!(
+            matches!(err, UpstreamError::Token(TokenError::RealmRefused { .. })),
+            "{err}"
+        );
+        assert!(
+            seen.lock()
+                .unwrap()
+                .iter()
+                .all(|(_, t, _, _)| !t.starts_with("/token")),
+            "the password went to another host's realm"
+        );
+
+        // Wrong credentials: the realm refuses them (GET, then the OAuth2 form),
+        // and the error says so without the password.
+        let (url, _) = mock_registry("").await;
+        let up = with_credentials(&url, "p", "wrong-password");
+        let shown = up.ping().await.unwrap_err().to_string();
+        assert!(shown.contains("refused taglock's credentials"), "{shown}");
+        assert!(!shown.contains("wrong-password"), "{shown}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod registry;
 pub mod relay;
 pub mod scenario;
 pub mod skopeo;
+pub mod token;
 
 use std::path::Path;
 

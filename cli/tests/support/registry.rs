@@ -2,7 +2,8 @@
 //! a free port, a temporary storage directory, deletes enabled, quiet logs. It can
 //! be stopped and started again on the same port and storage, as when an upstream
 //! goes down in the middle of a test. [`Registry::start_with_htpasswd`] makes
-//! it ask for HTTP Basic credentials.
+//! it ask for HTTP Basic credentials, [`Registry::start_with_token`] for bearer
+//! tokens of a test's [`Issuer`](super::token::Issuer).
 
 use super::http::Client;
 use super::process::{Guard, wait_until};
@@ -20,23 +21,44 @@ pub struct Registry {
     process: Option<Guard>,
     port: u16,
     dir: tempfile::TempDir,
-    /// The htpasswd file it authenticates clients with, if any.
-    htpasswd: Option<PathBuf>,
+    /// How it authenticates clients.
+    auth: Auth,
+}
+
+/// How a registry authenticates its clients.
+#[derive(Clone)]
+enum Auth {
+    /// It does not.
+    None,
+    /// HTTP Basic against this htpasswd file.
+    Htpasswd(PathBuf),
+    /// Bearer tokens from `realm`, signed under the certificate `pem`.
+    Token { realm: String, pem: String },
 }
 
 impl Registry {
     /// Starts a registry on a free loopback port and waits until `/v2/` answers.
     pub fn start() -> Registry {
-        Registry::start_with(None)
+        Registry::start_with(Auth::None)
     }
 
     /// Starts a registry that asks for HTTP Basic credentials checked against
     /// `htpasswd` (bcrypt entries, `user:hash` lines).
     pub fn start_with_htpasswd(htpasswd: &std::path::Path) -> Registry {
-        Registry::start_with(Some(htpasswd.to_path_buf()))
+        Registry::start_with(Auth::Htpasswd(htpasswd.to_path_buf()))
     }
 
-    fn start_with(htpasswd: Option<PathBuf>) -> Registry {
+    /// Starts a registry that asks for bearer tokens from `issuer` (distribution's
+    /// `auth: token`, service [`SERVICE`](super::token::SERVICE)), trusting the
+    /// certificate the issuer signs under.
+    pub fn start_with_token(issuer: &super::token::Issuer) -> Registry {
+        Registry::start_with(Auth::Token {
+            realm: issuer.realm(),
+            pem: issuer.cert_pem(),
+        })
+    }
+
+    fn start_with(auth: Auth) -> Registry {
         super::require_tool(BINARY);
         let dir = tempfile::Builder::new()
             .prefix("taglock-registry-")
@@ -52,7 +74,7 @@ impl Registry {
                 process: None,
                 port: free_port(),
                 dir: dir.take().unwrap(),
-                htpasswd: htpasswd.clone(),
+                auth: auth.clone(),
             };
             match registry.spawn() {
                 Ok(()) => return registry,
@@ -120,6 +142,9 @@ impl Registry {
 
     fn spawn(&mut self) -> Result<(), String> {
         let config = self.dir.path().join("config.yml");
+        if let Auth::Token { pem, .. } = &self.auth {
+            std::fs::write(self.dir.path().join("token-bundle.pem"), pem).unwrap();
+        }
         std::fs::write(&config, self.config()).unwrap();
         let log = File::options()
             .create(true)
@@ -137,7 +162,11 @@ impl Registry {
         let mut process = Guard::new(child);
         let client = self.client();
         // With authentication, a 401 to an anonymous client is an answer.
-        let ready_status = if self.htpasswd.is_some() { 401 } else { 200 };
+        let ready_status = if matches!(self.auth, Auth::None) {
+            200
+        } else {
+            401
+        };
         let ready = wait_until(Duration::from_secs(20), || {
             if let Some(status) = process.exited() {
                 return Err(format!("exited with {status}"));
@@ -159,12 +188,19 @@ impl Registry {
 
     fn config(&self) -> String {
         let storage: PathBuf = self.dir.path().join("storage");
-        let auth = self.htpasswd.as_ref().map_or_else(String::new, |path| {
-            format!(
+        let auth = match &self.auth {
+            Auth::None => String::new(),
+            Auth::Htpasswd(path) => format!(
                 "auth:\n  htpasswd:\n    realm: taglock-test\n    path: {}\n",
                 path.display()
-            )
-        });
+            ),
+            Auth::Token { realm, .. } => format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                super::token::SERVICE,
+                super::token::ISSUER,
+                self.dir.path().join("token-bundle.pem").display()
+            ),
+        };
         let config = format!(
             "version: 0.1\n\
              log:\n  level: error\n  accesslog:\n    disabled: true\n\
