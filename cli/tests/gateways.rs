@@ -8,10 +8,13 @@
 //! One scenario suite, two gateways: every scenario here runs against
 //! `taglock serve` *and* against Envoy with the taglock filter, each in front
 //! of its own real CNCF distribution registry, with the same people, the same
-//! policy and the same requests. Each run writes a transcript (what was asked,
-//! the status, the OCI error body); the scenario asserts what each answer must
-//! be, and the two transcripts must be equal, so the gateways answer with the
-//! same statuses and the same OCI errors.
+//! policy and the same requests; and once more against `taglock serve` in front
+//! of a registry that authenticates the gateway, with HTTP Basic (htpasswd) and
+//! with tokens (distribution's `auth: token`, a test issuer's signed tokens).
+//! Each run writes a transcript (what was asked, the status, the OCI error
+//! body); the scenario asserts what each answer must be, and every transcript
+//! must equal the first, so the gateways answer with the same statuses and the
+//! same OCI errors whatever the registry behind them.
 //!
 //! The people are the same on both: `taglock serve` knows them from its users
 //! file (HTTP Basic), Envoy from real tokens its `jwt_authn` verifies (signed by
@@ -38,22 +41,45 @@ use support::proxy::{Proxy, Serve, TAGLOCK, Workdir};
 use support::registry::Registry;
 use support::scenario::{self, password, person, policy};
 use support::skopeo::{self, Login};
+use support::token;
 
-/// Which gateway a run goes through.
+/// Which gateway a run goes through, and how the registry behind it
+/// authenticates the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
+    /// `taglock serve` in front of a registry without authentication.
     Serve,
+    /// Envoy with the taglock filter in front of a registry without authentication.
     Envoy,
+    /// `taglock serve` logging in to a registry with HTTP Basic (htpasswd).
+    ServeBasicUpstream,
+    /// `taglock serve` logging in to a registry with token authentication
+    /// (tokens from a test issuer the registry verifies).
+    ServeTokenUpstream,
 }
+
+/// Every run of a scenario; the first is the one the others are compared with.
+const KINDS: [Kind; 4] = [
+    Kind::Serve,
+    Kind::Envoy,
+    Kind::ServeBasicUpstream,
+    Kind::ServeTokenUpstream,
+];
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Kind::Serve => "taglock serve",
             Kind::Envoy => "Envoy with the taglock filter",
+            Kind::ServeBasicUpstream => "taglock serve, upstream with HTTP Basic",
+            Kind::ServeTokenUpstream => "taglock serve, upstream with tokens",
         })
     }
 }
+
+/// The gateway's own account on a registry that authenticates.
+const GATEWAY_USER: &str = "taglock-gateway";
+const GATEWAY_PASSWORD: &str = "gateway-upstream-secret";
 
 /// The process in front of the registry.
 enum Front {
@@ -62,27 +88,58 @@ enum Front {
 }
 
 /// A registry and one gateway in front of it. Fields drop in order: the
-/// gateway, then the registry, then the files.
+/// gateway, then the registry, then the token issuer, then the files.
 struct Gateway {
+    kind: Kind,
     front: Front,
     registry: Registry,
+    tokens: Option<token::Issuer>,
     work: Workdir,
 }
 
 impl Gateway {
     fn start(kind: Kind, policy: &Value) -> Gateway {
-        let registry = Registry::start();
         let work = Workdir::new();
+        let (registry, tokens) = match kind {
+            Kind::Serve | Kind::Envoy => (Registry::start(), None),
+            Kind::ServeBasicUpstream => {
+                let htpasswd = work.path("htpasswd");
+                let hash = bcrypt::hash(GATEWAY_PASSWORD, 4).unwrap();
+                std::fs::write(&htpasswd, format!("{GATEWAY_USER}:{hash}\n")).unwrap();
+                (Registry::start_with_htpasswd(&htpasswd), None)
+            }
+            Kind::ServeTokenUpstream => {
+                let tokens = token::Issuer::start(vec![token::User::everywhere(
+                    GATEWAY_USER,
+                    GATEWAY_PASSWORD,
+                    &["pull", "push", "delete"],
+                )]);
+                (Registry::start_with_token(&tokens), Some(tokens))
+            }
+        };
+        if kind != Kind::Serve && kind != Kind::Envoy {
+            // The registry really asks who is there.
+            let anonymous = registry.client().get("/v2/");
+            assert_eq!(anonymous.status, 401, "{kind}: {anonymous}");
+        }
         let policy = work.write_json("policy.json", policy);
         let front = match kind {
-            Kind::Serve => {
+            Kind::Serve | Kind::ServeBasicUpstream | Kind::ServeTokenUpstream => {
                 let users = work.path("users.json");
                 scenario::write_users(&work, &users);
                 let audit = work.path("audit.jsonl");
-                let proxy = Serve::new(&registry.url(), &policy)
-                    .users(&users)
-                    .audit_log(&audit)
-                    .start();
+                let mut serve = Serve::new(&registry.url(), &policy);
+                serve.users(&users).audit_log(&audit);
+                if kind != Kind::Serve {
+                    let password = work.path("upstream-password");
+                    std::fs::write(&password, GATEWAY_PASSWORD).unwrap();
+                    serve
+                        .arg("--upstream-user")
+                        .arg(GATEWAY_USER)
+                        .arg("--upstream-password-file")
+                        .arg(&password);
+                }
+                let proxy = serve.start();
                 Front::Serve { proxy, audit }
             }
             Kind::Envoy => {
@@ -110,8 +167,10 @@ impl Gateway {
             }
         };
         Gateway {
+            kind,
             front,
             registry,
+            tokens,
             work,
         }
     }
@@ -156,9 +215,19 @@ impl Gateway {
         }
     }
 
-    /// A raw client of the registry, around the gateway.
+    /// A raw client of the registry, around the gateway, that may read the
+    /// scenarios' images (with the gateway's own account where the registry
+    /// authenticates).
     fn direct(&self) -> Client {
-        self.registry.client()
+        let client = self.registry.client();
+        match (&self.tokens, self.kind) {
+            (Some(tokens), _) => client.bearer(&tokens.token(
+                GATEWAY_USER,
+                &["repository:acme/web:pull", "repository:acme/tools:pull"],
+            )),
+            (None, Kind::ServeBasicUpstream) => client.login(GATEWAY_USER, GATEWAY_PASSWORD),
+            (None, _) => client,
+        }
     }
 
     /// skopeo, the real client, pushing `content` to `image:tag` as `name`.
@@ -298,63 +367,81 @@ impl Transcript {
     }
 }
 
-/// Runs `scenario` through both gateways (in parallel, each with its own
-/// registry) and asserts that their transcripts are equal.
-fn on_both_gateways(policy: &Value, scenario: impl Fn(&mut Gateway, &mut Transcript) + Sync) {
-    let [serve, envoy] = std::thread::scope(|scope| {
-        [Kind::Serve, Kind::Envoy]
-            .map(|kind| {
+/// Runs `scenario` through every gateway of [`KINDS`] (in parallel, each with
+/// its own registry) and asserts that their transcripts are equal.
+fn on_every_gateway(policy: &Value, scenario: impl Fn(&mut Gateway, &mut Transcript) + Sync) {
+    let transcripts: Vec<(Kind, Transcript)> = std::thread::scope(|scope| {
+        let runs: Vec<_> = KINDS
+            .iter()
+            .map(|&kind| {
                 let scenario = &scenario;
-                scope.spawn(move || {
-                    let mut gateway = Gateway::start(kind, policy);
-                    let mut transcript = Transcript::default();
-                    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        scenario(&mut gateway, &mut transcript)
-                    }));
-                    if let Err(panic) = run {
-                        let log = gateway.log();
-                        if let Some(dir) = std::env::var_os("TAGLOCK_TEST_LOGS") {
-                            let name = format!(
-                                "{}-{kind:?}.log",
-                                std::thread::current().name().unwrap_or("scenario")
-                            );
-                            let _ = std::fs::write(PathBuf::from(dir).join(name), &log);
-                        }
-                        let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                        eprintln!("--- {kind}: the end of its log ---");
-                        for line in tail.iter().rev() {
-                            eprintln!("{}", line.chars().take(400).collect::<String>());
-                        }
-                        eprintln!("--- {kind}: the scenario failed; its transcript so far:");
-                        for step in &transcript.steps {
-                            eprintln!("  {step:?}");
-                        }
-                        std::panic::resume_unwind(panic);
-                    }
-                    transcript
-                })
+                scope.spawn(move || (kind, run(kind, policy, scenario)))
             })
+            .collect();
+        runs.into_iter()
             .map(|handle| {
                 handle
                     .join()
                     .unwrap_or_else(|p| std::panic::resume_unwind(p))
             })
+            .collect()
     });
-    assert_eq!(
-        serve.steps.len(),
-        envoy.steps.len(),
-        "the gateways' transcripts have different lengths"
-    );
-    for (a, b) in serve.steps.iter().zip(&envoy.steps) {
+    let (first, expected) = &transcripts[0];
+    for (kind, transcript) in &transcripts[1..] {
         assert_eq!(
-            a,
-            b,
-            "the gateways answered `{}` differently\n  {}: {a:?}\n  {}: {b:?}",
-            a.what,
-            Kind::Serve,
-            Kind::Envoy
+            expected.steps.len(),
+            transcript.steps.len(),
+            "the transcripts of {first} and {kind} have different lengths"
+        );
+        for (a, b) in expected.steps.iter().zip(&transcript.steps) {
+            assert_eq!(
+                a, b,
+                "{first} and {kind} answered `{}` differently\n  {first}: {a:?}\n  {kind}: {b:?}",
+                a.what
+            );
+        }
+    }
+}
+
+/// One run of `scenario` through `kind`; on a failure, prints the end of the
+/// gateway's log and the transcript so far.
+fn run(
+    kind: Kind,
+    policy: &Value,
+    scenario: &(impl Fn(&mut Gateway, &mut Transcript) + Sync),
+) -> Transcript {
+    let mut gateway = Gateway::start(kind, policy);
+    let mut transcript = Transcript::default();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        scenario(&mut gateway, &mut transcript)
+    }));
+    if let Err(panic) = outcome {
+        let log = gateway.log();
+        if let Some(dir) = std::env::var_os("TAGLOCK_TEST_LOGS") {
+            let name = format!(
+                "{}-{kind:?}.log",
+                std::thread::current().name().unwrap_or("scenario")
+            );
+            let _ = std::fs::write(PathBuf::from(dir).join(name), &log);
+        }
+        let tail: Vec<&str> = log.lines().rev().take(40).collect();
+        eprintln!("--- {kind}: the end of its log ---");
+        for line in tail.iter().rev() {
+            eprintln!("{}", line.chars().take(400).collect::<String>());
+        }
+        eprintln!("--- {kind}: the scenario failed; its transcript so far:");
+        for step in &transcript.steps {
+            eprintln!("  {step:?}");
+        }
+        std::panic::resume_unwind(panic);
+    }
+    if let Some(tokens) = &gateway.tokens {
+        assert!(
+            tokens.issued() > 0,
+            "{kind}: the gateway never asked for a token"
         );
     }
+    transcript
 }
 
 /// The first OCI error's message of `reply`.
@@ -385,7 +472,7 @@ fn unquoted(output: &Output) -> String {
 
 #[test]
 fn immutable_tags_cannot_be_moved_or_deleted_but_others_can() {
-    on_both_gateways(&policy("enforce"), |g, t| {
+    on_every_gateway(&policy("enforce"), |g, t| {
         let direct = g.direct();
         let alice = g.client("alice");
         let (original, other) = (Image::new("original"), Image::new("other"));
@@ -482,7 +569,7 @@ fn immutable_tags_cannot_be_moved_or_deleted_but_others_can() {
 
 #[test]
 fn a_push_of_several_tags_is_all_or_nothing() {
-    on_both_gateways(&policy("enforce"), |g, t| {
+    on_every_gateway(&policy("enforce"), |g, t| {
         let direct = g.direct();
         let alice = g.client("alice");
         let (first, second) = (Image::new("first"), Image::new("second"));
@@ -553,7 +640,7 @@ fn a_push_of_several_tags_is_all_or_nothing() {
 
 #[test]
 fn who_may_push_pull_and_list_follows_the_code_repository() {
-    on_both_gateways(&policy("enforce"), |g, t| {
+    on_every_gateway(&policy("enforce"), |g, t| {
         let direct = g.direct();
         let (web, tools, other) = (Image::new("web"), Image::new("tools"), Image::new("other"));
         for (label, image) in [("web", &web), ("tools", &tools), ("other", &other)] {
@@ -675,7 +762,7 @@ fn who_may_push_pull_and_list_follows_the_code_repository() {
 
 #[test]
 fn audit_mode_lets_a_would_be_denial_through_and_reports_it() {
-    on_both_gateways(&policy("audit"), |g, t| {
+    on_every_gateway(&policy("audit"), |g, t| {
         let direct = g.direct();
         let alice = g.client("alice");
         let (first, second) = (Image::new("first"), Image::new("second"));
@@ -709,7 +796,7 @@ fn audit_mode_lets_a_would_be_denial_through_and_reports_it() {
 #[test]
 fn concurrent_pushes_to_one_new_protected_tag_store_exactly_one() {
     const PUSHES: usize = 16;
-    on_both_gateways(&policy("enforce"), |g, t| {
+    on_every_gateway(&policy("enforce"), |g, t| {
         let alice = g.client("alice");
         let images: Vec<Image> = (0..PUSHES).map(|n| Image::new("race").variant(n)).collect();
         for image in &images {
@@ -748,7 +835,7 @@ fn concurrent_pushes_to_one_new_protected_tag_store_exactly_one() {
 
 #[test]
 fn an_upstream_that_is_down_gets_503_and_nothing_is_written() {
-    on_both_gateways(&policy("enforce"), |g, t| {
+    on_every_gateway(&policy("enforce"), |g, t| {
         let alice = g.client("alice");
         let image = Image::new("down");
         t.label("down", &image);
@@ -806,7 +893,7 @@ fn problems(output: &Output) -> Vec<String> {
 }
 
 #[test]
-fn a_bad_policy_is_refused_by_both_with_every_problem_located() {
+fn a_bad_policy_is_refused_by_both_gateways_with_every_problem_located() {
     let registry = Registry::start();
     let work = Workdir::new();
     let policy = work.write_json("bad.json", &bad_policy());

@@ -65,20 +65,42 @@ pub struct Envoy {
 
 impl Envoy {
     /// Bootstraps into `out` and starts Envoy; fails the test when either fails.
+    /// The ports are free when chosen, but another process of the tests may
+    /// take one before Envoy binds it (then Envoy exits, or another server
+    /// answers its admin port): a few tries, each with fresh ports.
     pub fn start(policy: &Path, upstream: &str, out: &Path, extra: &[&str]) -> Envoy {
-        let (output, listen, admin) = bootstrap(policy, upstream, out, extra);
-        assert!(output.success(), "bootstrap failed: {output:?}");
-        Envoy::start_config(
-            &out.join("envoy.yaml"),
-            listen,
-            admin,
-            &out.join("envoy.log"),
-        )
+        let mut last = String::new();
+        for _ in 0..3 {
+            let (output, listen, admin) = bootstrap(policy, upstream, out, extra);
+            assert!(output.success(), "bootstrap failed: {output:?}");
+            match Envoy::try_start_config(
+                &out.join("envoy.yaml"),
+                listen,
+                admin,
+                &out.join("envoy.log"),
+            ) {
+                Ok(envoy) => return envoy,
+                Err(why) => last = why,
+            }
+        }
+        panic!("envoy did not become ready: {last}");
     }
 
     /// Starts Envoy with `config`, which listens on `listen` with its admin on
     /// `admin`, logging to `log`; fails the test when it does not become ready.
     pub fn start_config(config: &Path, listen: u16, admin: u16, log: &Path) -> Envoy {
+        Envoy::try_start_config(config, listen, admin, log)
+            .unwrap_or_else(|why| panic!("envoy did not become ready: {why}"))
+    }
+
+    /// Like [`Envoy::start_config`], with why it did not start as the error
+    /// (and Envoy's log).
+    fn try_start_config(
+        config: &Path,
+        listen: u16,
+        admin: u16,
+        log: &Path,
+    ) -> Result<Envoy, String> {
         let log = log.to_owned();
         let file = std::fs::File::create(&log).unwrap();
         let mut process = Guard::new(
@@ -107,17 +129,17 @@ impl Envoy {
             }
         });
         if let Err(why) = ready {
-            panic!(
-                "envoy did not become ready: {why}\n{}",
+            return Err(format!(
+                "{why}\n{}",
                 std::fs::read_to_string(&log).unwrap_or_default()
-            );
+            ));
         }
-        Envoy {
+        Ok(Envoy {
             process,
             listen,
             admin,
             log,
-        }
+        })
     }
 
     /// `127.0.0.1:PORT`, as skopeo names the registry behind Envoy.
