@@ -238,6 +238,16 @@ fn podman_and_buildah_push_protected_tags_and_their_overwrites_are_refused() {
         storage.push(Tool::Podman, &first_id, &stack.at("acme/web:v1.0.0"), None);
     assert_ok("podman push", &output);
     let pushed = pushed.expect("podman wrote no digest file");
+    // podman (containers/image) uploads each blob as one streamed PATCH (chunked
+    // transfer encoding, no Content-Range) between the POST and the closing PUT.
+    let sessions = requests(&stack, "POST", "/v2/acme/web/blobs/uploads/");
+    let patches = requests(&stack, "PATCH", "/v2/acme/web/blobs/uploads/");
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert_eq!(patches.len(), 2, "{patches:?}");
+    assert!(
+        patches.iter().all(|(_, status)| *status == 202),
+        "{patches:?}"
+    );
     assert_eq!(
         direct.manifest_digest("acme/web", "v1.0.0"),
         Some(pushed.clone())
