@@ -1,7 +1,7 @@
 //! What the proxy's tests and benchmark stand on: a real CNCF distribution
 //! registry, `taglock serve` (or Envoy with the taglock filter) in front of it, tiny OCI images built on disk, skopeo
-//! (the real client), a raw HTTP client and a misbehaving relay in front of the
-//! registry. Everything listens on 127.0.0.1 only,
+//! (the real client), podman, buildah and oras-py (more real clients), a raw HTTP
+//! client and a misbehaving relay in front of the registry. Everything listens on 127.0.0.1 only,
 //! every process is killed when its handle drops, and every wait is bounded.
 //!
 //! Shared by `cli/tests/serve*.rs` and `cli.rs` (`mod support;`) and `cli/benches/proxy.rs`
@@ -14,6 +14,8 @@ pub mod http;
 pub mod jwt;
 pub mod latency;
 pub mod oci;
+pub mod oras;
+pub mod podman;
 pub mod process;
 pub mod proxy;
 pub mod registry;

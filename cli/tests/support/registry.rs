@@ -4,6 +4,8 @@
 //! goes down in the middle of a test. [`Registry::start_with_htpasswd`] makes
 //! it ask for HTTP Basic credentials, [`Registry::start_with_token`] for bearer
 //! tokens of a test's [`Issuer`](super::token::Issuer).
+//! [`Registry::start_with_access_log`] makes it log every request, so a test can
+//! see what reached it (a mount, the PATCHes of a chunked upload).
 
 use super::http::Client;
 use super::process::{Guard, wait_until};
@@ -23,6 +25,8 @@ pub struct Registry {
     dir: tempfile::TempDir,
     /// How it authenticates clients.
     auth: Auth,
+    /// Whether it logs every request it answers (see [`Registry::requests`]).
+    access_log: bool,
 }
 
 /// How a registry authenticates its clients.
@@ -39,26 +43,35 @@ enum Auth {
 impl Registry {
     /// Starts a registry on a free loopback port and waits until `/v2/` answers.
     pub fn start() -> Registry {
-        Registry::start_with(Auth::None)
+        Registry::start_with(Auth::None, false)
+    }
+
+    /// Starts a registry like [`Registry::start`] that also logs every request it
+    /// answers, so a test can see what reached it ([`Registry::requests`]).
+    pub fn start_with_access_log() -> Registry {
+        Registry::start_with(Auth::None, true)
     }
 
     /// Starts a registry that asks for HTTP Basic credentials checked against
     /// `htpasswd` (bcrypt entries, `user:hash` lines).
     pub fn start_with_htpasswd(htpasswd: &std::path::Path) -> Registry {
-        Registry::start_with(Auth::Htpasswd(htpasswd.to_path_buf()))
+        Registry::start_with(Auth::Htpasswd(htpasswd.to_path_buf()), false)
     }
 
     /// Starts a registry that asks for bearer tokens from `issuer` (distribution's
     /// `auth: token`, service [`SERVICE`](super::token::SERVICE)), trusting the
     /// certificate the issuer signs under.
     pub fn start_with_token(issuer: &super::token::Issuer) -> Registry {
-        Registry::start_with(Auth::Token {
-            realm: issuer.realm(),
-            pem: issuer.cert_pem(),
-        })
+        Registry::start_with(
+            Auth::Token {
+                realm: issuer.realm(),
+                pem: issuer.cert_pem(),
+            },
+            false,
+        )
     }
 
-    fn start_with(auth: Auth) -> Registry {
+    fn start_with(auth: Auth, access_log: bool) -> Registry {
         super::require_tool(BINARY);
         let dir = tempfile::Builder::new()
             .prefix("taglock-registry-")
@@ -75,6 +88,7 @@ impl Registry {
                 port: free_port(),
                 dir: dir.take().unwrap(),
                 auth: auth.clone(),
+                access_log,
             };
             match registry.spawn() {
                 Ok(()) => return registry,
@@ -132,6 +146,25 @@ impl Registry {
     /// The registry's own log (errors only).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+
+    /// Every request the registry answered so far, in order, as
+    /// `(method, path and query, status)`, read from its access log; empty unless
+    /// started with [`Registry::start_with_access_log`].
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        let log = std::fs::read(self.dir.path().join("registry.log")).unwrap_or_default();
+        String::from_utf8_lossy(&log)
+            .lines()
+            .filter_map(|line| {
+                // `… "METHOD PATH HTTP/1.1" STATUS SIZE "referer" "agent"`
+                let (_, rest) = line.split_once('"')?;
+                let (request, rest) = rest.split_once('"')?;
+                let mut request = request.split(' ');
+                let (method, path) = (request.next()?, request.next()?);
+                let status = rest.split_whitespace().next()?.parse().ok()?;
+                Some((method.to_owned(), path.to_owned(), status))
+            })
+            .collect()
     }
 
     fn take_dir(self) -> tempfile::TempDir {
@@ -203,9 +236,10 @@ impl Registry {
         };
         let config = format!(
             "version: 0.1\n\
-             log:\n  level: error\n  accesslog:\n    disabled: true\n\
+             log:\n  level: error\n  accesslog:\n    disabled: {}\n\
              storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
              http:\n  addr: 127.0.0.1:{}\n  secret: taglock-test-only\n",
+            !self.access_log,
             storage.display(),
             self.port
         );

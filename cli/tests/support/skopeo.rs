@@ -75,6 +75,30 @@ pub fn copy<'a>(layout: &Path, reference: &str, dest: &str, login: impl Into<Log
     run(command, None, TIMEOUT)
 }
 
+/// `skopeo copy --all [--preserve-digests] oci:LAYOUT:REFERENCE docker://DEST`:
+/// pushes an image index of the layout with every platform image it lists. With
+/// `preserve_digests` the index goes unchanged; without, skopeo may convert it
+/// to a Docker manifest list when the registry refuses the OCI index (it takes
+/// any refusal of a list for a format problem and tries the other format).
+pub fn copy_all<'a>(
+    layout: &Path,
+    reference: &str,
+    dest: &str,
+    login: impl Into<Login<'a>>,
+    preserve_digests: bool,
+) -> Output {
+    let mut command = skopeo();
+    command.args(["copy", "--quiet", "--all", "--dest-tls-verify=false"]);
+    if preserve_digests {
+        command.arg("--preserve-digests");
+    }
+    command
+        .args(login.into().flags("dest-"))
+        .arg(format!("oci:{}:{reference}", layout.display()))
+        .arg(format!("docker://{dest}"));
+    run(command, None, TIMEOUT)
+}
+
 /// `skopeo inspect --raw docker://REF`'s manifest digest, through `reference`
 /// (`HOST:PORT/IMAGE:TAG`); the output's stdout holds the digest on success.
 pub fn inspect_digest<'a>(reference: &str, login: impl Into<Login<'a>>) -> Output {
