@@ -42,6 +42,7 @@ use support::registry::Registry;
 use support::scenario::{self, password, person, policy};
 use support::skopeo::{self, Login};
 use support::token;
+use support::verdict::{assert_denied, message, unquoted};
 
 /// Which gateway a run goes through, and how the registry behind it
 /// authenticates the gateway.
@@ -444,32 +445,6 @@ fn run(
     transcript
 }
 
-/// The first OCI error's message of `reply`.
-fn message(reply: &Reply) -> String {
-    reply.json()["errors"][0]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn assert_denied(reply: &Reply, sentence: &str) {
-    assert_eq!(reply.status, 403, "{reply}");
-    assert_eq!(reply.error_code().as_deref(), Some("DENIED"), "{reply}");
-    assert!(
-        message(reply).contains(sentence),
-        "the refusal does not say `{sentence}`: {reply}"
-    );
-}
-
-/// skopeo's stderr with logrus's quoting undone.
-fn unquoted(output: &Output) -> String {
-    let mut stderr = output.stderr.clone();
-    while stderr.contains("\\\"") {
-        stderr = stderr.replace("\\\"", "\"");
-    }
-    stderr
-}
-
 #[test]
 fn immutable_tags_cannot_be_moved_or_deleted_but_others_can() {
     on_every_gateway(&policy("enforce"), |g, t| {
@@ -491,7 +466,7 @@ fn immutable_tags_cannot_be_moved_or_deleted_but_others_can() {
         );
         assert!(!again.success(), "the overwrite went through");
         assert!(
-            unquoted(&again).contains("tag v1.0.0 of acme/web is immutable"),
+            unquoted(&again.stderr).contains("tag v1.0.0 of acme/web is immutable"),
             "skopeo does not show the decision: {again}"
         );
         assert_eq!(

@@ -24,6 +24,7 @@ use support::proxy::{Proxy, Serve, Workdir, taglock};
 use support::registry::Registry;
 use support::scenario::{self, password, policy};
 use support::skopeo;
+use support::verdict;
 
 /// A registry, the proxy in front of it, and the test's files. Fields drop in
 /// order: the proxy, then the registry, then the files.
@@ -127,20 +128,7 @@ fn short(digest: &str) -> String {
 }
 
 fn assert_refused(output: &Output, sentence: &str) {
-    // skopeo logs through logrus, which quotes the message (`rule \"semver\"`),
-    // and may quote the registry's JSON body inside it once more.
-    let mut stderr = output.stderr.clone();
-    while stderr.contains("\\\"") {
-        stderr = stderr.replace("\\\"", "\"");
-    }
-    assert!(
-        !output.success(),
-        "skopeo succeeded, expected a refusal: {output}"
-    );
-    assert!(
-        stderr.contains(sentence),
-        "skopeo's error does not carry the decision's sentence\n  expected: {sentence}\n{output}"
-    );
+    verdict::assert_refused("skopeo", output, sentence);
 }
 
 fn assert_succeeded(output: &Output) {

@@ -35,6 +35,7 @@ use support::process::{Output, wait_until};
 use support::proxy::{Proxy, Serve, Workdir};
 use support::registry::Registry;
 use support::skopeo;
+use support::verdict::{assert_denied, assert_refused};
 
 /// A registry that logs every request, the proxy in front of it (`--auth none`),
 /// and the test's files. Fields drop in order: the proxy, then the registry,
@@ -173,42 +174,9 @@ fn signing_policy(referrer_tags: &str) -> Value {
     })
 }
 
-/// A client's error output with logrus's and JSON's quoting undone.
-fn unquoted(text: &str) -> String {
-    let mut text = text.to_owned();
-    while text.contains("\\\"") {
-        text = text.replace("\\\"", "\"");
-    }
-    text
-}
-
-/// The client failed, and its error output carries `sentence`.
-fn assert_refused(client: &str, output: &Output, sentence: &str) {
-    assert!(
-        !output.success(),
-        "{client} succeeded, expected a refusal: {output}"
-    );
-    assert!(
-        unquoted(&output.stderr).contains(sentence),
-        "{client}'s error does not carry taglock's sentence\n  expected: {sentence}\n{output}"
-    );
-}
-
 /// The client succeeded.
 fn assert_ok(client: &str, output: &Output) {
     assert!(output.success(), "{client} failed: {output}");
-}
-
-/// A raw reply is taglock's refusal (403, OCI `DENIED`) whose message carries
-/// `sentence`.
-fn assert_denied(reply: &support::http::Reply, sentence: &str) {
-    assert_eq!(reply.status, 403, "{reply}");
-    assert_eq!(reply.error_code().as_deref(), Some("DENIED"), "{reply}");
-    let message = reply.json()["errors"][0]["message"].clone();
-    assert!(
-        message.as_str().unwrap_or("").contains(sentence),
-        "the refusal does not carry {sentence:?}: {reply}"
-    );
 }
 
 /// The requests the registry answered whose method is `method` and whose path

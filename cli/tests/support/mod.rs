@@ -23,6 +23,7 @@ pub mod relay;
 pub mod scenario;
 pub mod skopeo;
 pub mod token;
+pub mod verdict;
 
 use std::path::Path;
 
