@@ -17,9 +17,8 @@ use crate::config::UpstreamCredentials;
 use std::fmt;
 use std::time::SystemTime;
 use taglock_gateway::upstream_auth::{
-    Access, BearerChallenge, RealmRule, TokenCache, TokenError, Url,
-    bearer_challenge, keep_for, needed_access, parse_answer, scopes_to_ask, token_key,
-    token_query,
+    Access, BearerChallenge, RealmRule, TokenCache, TokenError, Url, bearer_challenge, keep_for,
+    needed_access, parse_answer, scopes_to_ask, token_key, token_query,
 };
 
 /// What a worker knows of how the registry authenticates.
@@ -145,6 +144,11 @@ impl UpstreamAuth {
             learned: Learned::Unknown,
             cache: TokenCache::default(),
         })
+    }
+
+    /// The `Authorization` value of HTTP Basic (a secret: never log it).
+    pub fn basic_authorization(&self) -> String {
+        self.basic.clone()
     }
 
     /// What the worker has learned.
@@ -335,8 +339,7 @@ impl UpstreamAuth {
 
 /// Standard base64 with padding (RFC 4648 §4), for HTTP Basic.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let sextet = |n: u32| char::from(ALPHABET.get((n & 63) as usize).copied().unwrap_or(b'='));
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -400,13 +403,25 @@ mod tests {
             .unwrap();
         assert_eq!(sent.value, "Bearer t1");
         // Cached for the same scope, asked for another.
-        assert_eq!(auth.sign("GET", path, 1, false).unwrap(), Sign::Ready(sent.clone()));
-        assert!(matches!(auth.sign("PUT", path, 1, true).unwrap(), Sign::Token(_)));
+        assert_eq!(
+            auth.sign("GET", path, 1, false).unwrap(),
+            Sign::Ready(sent.clone())
+        );
+        assert!(matches!(
+            auth.sign("PUT", path, 1, true).unwrap(),
+            Sign::Token(_)
+        ));
         // Expired after its lifetime less the margin.
-        assert!(matches!(auth.sign("GET", path, 270_000, false).unwrap(), Sign::Token(_)));
+        assert!(matches!(
+            auth.sign("GET", path, 270_000, false).unwrap(),
+            Sign::Token(_)
+        ));
         // A refused token is forgotten.
         auth.refused(&sent);
-        assert!(matches!(auth.sign("GET", path, 1, false).unwrap(), Sign::Token(_)));
+        assert!(matches!(
+            auth.sign("GET", path, 1, false).unwrap(),
+            Sign::Token(_)
+        ));
         let refused = auth.token_answered(&call, 401, b"", now, 0).unwrap_err();
         assert!(!format!("{refused} {auth:?}").contains("hunter2"));
         assert!(!format!("{auth:?} {sent:?} {call:?}").contains("t1"));
@@ -427,7 +442,10 @@ mod tests {
             Err(TokenError::RealmRefused { .. })
         ));
         let elsewhere = r#"Bearer realm="http://evil.example/token""#;
-        assert!(auth.challenged(Some(elsewhere), "GET", path, &basic, 0).is_err());
+        assert!(
+            auth.challenged(Some(elsewhere), "GET", path, &basic, 0)
+                .is_err()
+        );
         let other_repo = r#"Bearer realm="http://127.0.0.1:5000/t",scope="repository:b:pull""#;
         assert!(matches!(
             auth.challenged(Some(other_repo), "GET", path, &basic, 0),
