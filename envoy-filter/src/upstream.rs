@@ -285,9 +285,10 @@ impl UpstreamAuth {
     }
 
     /// The answer to the probe `GET /v2/` (sent with Basic): a `401` with a
-    /// usable Bearer challenge teaches the realm; anything else, Basic.
+    /// usable Bearer challenge teaches the realm; no answer (status 0) or a
+    /// `5xx` teaches nothing; anything else, Basic.
     pub fn probed(&mut self, status: u16, challenge: Option<&str>) {
-        if self.learned != Learned::Unknown {
+        if self.learned != Learned::Unknown || status == 0 || status >= 500 {
             return;
         }
         if status == 401 {
@@ -476,6 +477,9 @@ mod tests {
     #[test]
     fn probes_learn_basic_or_the_realm() {
         let mut auth = UpstreamAuth::new(&credentials(None), "registry", "reg:5000").unwrap();
+        auth.probed(0, None);
+        auth.probed(503, None);
+        assert_eq!(auth.learned(), &Learned::Unknown);
         auth.probed(200, None);
         assert_eq!(auth.learned(), &Learned::Basic);
         let mut auth = UpstreamAuth::new(&credentials(None), "registry", "reg:5000").unwrap();
