@@ -24,6 +24,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use taglock_gateway::manifest::MAX_MANIFEST_BYTES;
+use taglock_gateway::upstream_auth::{RealmRule, Url};
 use taglock_gateway::{ClaimNames, Refusal};
 use taglock_proxy::config::parse_duration;
 
@@ -149,7 +150,23 @@ pub struct BootstrapArgs {
     /// facts timeout.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub stream_idle_timeout: u64,
+    /// User name the filter logs in to the registry with (its look-ups, and in
+    /// JWT mode the requests it forwards); the password goes into the plugin
+    /// configuration, so `envoy.yaml` is written readable by its owner only.
+    #[arg(long, value_name = "NAME", requires = "upstream_password_file")]
+    pub upstream_user: Option<String>,
+    /// File whose first line is the registry password.
+    #[arg(long, value_name = "FILE", requires = "upstream_user")]
+    pub upstream_password_file: Option<PathBuf>,
+    /// A bearer-token realm off the registry's host and port that may receive
+    /// the credentials (Envoy gets a cluster for it; by default only a realm at
+    /// the registry's own address is used).
+    #[arg(long, value_name = "URL", requires = "upstream_user")]
+    pub upstream_token_realm: Option<String>,
 }
+
+/// The cluster of `--upstream-token-realm` when it is not the registry's.
+const TOKEN_REALM_CLUSTER: &str = "taglock_token_realm";
 
 /// `taglock envoy wasmplugin`.
 #[derive(Debug, Args)]
@@ -274,11 +291,21 @@ fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
     let filter = out.join(FILTER_FILE);
     std::fs::write(&filter, FILTER)
         .with_context(|| format!("cannot write {}", filter.display()))?;
-    let config = envoy_config(args, &policy_text, identity.as_ref(), &filter)?;
+    let credentials = match (&args.upstream_user, &args.upstream_password_file) {
+        (Some(user), Some(file)) => Some((user.clone(), read_password(file)?)),
+        _ => None,
+    };
+    let config = envoy_config(
+        args,
+        &policy_text,
+        identity.as_ref(),
+        &filter,
+        credentials.as_ref(),
+    )?;
     let path = out.join("envoy.yaml");
     let mut text = serde_json::to_string_pretty(&config)?;
     text.push('\n');
-    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    write_private(&path, &text, credentials.is_some())?;
     output::stdout(&format!(
         "wrote {} and {}\nrun: envoy -c {}\n",
         path.display(),
@@ -286,6 +313,70 @@ fn bootstrap(args: &BootstrapArgs) -> anyhow::Result<Outcome> {
         path.display()
     ))?;
     Ok(Outcome::Success)
+}
+
+/// Writes `path`; with `secret`, readable and writable by its owner only (the
+/// file holds the registry password).
+fn write_private(path: &Path, text: &str, secret: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    if secret {
+        // An existing file keeps its mode through `open`: narrow it.
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
+    }
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The registry password: the first line of `file`.
+fn read_password(file: &Path) -> anyhow::Result<String> {
+    taglock_proxy::config::read_password(file)
+        .map_err(|err| anyhow::anyhow!("--upstream-password-file: {err}"))
+}
+
+/// Where `--upstream-token-realm`'s cluster connects: host, port, TLS.
+type RealmEndpoint = (String, u16, bool);
+
+/// The `upstream` object of the plugin configuration, and the realm's
+/// `(host, port, tls)` when it needs its own cluster.
+fn upstream_plugin(
+    registry: &str,
+    user: &str,
+    password: &str,
+    realm: Option<&str>,
+) -> anyhow::Result<(Value, Option<RealmEndpoint>)> {
+    if user.contains(':') {
+        bail!("--upstream-user may not contain `:` (HTTP Basic)");
+    }
+    // The filter checks realms with the gateway's rule; refuse here what it would.
+    RealmRule::new(&format!("http://{registry}"), realm)
+        .map_err(|why| anyhow::anyhow!("--upstream-token-realm {why}"))?;
+    let mut plugin = json!({ "user": user, "password": password });
+    let Some(realm) = realm else {
+        return Ok((plugin, None));
+    };
+    let url = Url::parse(realm).map_err(|why| anyhow::anyhow!("--upstream-token-realm: {why}"))?;
+    let tls = url.scheme() == "https";
+    let port = url.port().unwrap_or(if tls { 443 } else { 80 });
+    let host = url.host().trim_start_matches('[').trim_end_matches(']');
+    if let Some(object) = plugin.as_object_mut() {
+        object.insert("token_realm".to_owned(), json!(realm));
+        object.insert("token_cluster".to_owned(), json!(TOKEN_REALM_CLUSTER));
+    }
+    let same = !tls && url.authority().eq_ignore_ascii_case(registry);
+    Ok((plugin, (!same).then(|| (host.to_owned(), port, tls))))
 }
 
 fn wasmplugin(args: &WasmPluginArgs) -> anyhow::Result<Outcome> {
@@ -334,6 +425,7 @@ fn plugin_config(
     identity: &Identity<'_>,
     facts_timeout_ms: u64,
     lock_timeout_ms: u64,
+    upstream: Option<&Value>,
 ) -> Value {
     let identity = match identity {
         Identity::Jwt {
@@ -342,7 +434,7 @@ fn plugin_config(
         } => json!({ "mode": "jwt", "payload_key": payload_key, "claims": claims }),
         Identity::Registry => json!({ "mode": "registry" }),
     };
-    json!({
+    let mut plugin = json!({
         "policy": policy_text,
         "cluster": cluster,
         "authority": authority,
@@ -353,7 +445,11 @@ fn plugin_config(
             .saturating_add(WRITE_TIMEOUT_S * 1000)
             .saturating_add(LOCK_MARGIN_MS),
         "lock_timeout_ms": lock_timeout_ms,
-    })
+    });
+    if let (Some(upstream), Some(object)) = (upstream, plugin.as_object_mut()) {
+        object.insert("upstream".to_owned(), upstream.clone());
+    }
+    plugin
 }
 
 /// `sha256:HEX` or `HEX` → the 64 lowercase hex digits Istio's `sha256` takes.
@@ -430,6 +526,7 @@ fn wasm_plugin(args: &WasmPluginArgs, policy_text: &str) -> anyhow::Result<Value
         &identity,
         args.facts_timeout_ms,
         lock_timeout_ms(args.lock_timeout)?,
+        None,
     );
     let mut metadata = serde_json::Map::new();
     metadata.insert("name".to_owned(), json!(args.name));
@@ -498,6 +595,7 @@ fn envoy_config(
     policy_text: &str,
     jwt: Option<&Jwt>,
     filter: &Path,
+    credentials: Option<&(String, String)>,
 ) -> anyhow::Result<Value> {
     let (upstream_host, upstream_port) = host_port("--upstream", &args.upstream)?;
     let cluster_type = if upstream_host.parse::<IpAddr>().is_ok() {
@@ -523,6 +621,18 @@ fn envoy_config(
             args.stream_idle_timeout
         );
     }
+    let (upstream, realm_cluster) = match credentials {
+        Some((user, password)) => {
+            let (plugin, realm) = upstream_plugin(
+                &args.upstream,
+                user,
+                password,
+                args.upstream_token_realm.as_deref(),
+            )?;
+            (Some(plugin), realm)
+        }
+        None => (None, None),
+    };
     let plugin = plugin_config(
         policy_text,
         "registry",
@@ -530,7 +640,59 @@ fn envoy_config(
         &identity,
         args.facts_timeout_ms,
         lock_timeout_ms,
+        upstream.as_ref(),
     );
+    let mut clusters = vec![json!({
+        "name": "registry",
+        "type": cluster_type,
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": "registry",
+            "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+                "socket_address": { "address": upstream_host, "port_value": upstream_port }
+            } } }] }]
+        }
+    })];
+    if let Some((host, port, tls)) = realm_cluster {
+        let kind = if host.parse::<IpAddr>().is_ok() {
+            "STATIC"
+        } else {
+            "STRICT_DNS"
+        };
+        let mut cluster = json!({
+            "name": TOKEN_REALM_CLUSTER,
+            "type": kind,
+            "connect_timeout": "2s",
+            "load_assignment": {
+                "cluster_name": TOKEN_REALM_CLUSTER,
+                "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
+                    "socket_address": { "address": host, "port_value": port }
+                } } }] }]
+            }
+        });
+        if let (true, Some(object)) = (tls, cluster.as_object_mut()) {
+            // The realm receives the password: its certificate is verified
+            // against the system's roots, for its own name.
+            object.insert(
+                "transport_socket".to_owned(),
+                json!({
+                    "name": "envoy.transport_sockets.tls",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                        "sni": host,
+                        "common_tls_context": { "validation_context": {
+                            "trusted_ca": { "filename": "/etc/ssl/certs/ca-certificates.crt" },
+                            "match_typed_subject_alt_names": [{
+                                "san_type": "DNS",
+                                "matcher": { "exact": host }
+                            }]
+                        } }
+                    }
+                }),
+            );
+        }
+        clusters.push(cluster);
+    }
     let filter_path = filter
         .to_str()
         .context("the output directory's path is not UTF-8")?;
@@ -676,17 +838,7 @@ fn envoy_config(
                     }
                 }] }]
             }],
-            "clusters": [{
-                "name": "registry",
-                "type": cluster_type,
-                "connect_timeout": "2s",
-                "load_assignment": {
-                    "cluster_name": "registry",
-                    "endpoints": [{ "lb_endpoints": [{ "endpoint": { "address": {
-                        "socket_address": { "address": upstream_host, "port_value": upstream_port }
-                    } } }] }]
-                }
-            }]
+            "clusters": clusters
         }
     }))
 }
@@ -814,6 +966,7 @@ mod tests {
                 policy,
                 None,
                 Path::new("/f.wasm"),
+                None,
             )
             .unwrap(),
         );
@@ -849,6 +1002,7 @@ mod tests {
                 policy,
                 Some(&jwt),
                 Path::new("/f.wasm"),
+                None,
             )
             .unwrap(),
         );
@@ -936,12 +1090,80 @@ mod tests {
             facts_timeout_ms: 5_000,
             lock_timeout: None,
             stream_idle_timeout: 60,
+            upstream_user: None,
+            upstream_password_file: None,
+            upstream_token_realm: None,
+        }
+    }
+
+    #[test]
+    fn upstream_credentials_go_to_the_plugin_and_a_foreign_realm_gets_a_cluster() {
+        let credentials = ("envoy".to_owned(), "hunter2".to_owned());
+        let config = envoy_config(
+            &BootstrapArgs {
+                upstream: "127.0.0.1:5000".to_owned(),
+                upstream_token_realm: Some("https://auth.example/token".to_owned()),
+                ..args()
+            },
+            "{}",
+            None,
+            Path::new("/f.wasm"),
+            Some(&credentials),
+        )
+        .unwrap();
+        let plugin = bootstrap_plugin(&config);
+        assert_eq!(plugin["upstream"]["user"], "envoy");
+        assert_eq!(plugin["upstream"]["password"], "hunter2");
+        assert_eq!(plugin["upstream"]["token_cluster"], TOKEN_REALM_CLUSTER);
+        let clusters = config["static_resources"]["clusters"].as_array().unwrap();
+        assert_eq!(clusters.len(), 2);
+        assert_eq!(clusters[1]["name"], TOKEN_REALM_CLUSTER);
+        assert_eq!(clusters[1]["type"], "STRICT_DNS");
+        assert_eq!(
+            clusters[1]["transport_socket"]["typed_config"]["sni"],
+            "auth.example"
+        );
+        // A realm at the registry's own address uses the registry's cluster.
+        let same = envoy_config(
+            &BootstrapArgs {
+                upstream: "127.0.0.1:5000".to_owned(),
+                upstream_token_realm: Some("http://127.0.0.1:5000/token".to_owned()),
+                ..args()
+            },
+            "{}",
+            None,
+            Path::new("/f.wasm"),
+            Some(&credentials),
+        )
+        .unwrap();
+        assert_eq!(
+            same["static_resources"]["clusters"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        for bad in ["ftp://a/b", "http://a/b?c=d"] {
+            assert!(
+                envoy_config(
+                    &BootstrapArgs {
+                        upstream_token_realm: Some(bad.to_owned()),
+                        ..args()
+                    },
+                    "{}",
+                    None,
+                    Path::new("/f.wasm"),
+                    Some(&credentials),
+                )
+                .is_err()
+            );
         }
     }
 
     #[test]
     fn the_configuration_fails_closed_and_bounds_what_it_buffers() {
-        let config = envoy_config(&args(), "{\"version\":1}", None, Path::new("/f.wasm")).unwrap();
+        let config =
+            envoy_config(&args(), "{\"version\":1}", None, Path::new("/f.wasm"), None).unwrap();
         let text = config.to_string();
         assert!(text.contains("\"failure_policy\":\"FAIL_CLOSED\""));
         assert!(!text.contains("FAIL_OPEN"));
@@ -987,7 +1209,7 @@ mod tests {
                 stream_idle_timeout,
                 ..args()
             };
-            envoy_config(&args, policy, None, Path::new("/f.wasm"))
+            envoy_config(&args, policy, None, Path::new("/f.wasm"), None)
         };
         let short = config(Some(Duration::from_millis(250)), 60).unwrap();
         assert_eq!(bootstrap_plugin(&short)["lock_timeout_ms"], 250);
@@ -1009,7 +1231,7 @@ mod tests {
             audiences: vec!["taglock".to_owned()],
             claims: ClaimNames::default(),
         };
-        let config = envoy_config(&args(), "{}", Some(&jwt), Path::new("/f.wasm")).unwrap();
+        let config = envoy_config(&args(), "{}", Some(&jwt), Path::new("/f.wasm"), None).unwrap();
         let filters = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
             ["typed_config"]["http_filters"];
         let provider = &filters[0]["typed_config"]["providers"][PROVIDER];
@@ -1031,7 +1253,8 @@ mod tests {
                 },
                 "{}",
                 None,
-                Path::new("/f.wasm")
+                Path::new("/f.wasm"),
+                None
             )
             .is_err()
         );

@@ -6,7 +6,9 @@
 //!  "authority": "127.0.0.1:5000",
 //!  "identity": {"mode": "jwt", "payload_key": "jwt_payload", "claims": {"id": "sub"}},
 //!  "facts_timeout_ms": 5000, "facts_concurrency": 8, "lock_ttl_ms": 60000,
-//!  "lock_timeout_ms": 30000, "lock_waiters": 256}
+//!  "lock_timeout_ms": 30000, "lock_waiters": 256,
+//!  "upstream": {"user": "envoy", "password": "…",
+//!               "token_realm": "https://auth.example/token", "token_cluster": "taglock_token_realm"}}
 //! ```
 
 use crate::waiters::{DEFAULT_WAITERS, MAX_WAITERS};
@@ -63,6 +65,43 @@ pub struct PluginConfig {
     /// that decided (`taglock envoy bootstrap` writes it; empty when unknown).
     #[serde(default)]
     pub filter_sha256: String,
+    /// The filter's own credentials for the registry (`taglock envoy bootstrap
+    /// --upstream-user --upstream-password-file`): every look-up carries them,
+    /// and in JWT mode every forwarded request too (see [`crate::upstream`]).
+    /// Absent: look-ups carry no credentials (JWT mode) or the client's
+    /// (registry mode).
+    #[serde(default)]
+    pub upstream: Option<UpstreamCredentials>,
+}
+
+/// The filter's credentials for the registry. The password is a secret: the
+/// plugin configuration that holds it must be readable by Envoy only, and
+/// [`Debug`] output never shows it.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamCredentials {
+    /// The user (HTTP Basic, and the token realm's Basic).
+    pub user: String,
+    /// The password.
+    pub password: String,
+    /// The one token realm outside the registry's own authority the
+    /// credentials may go to (`--upstream-token-realm`).
+    #[serde(default)]
+    pub token_realm: Option<String>,
+    /// The Envoy cluster that reaches `token_realm`.
+    #[serde(default)]
+    pub token_cluster: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamCredentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("token_realm", &self.token_realm)
+            .field("token_cluster", &self.token_cluster)
+            .finish()
+    }
 }
 
 /// Who the actor of a request is.
@@ -145,6 +184,10 @@ impl PluginConfig {
                 "`lock_waiters` must be 1..={MAX_WAITERS}"
             )));
         }
+        if let Some(upstream) = &config.upstream {
+            crate::upstream::UpstreamAuth::new(upstream, &config.cluster, &config.authority)
+                .map_err(ConfigError::Bound)?;
+        }
         if config.lock_ttl_ms < config.facts_timeout_ms {
             return Err(ConfigError::Bound(
                 "`lock_ttl_ms` must be at least `facts_timeout_ms`".to_owned(),
@@ -175,6 +218,12 @@ mod tests {
             panic!("not jwt")
         };
         assert_eq!(claims.id, "email");
+        let with = PluginConfig::parse(
+            br#"{"policy":"{}","cluster":"r","authority":"h:1",
+                 "upstream":{"user":"envoy","password":"hunter2"}}"#,
+        )
+        .unwrap();
+        assert!(!format!("{with:?}").contains("hunter2"));
         for bad in [
             &br#"{"policy":"{}","cluster":"","authority":"h:1"}"#[..],
             br#"{"policy":"{}","cluster":"r","authority":"h:1","facts_timeout_ms":0}"#,
@@ -184,6 +233,8 @@ mod tests {
             br#"{"policy":"{}","cluster":"r","authority":"h:1","lock_waiters":0}"#,
             br#"{"policy":"{}","cluster":"r","authority":"h:1","lock_waiters":4097}"#,
             br#"{"policy":"{}","cluster":"r","authority":"h:1","identity":{"mode":"header"}}"#,
+            br#"{"policy":"{}","cluster":"r","authority":"h:1","upstream":{"user":"a:b","password":"p"}}"#,
+            br#"{"policy":"{}","cluster":"r","authority":"h:1","upstream":{"user":"a","password":"p","token_realm":"http://t/x"}}"#,
         ] {
             assert!(PluginConfig::parse(bad).is_err());
         }

@@ -25,6 +25,7 @@ use crate::host;
 use crate::locks::{LockError, LockKey, describe};
 use crate::metadata;
 use crate::root::{Counter, Shared};
+use crate::upstream::{Sent, Sign, TokenCall};
 use crate::wait::SharedRoom;
 use crate::waiters::{Turn, Waiter};
 use policy_core::{Actor, Decision};
@@ -37,8 +38,9 @@ use std::rc::Rc;
 use std::time::Duration;
 use taglock_gateway::facts::MAX_FACT_BODY;
 use taglock_gateway::manifest::MAX_MANIFEST_BYTES;
+use taglock_gateway::upstream_auth::MAX_TOKEN_RESPONSE_BYTES;
 use taglock_gateway::{
-    Answer, AuditRecord, Exchange as Line, Gathered, Gathering, LookupId, Refusal, Reply,
+    Answer, AuditRecord, Exchange as Line, Gathered, Gathering, Lookup, LookupId, Refusal, Reply,
     RequestHead, Route, audit_warning, catalog,
 };
 
@@ -55,6 +57,9 @@ enum Stage {
     Start,
     /// A manifest push waiting for the end of its body.
     Body,
+    /// Waiting for the filter's own token (or probe) before the request can
+    /// be forwarded with the filter's credentials (the request is paused).
+    Signing,
     /// Waiting for a busy write lock (the request is paused).
     Waiting,
     /// Facts being gathered (the request is paused).
@@ -72,6 +77,25 @@ pub struct Exchange {
     flow: Rc<RefCell<Flow>>,
 }
 
+/// A call the filter sent for a request.
+enum Call {
+    /// A look-up, with the filter's `Authorization` it carried (if any);
+    /// `retried` once after a `401`.
+    Lookup {
+        lookup: Lookup,
+        sent: Option<Sent>,
+        retried: bool,
+    },
+    /// A token from the realm, for a look-up (`Some`) or for the forward.
+    Token {
+        call: TokenCall,
+        then: Option<Lookup>,
+    },
+    /// `GET /v2/` with Basic, to learn how the registry authenticates before
+    /// the first forward.
+    Probe,
+}
+
 /// One request's state and steps.
 pub struct Flow {
     shared: Option<Rc<Shared>>,
@@ -87,7 +111,11 @@ pub struct Flow {
     actor: Actor,
     authorization: Option<String>,
     gathering: Option<Gathering>,
-    in_flight: HashMap<u32, LookupId>,
+    in_flight: HashMap<u32, Call>,
+    /// The route and `end_of_stream` of a request waiting for its signature.
+    held: Option<(Route, bool)>,
+    /// The filter's `Authorization` put on the forwarded request.
+    injected: Option<Sent>,
     deadline_ms: u64,
     lock_owner: Option<u64>,
     warning: Option<String>,
@@ -154,6 +182,8 @@ impl Flow {
             authorization: None,
             gathering: None,
             in_flight: HashMap::new(),
+            held: None,
+            injected: None,
             deadline_ms: 0,
             lock_owner: None,
             warning: None,
@@ -265,13 +295,25 @@ impl Flow {
             Ok(route) => route,
             Err(refusal) => return self.refuse(refusal),
         };
-        let must_log_in = matches!(shared.config.identity, Identity::Jwt { .. })
-            && !self.actor.is_authenticated()
-            && shared.policy.checks_permissions();
+        let jwt = matches!(shared.config.identity, Identity::Jwt { .. });
+        let must_log_in =
+            jwt && !self.actor.is_authenticated() && shared.policy.checks_permissions();
+        if must_log_in && matches!(route, Route::Base | Route::Catalog) {
+            return self.refuse(Refusal::unauthorized("log in first: send a bearer token"));
+        }
+        if jwt && shared.upstream.is_some() {
+            // Forwarded with the filter's own credentials: signed first (a
+            // token may have to be fetched while the headers can still change).
+            self.held = Some((route, end_of_stream));
+            return self.sign_forward(&shared, true);
+        }
+        self.proceed(&shared, route, end_of_stream)
+    }
+
+    /// After the headers (and their signature): forwards, waits for the
+    /// manifest, or locks and gathers.
+    fn proceed(&mut self, shared: &Rc<Shared>, route: Route, end_of_stream: bool) -> Action {
         match route {
-            Route::Base | Route::Catalog if must_log_in => {
-                self.refuse(Refusal::unauthorized("log in first: send a bearer token"))
-            }
             Route::Base => {
                 self.stage = Stage::Forwarded;
                 Action::Continue
@@ -289,7 +331,239 @@ impl Flow {
             route => {
                 let body: &[u8] = &[];
                 let body = route.needs_body().then_some(body);
-                self.start(&shared, route, body)
+                self.start(shared, route, body)
+            }
+        }
+    }
+
+    /// Signs the forwarded request with the filter's credentials: at once
+    /// (Basic, a cached token), or after a token call or a probe (`Pause`).
+    fn sign_forward(&mut self, shared: &Rc<Shared>, probe: bool) -> Action {
+        let sign = match &shared.upstream {
+            Some(auth) => match auth.try_borrow() {
+                Ok(auth) => auth
+                    .sign(&self.method, &self.path, host::now_ms(), probe)
+                    .map_err(|err| err.to_string()),
+                Err(_) => Err("the credentials are busy".to_owned()),
+            },
+            None => Err("no upstream credentials".to_owned()),
+        };
+        match sign {
+            Ok(Sign::Ready(sent)) => self.signed(shared, sent),
+            Ok(Sign::Token(call)) => {
+                if self.send_token(shared, call, None) {
+                    self.stage = Stage::Signing;
+                    self.pause()
+                } else {
+                    Action::Pause
+                }
+            }
+            Ok(Sign::Probe) => self.probe(shared),
+            Err(why) => self.unsigned(&why),
+        }
+    }
+
+    /// The forward cannot carry the filter's credentials: 503.
+    fn unsigned(&mut self, why: &str) -> Action {
+        host::log(
+            LogLevel::Warn,
+            &format!("taglock: cannot authenticate to the registry: {why}"),
+        );
+        self.refuse(Refusal::unavailable(format!(
+            "taglock cannot authenticate to the registry ({why}); nothing was forwarded"
+        )))
+    }
+
+    /// Puts `sent` on the request and goes on with it (resuming it if it
+    /// was paused for the signature).
+    fn signed(&mut self, shared: &Rc<Shared>, sent: Sent) -> Action {
+        if let Err(status) = hostcalls::set_map_value(
+            MapType::HttpRequestHeaders,
+            "authorization",
+            Some(&sent.value),
+        ) {
+            return self.unsigned(&format!("the header cannot be set ({status:?})"));
+        }
+        self.injected = Some(sent);
+        let Some((route, end_of_stream)) = self.held.take() else {
+            return self.unsigned("the request's route was lost");
+        };
+        self.stage = Stage::Start;
+        let action = self.proceed(shared, route, end_of_stream);
+        if self.paused && action == Action::Continue {
+            self.paused = false;
+            if let Err(status) = hostcalls::resume_http_request() {
+                host::log(
+                    LogLevel::Error,
+                    &format!("taglock: cannot resume the request ({status:?})"),
+                );
+            }
+        }
+        action
+    }
+
+    /// Sends `GET /v2/` with Basic to learn how the registry authenticates.
+    fn probe(&mut self, shared: &Rc<Shared>) -> Action {
+        let basic = shared.upstream.as_ref().and_then(|auth| {
+            auth.try_borrow()
+                .ok()
+                .map(|auth| auth.basic_authorization())
+        });
+        let Some(basic) = basic else {
+            return self.unsigned("the credentials are busy");
+        };
+        let headers = vec![
+            (":method", "GET"),
+            (":path", "/v2/"),
+            (":authority", shared.config.authority.as_str()),
+            (":scheme", "http"),
+            ("authorization", basic.as_str()),
+        ];
+        let timeout = Duration::from_millis(shared.config.facts_timeout_ms);
+        match hostcalls::dispatch_http_call(&shared.config.cluster, headers, None, vec![], timeout)
+        {
+            Ok(token) => {
+                self.sent(token, Call::Probe);
+                self.stage = Stage::Signing;
+                self.pause()
+            }
+            Err(status) => self.unsigned(&format!(
+                "the registry cluster cannot be called ({status:?})"
+            )),
+        }
+    }
+
+    fn sent(&mut self, token: u32, call: Call) {
+        self.in_flight.insert(token, call);
+        if let Ok(mut room) = self.room.try_borrow_mut() {
+            room.call_sent(token, self.context);
+        }
+    }
+
+    /// Asks the realm for a token with the filter's Basic; `false` when it
+    /// cannot be sent (the look-up failed, or the request was refused).
+    fn send_token(&mut self, shared: &Rc<Shared>, call: TokenCall, then: Option<Lookup>) -> bool {
+        let basic = shared
+            .upstream
+            .as_ref()
+            .and_then(|auth| {
+                auth.try_borrow()
+                    .ok()
+                    .map(|auth| auth.basic_authorization())
+            })
+            .unwrap_or_default();
+        let headers = vec![
+            (":method", "GET"),
+            (":path", call.path.as_str()),
+            (":authority", call.authority.as_str()),
+            (":scheme", call.scheme.as_str()),
+            ("accept", "application/json"),
+            ("authorization", basic.as_str()),
+        ];
+        let left = if self.deadline_ms > 0 && self.gathering.is_some() {
+            self.deadline_ms.saturating_sub(host::now_ms()).max(1)
+        } else {
+            shared.config.facts_timeout_ms
+        };
+        match hostcalls::dispatch_http_call(
+            &call.cluster,
+            headers,
+            None,
+            vec![],
+            Duration::from_millis(left),
+        ) {
+            Ok(token) => {
+                self.sent(token, Call::Token { call, then });
+                true
+            }
+            Err(status) => {
+                let why = format!("cluster `{}` cannot be called ({status:?})", call.cluster);
+                match then {
+                    Some(lookup) => {
+                        host::log(LogLevel::Error, &format!("taglock: {why}"));
+                        self.fail_lookup(lookup.id, why);
+                    }
+                    None => {
+                        self.unsigned(&why);
+                    }
+                }
+                false
+            }
+        }
+    }
+
+    fn fail_lookup(&mut self, id: LookupId, why: String) {
+        if let Some(gathering) = self.gathering.as_mut() {
+            gathering.answer(id, Answer::Failed(why));
+        }
+    }
+
+    /// Sends look-up `lookup` with the filter's credentials (or, in registry
+    /// mode without them, the client's).
+    fn send_lookup(&mut self, shared: &Rc<Shared>, lookup: Lookup, retried: bool) {
+        let mut sent = None;
+        if let Some(auth) = &shared.upstream {
+            let sign = match auth.try_borrow() {
+                Ok(auth) => auth
+                    .sign(lookup.method, &lookup.path, host::now_ms(), false)
+                    .map_err(|err| err.to_string()),
+                Err(_) => Err("the credentials are busy".to_owned()),
+            };
+            match sign {
+                Ok(Sign::Ready(ready)) => sent = Some(ready),
+                Ok(Sign::Token(call)) if !retried => {
+                    self.send_token(shared, call, Some(lookup));
+                    return;
+                }
+                Ok(Sign::Token(_) | Sign::Probe) => {}
+                Err(why) => {
+                    self.fail_lookup(lookup.id, why);
+                    return;
+                }
+            }
+        }
+        let authorization = match (&sent, &shared.config.identity, &self.authorization) {
+            (Some(sent), _, _) => Some(sent.value.as_str()),
+            (None, Identity::Registry, Some(client)) => Some(client.as_str()),
+            _ => None,
+        };
+        let mut headers: Vec<(&str, &str)> = vec![
+            (":method", lookup.method),
+            (":path", &lookup.path),
+            (":authority", &shared.config.authority),
+            (":scheme", "http"),
+        ];
+        let accept = lookup.accept.join(", ");
+        if !accept.is_empty() {
+            headers.push(("accept", &accept));
+        }
+        if let Some(authorization) = authorization {
+            headers.push(("authorization", authorization));
+        }
+        let now = host::now_ms();
+        let timeout = Duration::from_millis(self.deadline_ms.saturating_sub(now).max(1));
+        match hostcalls::dispatch_http_call(&shared.config.cluster, headers, None, vec![], timeout)
+        {
+            Ok(token) => self.sent(
+                token,
+                Call::Lookup {
+                    lookup,
+                    sent,
+                    retried,
+                },
+            ),
+            Err(status) => {
+                host::log(
+                    LogLevel::Error,
+                    &format!(
+                        "taglock: cannot call cluster `{}` ({status:?})",
+                        shared.config.cluster
+                    ),
+                );
+                self.fail_lookup(
+                    lookup.id,
+                    format!("the registry cluster cannot be called ({status:?})"),
+                );
             }
         }
     }
@@ -421,51 +695,7 @@ impl Flow {
                 }
                 return self.pause();
             };
-            let mut headers: Vec<(&str, &str)> = vec![
-                (":method", lookup.method),
-                (":path", &lookup.path),
-                (":authority", &shared.config.authority),
-                (":scheme", "http"),
-            ];
-            let accept = lookup.accept.join(", ");
-            if !accept.is_empty() {
-                headers.push(("accept", &accept));
-            }
-            if let (Identity::Registry, Some(authorization)) =
-                (&shared.config.identity, &self.authorization)
-            {
-                headers.push(("authorization", authorization));
-            }
-            let timeout = Duration::from_millis(self.deadline_ms.saturating_sub(now).max(1));
-            match hostcalls::dispatch_http_call(
-                &shared.config.cluster,
-                headers,
-                None,
-                vec![],
-                timeout,
-            ) {
-                Ok(token) => {
-                    self.in_flight.insert(token, lookup.id);
-                    if let Ok(mut room) = self.room.try_borrow_mut() {
-                        room.call_sent(token, self.context);
-                    }
-                }
-                Err(status) => {
-                    host::log(
-                        LogLevel::Error,
-                        &format!(
-                            "taglock: cannot call cluster `{}` ({status:?})",
-                            shared.config.cluster
-                        ),
-                    );
-                    gathering.answer(
-                        lookup.id,
-                        Answer::Failed(format!(
-                            "the registry cluster cannot be called ({status:?})"
-                        )),
-                    );
-                }
-            }
+            self.send_lookup(shared, lookup, false);
         }
     }
 
@@ -541,20 +771,164 @@ impl Flow {
         self.answer(&reply)
     }
 
-    /// A look-up's answer.
+    /// A call's answer: a look-up's, a token's or the probe's.
     pub(crate) fn call_answered(&mut self, token: u32, body_size: usize) {
-        let Some(id) = self.in_flight.remove(&token) else {
+        let Some(call) = self.in_flight.remove(&token) else {
             return;
         };
         let Some(shared) = self.shared.clone() else {
             return;
         };
-        let answer = read_answer(body_size);
-        if let Some(gathering) = self.gathering.as_mut() {
-            gathering.answer(id, answer);
+        match call {
+            Call::Lookup {
+                lookup,
+                sent,
+                retried,
+            } => self.lookup_answered(&shared, lookup, sent, retried, body_size),
+            Call::Token { call, then } => self.token_answered(&shared, &call, then, body_size),
+            Call::Probe => {
+                let (status, challenge) = call_status();
+                if let Some(auth) = &shared.upstream
+                    && let Ok(mut auth) = auth.try_borrow_mut()
+                {
+                    auth.probed(status.unwrap_or(0), challenge.as_deref());
+                }
+                if self.stage == Stage::Signing {
+                    self.sign_forward(&shared, false);
+                }
+                return;
+            }
         }
         if self.stage == Stage::Gathering {
             self.pump(&shared);
+        }
+    }
+
+    fn lookup_answered(
+        &mut self,
+        shared: &Rc<Shared>,
+        lookup: Lookup,
+        sent: Option<Sent>,
+        retried: bool,
+        body_size: usize,
+    ) {
+        let answer = read_answer(body_size);
+        let challenged = match (&answer, &sent, &shared.upstream) {
+            (
+                Answer::Reply {
+                    status: 401,
+                    headers,
+                    ..
+                },
+                Some(sent),
+                Some(auth),
+            ) if !retried => {
+                let challenge = headers
+                    .iter()
+                    .find(|(name, _)| name.eq_ignore_ascii_case("www-authenticate"))
+                    .map(|(_, value)| value.as_str());
+                match auth.try_borrow_mut() {
+                    Ok(mut auth) => auth
+                        .challenged(challenge, lookup.method, &lookup.path, sent, host::now_ms())
+                        .map_err(|err| err.to_string()),
+                    Err(_) => Err("the credentials are busy".to_owned()),
+                }
+            }
+            _ => Ok(None),
+        };
+        match challenged {
+            Ok(Some(Sign::Ready(_))) => self.send_lookup(shared, lookup, true),
+            Ok(Some(Sign::Token(call))) => {
+                self.send_token(shared, call, Some(lookup));
+            }
+            Ok(Some(Sign::Probe) | None) => {
+                if let Some(gathering) = self.gathering.as_mut() {
+                    gathering.answer(lookup.id, answer);
+                }
+            }
+            Err(why) => {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("taglock: cannot authenticate a look-up to the registry: {why}"),
+                );
+                self.fail_lookup(
+                    lookup.id,
+                    format!("the registry wants credentials taglock cannot give: {why}"),
+                );
+            }
+        }
+    }
+
+    fn token_answered(
+        &mut self,
+        shared: &Rc<Shared>,
+        call: &TokenCall,
+        then: Option<Lookup>,
+        body_size: usize,
+    ) {
+        let (status, _) = call_status();
+        let body = if body_size == 0 || body_size > MAX_TOKEN_RESPONSE_BYTES {
+            Vec::new()
+        } else {
+            hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        let got = match (status, &shared.upstream) {
+            (Some(status), Some(auth)) => match auth.try_borrow_mut() {
+                Ok(mut auth) => auth
+                    .token_answered(call, status, &body, host::now(), host::now_ms())
+                    .map_err(|err| err.to_string()),
+                Err(_) => Err("the credentials are busy".to_owned()),
+            },
+            _ => Err(format!("the token realm `{}` did not answer", call.realm)),
+        };
+        match (then, got) {
+            (Some(lookup), Ok(_)) => self.send_lookup(shared, lookup, true),
+            (Some(lookup), Err(why)) => {
+                host::log(LogLevel::Warn, &format!("taglock: {why}"));
+                self.fail_lookup(lookup.id, why);
+            }
+            (None, Ok(sent)) if self.stage == Stage::Signing => {
+                self.signed(shared, sent);
+            }
+            (None, Ok(_)) => {}
+            (None, Err(why)) => {
+                if self.stage == Stage::Signing {
+                    self.unsigned(&why);
+                }
+            }
+        }
+    }
+
+    /// The registry answered a request the filter signed: a `401` drops the
+    /// token it refused and teaches a Bearer challenge for the next requests
+    /// (a forward cannot be replayed).
+    fn forward_answered(&self, sent: &Sent) {
+        let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status");
+        if !matches!(status, Ok(Some(status)) if status == "401") {
+            return;
+        }
+        let challenge = hostcalls::get_map_value(MapType::HttpResponseHeaders, "www-authenticate")
+            .ok()
+            .flatten();
+        if let Some(auth) = self.shared.as_ref().and_then(|s| s.upstream.as_ref())
+            && let Ok(mut auth) = auth.try_borrow_mut()
+        {
+            let learned = auth.challenged(
+                challenge.as_deref(),
+                &self.method,
+                &self.path,
+                sent,
+                host::now_ms(),
+            );
+            if let Err(err) = learned {
+                host::log(
+                    LogLevel::Warn,
+                    &format!("taglock: the registry refused the filter's credentials: {err}"),
+                );
+            }
         }
     }
 
@@ -627,6 +1001,21 @@ fn read_actor(payload_key: &str, claims: &taglock_gateway::ClaimNames) -> Result
 
 /// What the registry answered a look-up; Envoy's own 503/504 (the callout
 /// failed or timed out) and an answer without a status are failures.
+/// The status and `WWW-Authenticate` of a call's answer.
+fn call_status() -> (Option<u16>, Option<String>) {
+    let headers = hostcalls::get_map(MapType::HttpCallResponseHeaders).unwrap_or_default();
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    (
+        find(":status").and_then(|s| s.parse().ok()),
+        find("www-authenticate"),
+    )
+}
+
 fn read_answer(body_size: usize) -> Answer {
     let headers = match hostcalls::get_map(MapType::HttpCallResponseHeaders) {
         Ok(headers) => headers,
@@ -695,7 +1084,9 @@ impl Flow {
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         match self.stage {
             Stage::Body => {}
-            Stage::Waiting | Stage::Gathering | Stage::Answered => return Action::Pause,
+            Stage::Signing | Stage::Waiting | Stage::Gathering | Stage::Answered => {
+                return Action::Pause;
+            }
             Stage::Start | Stage::Forwarded => return Action::Continue,
         }
         if body_size > MAX_MANIFEST_BYTES {
@@ -712,7 +1103,7 @@ impl Flow {
         // callback: the manifest is complete now.
         match self.stage {
             Stage::Body => self.manifest_complete(MAX_MANIFEST_BYTES.saturating_add(1)),
-            Stage::Waiting | Stage::Gathering | Stage::Answered => Action::Pause,
+            Stage::Signing | Stage::Waiting | Stage::Gathering | Stage::Answered => Action::Pause,
             Stage::Start | Stage::Forwarded => Action::Continue,
         }
     }
@@ -721,6 +1112,9 @@ impl Flow {
         self.release();
         if self.stage == Stage::Answered {
             return Action::Continue;
+        }
+        if let Some(sent) = self.injected.take() {
+            self.forward_answered(&sent);
         }
         if let Some(warning) = self.warning.take() {
             let _ = hostcalls::add_map_value(MapType::HttpResponseHeaders, "warning", &warning);

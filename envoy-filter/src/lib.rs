@@ -9,6 +9,8 @@
 //! - [`config`]: the plugin configuration `taglock envoy bootstrap` writes;
 //! - [`metadata`]: the verified JWT payload, read from `jwt_authn`'s dynamic
 //!   metadata, never from a client's header;
+//! - [`upstream`]: the filter's own credentials for the registry (Basic or
+//!   tokens, through the gateway's token protocol);
 //! - [`locks`]: write locks shared by the workers (shared data, compare-and-swap);
 //! - [`waiters`]: the requests of a worker waiting for a busy lock, retried by
 //!   the root context's tick;
@@ -22,6 +24,7 @@
 pub mod config;
 pub mod locks;
 pub mod metadata;
+pub mod upstream;
 pub mod waiters;
 
 #[cfg(target_family = "wasm")]

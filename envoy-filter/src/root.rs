@@ -5,12 +5,14 @@
 use crate::config::PluginConfig;
 use crate::exchange::Exchange;
 use crate::host;
+use crate::upstream::UpstreamAuth;
 use crate::wait::{self, SharedRoom};
 use crate::waiters::Waiters;
 use policy_core::Policy;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel, MetricType};
+use std::cell::RefCell;
 use std::rc::Rc;
 
 /// What every request of a worker shares: the configuration, the policy and
@@ -23,6 +25,8 @@ pub struct Shared {
     pub policy: Policy,
     /// The counters.
     pub metrics: Metrics,
+    /// The filter's own credentials for the registry, and the worker's tokens.
+    pub upstream: Option<RefCell<UpstreamAuth>>,
 }
 
 /// Counter ids (Envoy shows them as `wasmcustom.taglock_*`).
@@ -150,10 +154,23 @@ impl RootContext for Root {
         if let Ok(mut room) = self.room.try_borrow_mut() {
             room.waiters = Waiters::new(config.lock_waiters);
         }
+        let upstream = match &config.upstream {
+            Some(credentials) => {
+                match UpstreamAuth::new(credentials, &config.cluster, &config.authority) {
+                    Ok(auth) => Some(RefCell::new(auth)),
+                    Err(why) => {
+                        host::log(LogLevel::Critical, &format!("taglock: {why}"));
+                        return false;
+                    }
+                }
+            }
+            None => None,
+        };
         self.shared = Some(Rc::new(Shared {
             config,
             policy,
             metrics: Metrics::define(),
+            upstream,
         }));
         true
     }

@@ -20,6 +20,11 @@
 //! 5. [`AuditRecord`] says what the audit log records, for a decision and for
 //!    a refusal alike.
 //!
+//! When the upstream registry authenticates, a host signs its own look-ups
+//! (and, with its own credentials, its forwards) as [`upstream_auth`] says:
+//! the `WWW-Authenticate` parser, scopes, the realm trust rule, token answers
+//! and the bounded token cache of the Docker/OCI token protocol.
+//!
 //! ```
 //! use taglock_gateway::{Answer, Gathering, RequestHead, Route};
 //! use policy_core::{Actor, Request};
@@ -51,6 +56,7 @@ pub mod manifest;
 pub mod query;
 pub mod reply;
 pub mod route;
+pub mod upstream_auth;
 
 pub use audit::{AuditRecord, Exchange};
 pub use claims::ClaimNames;

@@ -1,6 +1,11 @@
 //! Bearer tokens for the upstream registry: the Docker token protocol that CNCF
 //! distribution, Harbor, Docker Hub and most hosted registries speak.
 //!
+//! The protocol's pure parts — the `WWW-Authenticate` parser, scopes, the realm
+//! rule, token answers, lifetimes and the cache's policy — are the gateway's
+//! ([`taglock_gateway::upstream_auth`], shared with the Envoy filter); this
+//! module is the proxy's I/O around them: the realm requests, over hyper.
+//!
 //! # The flow
 //!
 //! A registry that wants tokens answers `401` with
@@ -53,666 +58,20 @@ use axum::body::Body;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Limited};
-use policy_core::names;
-use serde::Deserialize;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
+use taglock_gateway::upstream_auth::{self as auth, keep_for, needed_access, token_key};
+pub use taglock_gateway::upstream_auth::{
+    Access, BearerChallenge, CLIENT_ID, Challenge, ChallengeError, DEFAULT_TOKEN_LIFETIME,
+    MAX_CACHED_TOKENS, MAX_CHALLENGE_BYTES, MAX_CHALLENGE_PARAMS, MAX_REFRESH_MARGIN, MAX_SCOPES,
+    MAX_TOKEN_BYTES, MAX_TOKEN_LIFETIME, MAX_TOKEN_RESPONSE_BYTES, RealmRule, TokenError,
+    TokenRequest, bearer_challenge, parse_challenges, parse_scope, scope_key, scopes_to_ask,
+};
 
-/// The longest `WWW-Authenticate` value parsed; a longer one is an error.
-pub const MAX_CHALLENGE_BYTES: usize = 8 * 1024;
-
-/// The most parameters (over all challenges) one `WWW-Authenticate` may hold.
-pub const MAX_CHALLENGE_PARAMS: usize = 32;
-
-/// The most resource scopes a challenge's `scope` may name.
-pub const MAX_SCOPES: usize = 8;
-
-/// The most tokens kept at once (one per realm, service and scope: a proxy in
-/// front of a registry with many repositories keeps the most recent ones).
-pub const MAX_CACHED_TOKENS: usize = 256;
-
-/// The largest token answer read from the realm.
-pub const MAX_TOKEN_RESPONSE_BYTES: usize = 64 * 1024;
-
-/// The longest token accepted.
-pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
-
-/// A token's lifetime when the realm does not say (the protocol's default).
-pub const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
-
-/// The longest a token is kept, whatever the realm says.
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
-
-/// A token is fetched again this long before it expires at most (a quarter of
-/// its lifetime for shorter-lived ones).
-pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(30);
-
-/// The OAuth2 `client_id` the proxy names itself with.
-pub const CLIENT_ID: &str = "taglock";
-
-/// How a token is asked for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TokenRequest {
-    /// `GET` with HTTP Basic (the Docker token protocol), then the OAuth2 form
-    /// `POST` when the realm refuses it.
-    #[default]
-    Get,
-    /// The OAuth2 password-grant form `POST` only.
-    Post,
-}
-
-impl TokenRequest {
-    /// The name used on the command line and in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenRequest::Get => "get",
-            TokenRequest::Post => "post",
-        }
-    }
-}
-
-/// A `WWW-Authenticate` value that cannot be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ChallengeError {
-    /// Longer than [`MAX_CHALLENGE_BYTES`].
-    #[error("the challenge is longer than {MAX_CHALLENGE_BYTES} bytes")]
-    TooLong,
-    /// More than [`MAX_CHALLENGE_PARAMS`] parameters.
-    #[error("the challenge has more than {MAX_CHALLENGE_PARAMS} parameters")]
-    TooManyParams,
-    /// Not the RFC 9110 grammar.
-    #[error("the challenge is malformed at byte {at}: {why}")]
-    Malformed {
-        /// Byte offset of the problem.
-        at: usize,
-        /// What was expected.
-        why: &'static str,
-    },
-    /// A parameter given twice in one challenge.
-    #[error("the challenge gives parameter `{0}` twice")]
-    Duplicate(String),
-    /// More than one `Bearer` challenge.
-    #[error("the upstream sent several Bearer challenges")]
-    SeveralBearer,
-    /// A `Bearer` challenge without `realm`.
-    #[error("the Bearer challenge has no realm")]
-    NoRealm,
-    /// A `scope` that is not `type:name:actions`.
-    #[error("the scope `{0}` is not type:name:actions")]
-    Scope(String),
-    /// More than [`MAX_SCOPES`] scopes.
-    #[error("the challenge names more than {MAX_SCOPES} scopes")]
-    TooManyScopes,
-}
-
-/// Why no token could be had.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// The upstream's challenge cannot be read.
-    #[error("the upstream's WWW-Authenticate cannot be read: {0}")]
-    Challenge(#[from] ChallengeError),
-    /// The realm is not one the proxy may send its credentials to.
-    #[error("refusing to send the upstream credentials to the token realm `{realm}`: {why}")]
-    RealmRefused {
-        /// The realm the upstream named.
-        realm: String,
-        /// Which rule it breaks.
-        why: String,
-    },
-    /// The challenge asks for a scope on another resource than the request's.
-    #[error("the upstream asks for a token for `{asked}`, but the request is for {needed}")]
-    ScopeRefused {
-        /// The scope the challenge names.
-        asked: String,
-        /// The request's own scope.
-        needed: String,
-    },
-    /// A request path whose scope cannot be told.
-    #[error("cannot tell which token `{method} {path}` needs: {why}")]
-    UnknownScope {
-        /// The method.
-        method: String,
-        /// The path.
-        path: String,
-        /// Why.
-        why: String,
-    },
-    /// Connecting to the realm or reading its answer failed.
-    #[error("the token realm `{realm}` cannot be reached: {why}")]
-    Unreachable {
-        /// The realm.
-        realm: String,
-        /// Why.
-        why: String,
-    },
-    /// The realm did not answer in time.
-    #[error("the token realm `{realm}` did not answer within {after:?}")]
-    Timeout {
-        /// The realm.
-        realm: String,
-        /// The bound.
-        after: Duration,
-    },
-    /// The realm refused the proxy's credentials (or the scope).
-    #[error(
-        "the token realm `{realm}` refused taglock's credentials: {status} (check --upstream-user and --upstream-password-file)"
-    )]
-    Refused {
-        /// The realm.
-        realm: String,
-        /// Its answer's status.
-        status: StatusCode,
-    },
-    /// The realm's answer is not a token.
-    #[error("the token realm `{realm}` answered no usable token: {why}")]
-    BadAnswer {
-        /// The realm.
-        realm: String,
-        /// What was wrong (never the answer's text, which may hold a token).
-        why: String,
-    },
-}
-
-/// One challenge of a `WWW-Authenticate` header.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Challenge {
-    /// The scheme, lower-cased (`bearer`, `basic`).
-    pub scheme: String,
-    /// The parameters, names lower-cased, in order.
-    pub params: Vec<(String, String)>,
-    /// A `token68` instead of parameters.
-    pub token68: Option<String>,
-}
-
-impl fmt::Debug for Challenge {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Challenge")
-            .field("scheme", &self.scheme)
-            .field("params", &self.params)
-            .field("token68", &self.token68.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
-}
-
-impl Challenge {
-    /// The value of parameter `name` (lower-case).
-    pub fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn is_token68(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
-}
-
-struct Cursor<'a> {
-    s: &'a [u8],
-    at: usize,
-}
-
-impl Cursor<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.s.get(self.at).copied()
-    }
-
-    fn skip_ows(&mut self) -> bool {
-        let start = self.at;
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.at += 1;
-        }
-        self.at > start
-    }
-
-    fn token(&mut self) -> String {
-        let start = self.at;
-        while self.peek().is_some_and(is_tchar) {
-            self.at += 1;
-        }
-        String::from_utf8_lossy(self.s.get(start..self.at).unwrap_or_default()).into_owned()
-    }
-
-    fn malformed(&self, why: &'static str) -> ChallengeError {
-        ChallengeError::Malformed { at: self.at, why }
-    }
-
-    fn quoted(&mut self) -> Result<String, ChallengeError> {
-        // At the opening quote.
-        self.at += 1;
-        let mut value = Vec::new();
-        loop {
-            match self.peek() {
-                None => return Err(self.malformed("unterminated quoted string")),
-                Some(b'"') => {
-                    self.at += 1;
-                    return String::from_utf8(value)
-                        .map_err(|_| self.malformed("a quoted string that is not UTF-8"));
-                }
-                Some(b'\\') => {
-                    self.at += 1;
-                    match self.peek() {
-                        Some(b) if b == b'\t' || b >= 0x20 && b != 0x7f => {
-                            value.push(b);
-                            self.at += 1;
-                        }
-                        _ => return Err(self.malformed("a dangling escape")),
-                    }
-                }
-                Some(b) if b == b'\t' || b >= 0x20 && b != 0x7f => {
-                    value.push(b);
-                    self.at += 1;
-                }
-                Some(_) => return Err(self.malformed("a control character")),
-            }
-        }
-    }
-
-    /// Whether a `token68` starts here: token68 characters, `=` padding, then
-    /// the end or a comma.
-    fn token68_ahead(&self) -> Option<usize> {
-        let mut end = self.at;
-        while self.s.get(end).copied().is_some_and(is_token68) {
-            end += 1;
-        }
-        if end == self.at {
-            return None;
-        }
-        while self.s.get(end) == Some(&b'=') {
-            end += 1;
-        }
-        let mut after = end;
-        while matches!(self.s.get(after), Some(b' ' | b'\t')) {
-            after += 1;
-        }
-        matches!(self.s.get(after), None | Some(b',')).then_some(end)
-    }
-
-    /// Whether `name =` (a parameter, not a new challenge) starts here.
-    fn param_ahead(&self) -> bool {
-        let mut end = self.at;
-        while self.s.get(end).copied().is_some_and(is_tchar) {
-            end += 1;
-        }
-        if end == self.at {
-            return false;
-        }
-        while matches!(self.s.get(end), Some(b' ' | b'\t')) {
-            end += 1;
-        }
-        if self.s.get(end) != Some(&b'=') {
-            return false;
-        }
-        end += 1;
-        while matches!(self.s.get(end), Some(b' ' | b'\t')) {
-            end += 1;
-        }
-        // `abc==` or `abc=,` is a token68 with its padding, not a parameter.
-        !matches!(self.s.get(end), None | Some(b'=' | b','))
-    }
-}
-
-/// Every challenge of a `WWW-Authenticate` value (RFC 9110 §11.6.1): schemes
-/// and parameter names case-insensitive, values tokens or quoted strings with
-/// `\` escapes, commas inside quotes kept. Anything else is an error.
-pub fn parse_challenges(header: &str) -> Result<Vec<Challenge>, ChallengeError> {
-    if header.len() > MAX_CHALLENGE_BYTES {
-        return Err(ChallengeError::TooLong);
-    }
-    let mut c = Cursor {
-        s: header.as_bytes(),
-        at: 0,
-    };
-    let mut challenges = Vec::new();
-    let mut params_seen = 0usize;
-    loop {
-        while matches!(c.peek(), Some(b' ' | b'\t' | b',')) {
-            c.at += 1;
-        }
-        if c.peek().is_none() {
-            break;
-        }
-        let scheme = c.token();
-        if scheme.is_empty() {
-            return Err(c.malformed("an authentication scheme"));
-        }
-        let mut challenge = Challenge {
-            scheme: scheme.to_ascii_lowercase(),
-            params: Vec::new(),
-            token68: None,
-        };
-        let spaced = c.skip_ows();
-        if matches!(c.peek(), None | Some(b',')) {
-            challenges.push(challenge);
-            continue;
-        }
-        if !spaced {
-            return Err(c.malformed("a space after the scheme"));
-        }
-        if !c.param_ahead() {
-            if let Some(end) = c.token68_ahead() {
-                let text = header.get(c.at..end).unwrap_or_default().to_owned();
-                challenge.token68 = Some(text);
-                c.at = end;
-                c.skip_ows();
-                challenges.push(challenge);
-                continue;
-            }
-            return Err(c.malformed("a parameter or token68"));
-        }
-        // Parameters, until a comma is followed by something that is not one.
-        loop {
-            let name = c.token().to_ascii_lowercase();
-            c.skip_ows();
-            if c.peek() != Some(b'=') {
-                return Err(c.malformed("`=` after a parameter name"));
-            }
-            c.at += 1;
-            c.skip_ows();
-            let value = match c.peek() {
-                Some(b'"') => c.quoted()?,
-                _ => {
-                    let value = c.token();
-                    if value.is_empty() {
-                        return Err(c.malformed("a parameter value"));
-                    }
-                    value
-                }
-            };
-            params_seen += 1;
-            if params_seen > MAX_CHALLENGE_PARAMS {
-                return Err(ChallengeError::TooManyParams);
-            }
-            if challenge.param(&name).is_some() {
-                return Err(ChallengeError::Duplicate(name));
-            }
-            challenge.params.push((name, value));
-            c.skip_ows();
-            match c.peek() {
-                None => break,
-                Some(b',') => {
-                    while matches!(c.peek(), Some(b' ' | b'\t' | b',')) {
-                        c.at += 1;
-                    }
-                    if !c.param_ahead() {
-                        break;
-                    }
-                }
-                Some(_) => return Err(c.malformed("`,` between parameters")),
-            }
-        }
-        challenges.push(challenge);
-    }
-    Ok(challenges)
-}
-
-/// What a `Bearer` challenge asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BearerChallenge {
-    /// Where tokens are had.
-    pub realm: String,
-    /// The `service` to name in the token request.
-    pub service: Option<String>,
-    /// The scopes the registry asks for (empty when it names none).
-    pub scope: Vec<Access>,
-    /// The `error` parameter (`invalid_token`, `insufficient_scope`).
-    pub error: Option<String>,
-}
-
-/// The `Bearer` challenge of a `WWW-Authenticate` value, if it has one.
-pub fn bearer_challenge(header: &str) -> Result<Option<BearerChallenge>, ChallengeError> {
-    let challenges = parse_challenges(header)?;
-    let mut bearers = challenges.iter().filter(|c| c.scheme == "bearer");
-    let Some(bearer) = bearers.next() else {
-        return Ok(None);
-    };
-    if bearers.next().is_some() {
-        return Err(ChallengeError::SeveralBearer);
-    }
-    let realm = bearer.param("realm").ok_or(ChallengeError::NoRealm)?;
-    let scope = match bearer.param("scope") {
-        Some(scope) => parse_scope(scope)?,
-        None => Vec::new(),
-    };
-    Ok(Some(BearerChallenge {
-        realm: realm.to_owned(),
-        service: bearer.param("service").map(str::to_owned),
-        scope,
-        error: bearer.param("error").map(str::to_owned),
-    }))
-}
-
-/// One resource scope: `repository:acme/web:pull,push`, `registry:catalog:*`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Access {
-    /// `repository` or `registry` (or what the registry names).
-    pub kind: String,
-    /// The repository name, or `catalog`.
-    pub name: String,
-    /// `pull`, `push`, `delete`, `*`.
-    pub actions: Vec<String>,
-}
-
-impl Access {
-    fn new(kind: &str, name: &str, actions: &[&str]) -> Access {
-        Access {
-            kind: kind.to_owned(),
-            name: name.to_owned(),
-            actions: actions.iter().map(|a| (*a).to_owned()).collect(),
-        }
-    }
-}
-
-impl fmt::Display for Access {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.kind, self.name, self.actions.join(","))
-    }
-}
-
-/// Space-separated scopes, each `type:name:actions` (the name may hold `:`,
-/// e.g. a host with a port; the type is up to the first `:`, the actions after
-/// the last).
-pub fn parse_scope(text: &str) -> Result<Vec<Access>, ChallengeError> {
-    let mut scopes = Vec::new();
-    for one in text.split(' ').filter(|s| !s.is_empty()) {
-        if scopes.len() == MAX_SCOPES {
-            return Err(ChallengeError::TooManyScopes);
-        }
-        let bad = || ChallengeError::Scope(one.chars().take(200).collect());
-        let (kind, rest) = one.split_once(':').ok_or_else(bad)?;
-        let (name, actions) = rest.rsplit_once(':').ok_or_else(bad)?;
-        if kind.is_empty() || name.is_empty() || actions.is_empty() {
-            return Err(bad());
-        }
-        let actions: Vec<String> = actions.split(',').map(str::to_owned).collect();
-        if actions.iter().any(String::is_empty) {
-            return Err(bad());
-        }
-        scopes.push(Access {
-            kind: kind.to_owned(),
-            name: name.to_owned(),
-            actions,
-        });
-    }
-    Ok(scopes)
-}
-
-/// The scopes `method path_and_query` needs (empty for `GET /v2/`).
-pub fn needed_access(method: &Method, path_and_query: &str) -> Result<Vec<Access>, TokenError> {
-    let fail = |why: &str| TokenError::UnknownScope {
-        method: method.to_string(),
-        path: path_and_query.chars().take(200).collect(),
-        why: why.to_owned(),
-    };
-    let (path, query) = path_and_query
-        .split_once('?')
-        .map_or((path_and_query, None), |(p, q)| (p, Some(q)));
-    if path == "/v2/" || path == "/v2" {
-        return Ok(Vec::new());
-    }
-    if path == "/v2/_catalog" {
-        return Ok(vec![Access::new("registry", "catalog", &["*"])]);
-    }
-    let rest = path
-        .strip_prefix("/v2/")
-        .ok_or_else(|| fail("not a /v2/ path"))?;
-    let (name, upload) = if let Some(name) = rest.strip_suffix("/tags/list") {
-        (name, false)
-    } else {
-        let (head, _last) = rest
-            .rsplit_once('/')
-            .ok_or_else(|| fail("no repository in the path"))?;
-        if let Some(name) = head.strip_suffix("/blobs/uploads") {
-            (name, true)
-        } else if let Some(name) = head
-            .strip_suffix("/manifests")
-            .or_else(|| head.strip_suffix("/blobs"))
-            .or_else(|| head.strip_suffix("/referrers"))
-        {
-            (name, false)
-        } else {
-            return Err(fail("not an OCI distribution API path"));
-        }
-    };
-    names::check_image_name(name).map_err(|err| fail(&err.to_string()))?;
-    let mut needed = match *method {
-        Method::GET | Method::HEAD => vec![Access::new("repository", name, &["pull"])],
-        Method::DELETE if !upload => vec![Access::new("repository", name, &["delete"])],
-        // Cancelling an upload is part of pushing.
-        Method::DELETE | Method::POST | Method::PUT | Method::PATCH => {
-            vec![Access::new("repository", name, &["pull", "push"])]
-        }
-        _ => return Err(fail("a method the OCI API does not use")),
-    };
-    if upload && *method == Method::POST {
-        let from = query.and_then(|query| {
-            form_urlencoded::parse(query.as_bytes())
-                .find(|(key, _)| key == "from")
-                .map(|(_, from)| from.into_owned())
-        });
-        if let Some(from) = from {
-            names::check_image_name(&from).map_err(|err| fail(&err.to_string()))?;
-            if from != name {
-                needed.push(Access::new("repository", &from, &["pull"]));
-            }
-        }
-    }
-    Ok(needed)
-}
-
-/// The scopes to ask for: the challenge's when it names some (each on one of the
-/// request's own resources), else the request's own.
-pub fn scopes_to_ask(asked: &[Access], needed: &[Access]) -> Result<Vec<Access>, TokenError> {
-    if asked.is_empty() {
-        return Ok(needed.to_vec());
-    }
-    for access in asked {
-        let own = needed
-            .iter()
-            .any(|n| n.kind == access.kind && n.name == access.name);
-        if !own {
-            return Err(TokenError::ScopeRefused {
-                asked: access.to_string(),
-                needed: if needed.is_empty() {
-                    "no resource (`GET /v2/`)".to_owned()
-                } else {
-                    scope_key(needed)
-                },
-            });
-        }
-    }
-    Ok(asked.to_vec())
-}
-
-/// The scopes as one space-separated string, sorted (a cache key).
-pub fn scope_key(scopes: &[Access]) -> String {
-    let mut shown: Vec<String> = scopes.iter().map(ToString::to_string).collect();
-    shown.sort();
-    shown.join(" ")
-}
-
-/// Which realms the proxy sends its credentials to.
-#[derive(Debug, Clone)]
-pub struct RealmRule {
-    upstream: Uri,
-    configured: Option<Uri>,
-}
-
-impl RealmRule {
-    /// Realms on `upstream`'s host (no `https` → `http` downgrade), or exactly
-    /// `configured` when given (which must be an `http(s)://` URL without query).
-    pub fn new(upstream: Uri, configured: Option<&str>) -> Result<RealmRule, String> {
-        let configured = match configured {
-            None => None,
-            Some(text) => {
-                let uri: Uri = text.parse().map_err(|err| format!("`{text}`: {err}"))?;
-                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none()
-                {
-                    return Err(format!("`{text}` is not an http:// or https:// URL"));
-                }
-                if uri.query().is_some() {
-                    return Err(format!("`{text}` may not have a query"));
-                }
-                Some(uri)
-            }
-        };
-        Ok(RealmRule {
-            upstream,
-            configured,
-        })
-    }
-
-    /// The realm as a URL, if the proxy may send its credentials there.
-    pub fn check(&self, realm: &str) -> Result<Uri, TokenError> {
-        let refuse = |why: &str| TokenError::RealmRefused {
-            realm: realm.chars().take(200).collect(),
-            why: why.to_owned(),
-        };
-        let uri: Uri = realm.parse().map_err(|_| refuse("it is not a URL"))?;
-        let scheme = uri.scheme_str().unwrap_or_default();
-        if scheme != "http" && scheme != "https" {
-            return Err(refuse("its scheme is not http or https"));
-        }
-        let Some(authority) = uri.authority() else {
-            return Err(refuse("it names no host"));
-        };
-        if authority.as_str().contains('@') {
-            return Err(refuse("it holds user information"));
-        }
-        if let Some(allowed) = &self.configured {
-            let same = allowed.scheme_str() == Some(scheme)
-                && allowed
-                    .authority()
-                    .is_some_and(|a| a.as_str().eq_ignore_ascii_case(authority.as_str()))
-                && allowed.path() == uri.path();
-            return if same {
-                Ok(uri)
-            } else {
-                Err(refuse("it is not the configured upstream_token_realm"))
-            };
-        }
-        if !authority
-            .host()
-            .eq_ignore_ascii_case(self.upstream.host().unwrap_or_default())
-        {
-            return Err(refuse(
-                "it is not on the upstream's host; name it with --upstream-token-realm to trust it",
-            ));
-        }
-        if self.upstream.scheme_str() == Some("https") && scheme != "https" {
-            return Err(refuse("the upstream is https but the realm is not"));
-        }
-        Ok(uri)
-    }
-}
+/// The proxy's token cache: `Bearer …` header values (sensitive) until an
+/// instant of the monotonic clock.
+pub type TokenCache = auth::TokenCache<HeaderValue, Instant>;
 
 /// What the proxy knows of how the upstream authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -737,63 +96,6 @@ pub(crate) enum Sent {
     Bearer { key: String, value: HeaderValue },
 }
 
-#[derive(Debug)]
-struct Cached {
-    /// `Bearer …`, sensitive.
-    value: HeaderValue,
-    until: Instant,
-}
-
-/// Tokens by realm, service and scope, at most [`MAX_CACHED_TOKENS`].
-#[derive(Debug, Default)]
-pub struct TokenCache {
-    tokens: HashMap<String, Cached>,
-}
-
-impl TokenCache {
-    fn get(&self, key: &str, now: Instant) -> Option<HeaderValue> {
-        self.tokens
-            .get(key)
-            .filter(|cached| cached.until > now)
-            .map(|cached| cached.value.clone())
-    }
-
-    fn insert(&mut self, key: String, cached: Cached, now: Instant) {
-        if self.tokens.len() >= MAX_CACHED_TOKENS && !self.tokens.contains_key(&key) {
-            self.tokens.retain(|_, c| c.until > now);
-            while self.tokens.len() >= MAX_CACHED_TOKENS {
-                let first = self
-                    .tokens
-                    .iter()
-                    .min_by_key(|(_, c)| c.until)
-                    .map(|(k, _)| k.clone());
-                match first {
-                    Some(first) => self.tokens.remove(&first),
-                    None => break,
-                };
-            }
-        }
-        self.tokens.insert(key, cached);
-    }
-
-    /// Drops the token of `key` if it is still `value`.
-    fn forget(&mut self, key: &str, value: &HeaderValue) {
-        if self.tokens.get(key).is_some_and(|c| c.value == value) {
-            self.tokens.remove(key);
-        }
-    }
-
-    /// How many tokens are kept.
-    pub fn len(&self) -> usize {
-        self.tokens.len()
-    }
-
-    /// Whether no token is kept.
-    pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
-    }
-}
-
 /// The proxy's own upstream credentials, and what they got it: Basic, or tokens.
 pub struct Credentials {
     user: String,
@@ -814,15 +116,6 @@ impl fmt::Debug for Credentials {
             .field("request", &self.request)
             .finish_non_exhaustive()
     }
-}
-
-/// The token answer (Docker token protocol, or OAuth2).
-#[derive(Deserialize)]
-struct TokenAnswer {
-    token: Option<String>,
-    access_token: Option<String>,
-    expires_in: Option<f64>,
-    issued_at: Option<String>,
 }
 
 impl Credentials {
@@ -874,10 +167,6 @@ impl Credentials {
         self.cache.lock().map_or(0, |cache| cache.len())
     }
 
-    fn key(realm: &str, service: Option<&str>, scopes: &[Access]) -> String {
-        format!("{realm} {} {}", service.unwrap_or(""), scope_key(scopes))
-    }
-
     /// The `Authorization` for `method path`: Basic while the
     /// upstream has not asked for tokens, else a (cached or new) token.
     pub(crate) async fn authorization(
@@ -890,7 +179,7 @@ impl Credentials {
         match self.learned() {
             Learned::Unknown | Learned::Basic => Ok((self.basic.clone(), Sent::Basic)),
             Learned::Bearer { realm, service } => {
-                let needed = needed_access(method, path)?;
+                let needed = needed_access(method.as_str(), path)?;
                 self.token(client, timeout, &realm, service.as_deref(), &needed, None)
                     .await
             }
@@ -910,7 +199,7 @@ impl Credentials {
         sent: &Sent,
     ) -> Result<(HeaderValue, Sent), TokenError> {
         self.rule.check(&challenge.realm)?;
-        let needed = needed_access(method, path)?;
+        let needed = needed_access(method.as_str(), path)?;
         let scopes = scopes_to_ask(&challenge.scope, &needed)?;
         self.learn(Learned::Bearer {
             realm: challenge.realm.clone(),
@@ -958,7 +247,7 @@ impl Credentials {
         scopes: &[Access],
         refused: Option<&HeaderValue>,
     ) -> Result<(HeaderValue, Sent), TokenError> {
-        let key = Credentials::key(realm, service, scopes);
+        let key = token_key(realm, service, scopes);
         let now = Instant::now();
         if let Ok(mut cache) = self.cache.lock() {
             if let Some(refused) = refused {
@@ -968,21 +257,17 @@ impl Credentials {
                 return Ok((value.clone(), Sent::Bearer { key, value }));
             }
         }
-        let uri = self.rule.check(realm)?;
+        let url = self.rule.check(realm)?;
+        let uri: Uri = url.as_str().parse().map_err(|_| TokenError::RealmRefused {
+            realm: realm.chars().take(200).collect(),
+            why: "it is not a URL".to_owned(),
+        })?;
         let (value, lifetime) = self
             .fetch(client, timeout, &uri, realm, service, scopes)
             .await?;
         let now = Instant::now();
-        let margin = (lifetime / 4).min(MAX_REFRESH_MARGIN);
         if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(
-                key.clone(),
-                Cached {
-                    value: value.clone(),
-                    until: now + lifetime.saturating_sub(margin),
-                },
-                now,
-            );
+            cache.insert(key.clone(), value.clone(), now + keep_for(lifetime), now);
         }
         tracing::debug!(
             scope = scope_key(scopes),
@@ -1037,7 +322,7 @@ impl Credentials {
                 status => {
                     return Err(TokenError::Refused {
                         realm: realm_shown,
-                        status,
+                        status: status.as_u16(),
                     });
                 }
             }
@@ -1066,7 +351,7 @@ impl Credentials {
         if status != StatusCode::OK {
             return Err(TokenError::Refused {
                 realm: realm_shown,
-                status,
+                status: status.as_u16(),
             });
         }
         parse_answer(&body, &realm_shown)
@@ -1106,327 +391,34 @@ async fn exchange(
         })?
 }
 
-/// The token and how long it may be used, from the realm's JSON answer.
+/// The token and how long it may be used, from the realm's JSON answer, as a
+/// sensitive header value.
 fn parse_answer(body: &[u8], realm: &str) -> Result<(HeaderValue, Duration), TokenError> {
-    let bad = |why: String| TokenError::BadAnswer {
-        realm: realm.to_owned(),
-        why,
-    };
-    // serde_json's messages may quote the answer's text: only say where.
-    let answer: TokenAnswer = serde_json::from_slice(body).map_err(|err| {
-        bad(format!(
-            "not the token JSON (line {}, column {})",
-            err.line(),
-            err.column()
-        ))
-    })?;
-    let token = answer
-        .token
-        .filter(|t| !t.is_empty())
-        .or(answer.access_token.filter(|t| !t.is_empty()))
-        .ok_or_else(|| bad("neither `token` nor `access_token`".to_owned()))?;
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(bad(format!("a token longer than {MAX_TOKEN_BYTES} bytes")));
-    }
-    let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| bad("a token with characters a header cannot hold".to_owned()))?;
+    let (token, lifetime) = auth::parse_answer(body, realm, SystemTime::now())?;
+    let mut value =
+        HeaderValue::from_str(token.authorization()).map_err(|_| TokenError::BadAnswer {
+            realm: realm.to_owned(),
+            why: "a token with characters a header cannot hold".to_owned(),
+        })?;
     value.set_sensitive(true);
-    Ok((
-        value,
-        lifetime(answer.expires_in, answer.issued_at.as_deref()),
-    ))
-}
-
-/// How long a token may be used from now: `expires_in` seconds (the default
-/// when absent or not positive, at most [`MAX_TOKEN_LIFETIME`]), less the time
-/// since `issued_at` when that is a past RFC 3339 time.
-fn lifetime(expires_in: Option<f64>, issued_at: Option<&str>) -> Duration {
-    let full = expires_in
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map_or(DEFAULT_TOKEN_LIFETIME, |s| {
-            Duration::from_secs_f64(s.min(MAX_TOKEN_LIFETIME.as_secs_f64()))
-        });
-    let age = issued_at
-        .and_then(|text| humantime::parse_rfc3339_weak(text).ok())
-        .and_then(|issued| SystemTime::now().duration_since(issued).ok())
-        .unwrap_or_default();
-    full.saturating_sub(age)
+    Ok((value, lifetime))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn bearer(header: &str) -> BearerChallenge {
-        bearer_challenge(header).unwrap().unwrap()
-    }
-
     #[test]
-    fn distribution_challenges_are_read() {
-        let c = bearer(
-            r#"Bearer realm="http://127.0.0.1:5001/token",service="registry",scope="repository:acme/web:pull,push""#,
-        );
-        assert_eq!(c.realm, "http://127.0.0.1:5001/token");
-        assert_eq!(c.service.as_deref(), Some("registry"));
-        assert_eq!(
-            c.scope,
-            vec![Access::new("repository", "acme/web", &["pull", "push"])]
-        );
-        assert_eq!(c.error, None);
-    }
-
-    #[test]
-    fn schemes_and_names_are_case_insensitive_and_escapes_are_read() {
-        let c = bearer(
-            r#"BEARER Realm = "https://auth.example/t\"x\\y" , SERVICE=reg.example, error="insufficient_scope""#,
-        );
-        assert_eq!(c.realm, r#"https://auth.example/t"x\y"#);
-        assert_eq!(c.service.as_deref(), Some("reg.example"));
-        assert_eq!(c.error.as_deref(), Some("insufficient_scope"));
-    }
-
-    #[test]
-    fn several_challenges_and_token68_are_told_apart() {
-        let all = parse_challenges(
-            r#"Basic realm="a, b", Negotiate abc123==, Bearer realm="r",scope="repository:x:pull registry:catalog:*""#,
-        )
-        .unwrap();
-        let schemes: Vec<&str> = all.iter().map(|c| c.scheme.as_str()).collect();
-        assert_eq!(schemes, ["basic", "negotiate", "bearer"]);
-        assert_eq!(all[0].param("realm"), Some("a, b"));
-        assert_eq!(all[1].token68.as_deref(), Some("abc123=="));
-        let c = bearer(
-            r#"Basic realm="a, b", Negotiate abc123==, Bearer realm="r",scope="repository:x:pull registry:catalog:*""#,
-        );
-        assert_eq!(c.scope.len(), 2);
-        assert_eq!(c.scope[1], Access::new("registry", "catalog", &["*"]));
-        // A Basic-only answer has no Bearer challenge.
-        assert_eq!(bearer_challenge(r#"Basic realm="x""#).unwrap(), None);
-        // A bare scheme is a challenge without parameters.
-        assert_eq!(parse_challenges("Basic").unwrap().len(), 1);
-    }
-
-    #[test]
-    fn hostile_challenges_are_errors() {
-        let err = |h: &str| bearer_challenge(h).unwrap_err();
-        assert!(matches!(
-            err(r#"Bearer realm="http://x/token"#),
-            ChallengeError::Malformed { .. }
-        ));
-        assert!(matches!(
-            err(r#"Bearer realm="x\"#),
-            ChallengeError::Malformed { .. }
-        ));
-        assert_eq!(
-            err(&format!(
-                r#"Bearer realm="{}""#,
-                "a".repeat(MAX_CHALLENGE_BYTES)
-            )),
-            ChallengeError::TooLong
-        );
-        let many: Vec<String> = (0..40).map(|n| format!("p{n}=v")).collect();
-        assert_eq!(
-            err(&format!("Bearer realm=r, {}", many.join(", "))),
-            ChallengeError::TooManyParams
-        );
-        assert_eq!(
-            err(r#"Bearer realm="a", realm="b""#),
-            ChallengeError::Duplicate("realm".into())
-        );
-        assert_eq!(
-            err(r#"Bearer realm="a", Bearer realm="b""#),
-            ChallengeError::SeveralBearer
-        );
-        assert_eq!(err(r#"Bearer service="s""#), ChallengeError::NoRealm);
-        assert!(matches!(
-            err(r#"Bearer realm="r",scope="repository:x""#),
-            ChallengeError::Scope(_)
-        ));
-        assert!(matches!(
-            err("Bearer realm=\"a\u{1}\""),
-            ChallengeError::Malformed { .. }
-        ));
-        assert!(matches!(
-            err(r#"Bearer realm="a" service="b""#),
-            ChallengeError::Malformed { .. }
-        ));
-        assert!(bearer_challenge("Bearer realm=").is_err());
-        assert!(matches!(err("=x"), ChallengeError::Malformed { .. }));
-    }
-
-    #[test]
-    fn each_request_needs_its_own_repository_and_actions() {
-        let scope = |m: Method, p: &str| scope_key(&needed_access(&m, p).unwrap());
-        assert_eq!(scope(Method::GET, "/v2/"), "");
-        assert_eq!(
-            scope(Method::GET, "/v2/_catalog?n=100"),
-            "registry:catalog:*"
-        );
-        assert_eq!(
-            scope(Method::HEAD, "/v2/acme/web/manifests/v1"),
-            "repository:acme/web:pull"
-        );
-        assert_eq!(
-            scope(Method::GET, "/v2/acme/web/tags/list?n=1000"),
-            "repository:acme/web:pull"
-        );
-        assert_eq!(
-            scope(Method::PUT, "/v2/acme/web/manifests/v1"),
-            "repository:acme/web:pull,push"
-        );
-        assert_eq!(
-            scope(Method::PATCH, "/v2/a/blobs/uploads/uuid-1?_state=x"),
-            "repository:a:pull,push"
-        );
-        assert_eq!(
-            scope(Method::POST, "/v2/a/blobs/uploads/"),
-            "repository:a:pull,push"
-        );
-        assert_eq!(
-            scope(
-                Method::POST,
-                "/v2/a/blobs/uploads/?mount=sha256:00&from=other/img"
-            ),
-            "repository:a:pull,push repository:other/img:pull"
-        );
-        assert_eq!(
-            scope(Method::DELETE, "/v2/a/manifests/sha256:00"),
-            "repository:a:delete"
-        );
-        assert_eq!(
-            scope(Method::DELETE, "/v2/a/blobs/uploads/u"),
-            "repository:a:pull,push"
-        );
-        // A repository component named like an API word.
-        assert_eq!(
-            scope(Method::GET, "/v2/x/manifests/y/manifests/latest"),
-            "repository:x/manifests/y:pull"
-        );
-        for (method, path) in [
-            (Method::GET, "/v3/a/manifests/x"),
-            (Method::GET, "/v2/a/other/x"),
-            (Method::GET, "/v2/UPPER/manifests/x"),
-            (Method::OPTIONS, "/v2/a/manifests/x"),
-            (Method::POST, "/v2/a/blobs/uploads/?mount=d&from=Bad..name"),
-        ] {
-            assert!(needed_access(&method, path).is_err(), "{method} {path}");
-        }
-    }
-
-    #[test]
-    fn the_challenge_scope_wins_but_only_on_the_request_own_resources() {
-        let needed = needed_access(&Method::DELETE, "/v2/a/manifests/sha256:00").unwrap();
-        let star = parse_scope("repository:a:*").unwrap();
-        assert_eq!(scopes_to_ask(&star, &needed).unwrap(), star);
-        assert_eq!(scopes_to_ask(&[], &needed).unwrap(), needed);
-        let other = parse_scope("repository:b:pull").unwrap();
-        assert!(matches!(
-            scopes_to_ask(&other, &needed),
-            Err(TokenError::ScopeRefused { .. })
-        ));
-        let catalog = parse_scope("registry:catalog:*").unwrap();
-        assert!(scopes_to_ask(&catalog, &[]).is_err());
-    }
-
-    #[test]
-    fn realms_are_trusted_on_the_upstream_host_only() {
-        let rule = RealmRule::new("https://reg.example:5000".parse().unwrap(), None).unwrap();
-        assert!(rule.check("https://reg.example/token").is_ok());
-        assert!(rule.check("https://REG.example:8443/token?x=1").is_ok());
-        for bad in [
-            "http://reg.example/token",
-            "https://auth.example/token",
-            "ftp://reg.example/token",
-            "https://user@reg.example/token",
-            "/token",
-            "not a url",
-        ] {
-            assert!(
-                matches!(rule.check(bad), Err(TokenError::RealmRefused { .. })),
-                "{bad}"
-            );
-        }
-        let named = RealmRule::new(
-            "https://reg.example".parse().unwrap(),
-            Some("https://auth.example/token"),
-        )
-        .unwrap();
-        assert!(named.check("https://auth.example/token?a=b").is_ok());
-        assert!(named.check("https://auth.example/other").is_err());
-        assert!(named.check("https://reg.example/token").is_err());
-        assert!(RealmRule::new("http://x".parse().unwrap(), Some("ftp://a/b")).is_err());
-        assert!(RealmRule::new("http://x".parse().unwrap(), Some("http://a/b?c")).is_err());
-    }
-
-    #[test]
-    fn lifetimes_default_and_count_from_issued_at() {
-        assert_eq!(lifetime(None, None), DEFAULT_TOKEN_LIFETIME);
-        assert_eq!(lifetime(Some(0.0), None), DEFAULT_TOKEN_LIFETIME);
-        assert_eq!(lifetime(Some(300.0), None), Duration::from_secs(300));
-        assert_eq!(lifetime(Some(1e12), None), MAX_TOKEN_LIFETIME);
-        let issued = humantime::format_rfc3339(SystemTime::now() - Duration::from_secs(100));
-        let left = lifetime(Some(300.0), Some(&issued.to_string()));
-        assert!(left <= Duration::from_secs(200) && left > Duration::from_secs(190));
-        assert_eq!(
-            lifetime(Some(60.0), Some("garbage")),
-            DEFAULT_TOKEN_LIFETIME
-        );
-    }
-
-    #[test]
-    fn token_answers_are_read_and_never_shown() {
-        let (value, life) =
-            parse_answer(br#"{"token":"abc.def","expires_in":120}"#, "realm").unwrap();
+    fn token_headers_are_sensitive() {
+        let (value, _) = parse_answer(br#"{"token":"abc.def"}"#, "realm").unwrap();
         assert_eq!(value.to_str().unwrap(), "Bearer abc.def");
         assert!(value.is_sensitive());
         assert_eq!(format!("{value:?}"), "Sensitive");
-        assert_eq!(life, Duration::from_secs(120));
-        let (oauth, _) = parse_answer(br#"{"access_token":"xyz"}"#, "realm").unwrap();
-        assert_eq!(oauth.to_str().unwrap(), "Bearer xyz");
-        let secret = "s3cr3t-token-value";
-        for body in [
-            format!(r#"{{"token":"{secret}","expires_in":"{secret}"}}"#),
-            format!(r#"{{"token":"{secret}\n"}}"#),
-            format!(r#"{{"nothing":"{secret}"}}"#),
-        ] {
-            let shown = parse_answer(body.as_bytes(), "realm")
-                .unwrap_err()
-                .to_string();
-            assert!(!shown.contains(secret), "{shown}");
-        }
-        let huge = format!(r#"{{"token":"{}"}}"#, "a".repeat(MAX_TOKEN_BYTES + 1));
-        assert!(parse_answer(huge.as_bytes(), "realm").is_err());
-    }
-
-    #[test]
-    fn the_cache_is_bounded_and_drops_what_expires_first() {
-        let now = Instant::now();
-        let mut cache = TokenCache::default();
-        let value = |n: usize| HeaderValue::from_str(&format!("Bearer {n}")).unwrap();
-        for n in 0..MAX_CACHED_TOKENS + 10 {
-            cache.insert(
-                format!("k{n}"),
-                Cached {
-                    value: value(n),
-                    until: now + Duration::from_secs(100 + n as u64),
-                },
-                now,
-            );
-        }
-        assert_eq!(cache.len(), MAX_CACHED_TOKENS);
-        assert_eq!(cache.get("k0", now), None);
-        assert_eq!(cache.get("k9", now), None);
-        assert_eq!(cache.get("k10", now), Some(value(10)));
-        assert_eq!(cache.get("k10", now + Duration::from_secs(200)), None);
-        cache.forget("k10", &value(11));
-        assert!(cache.get("k10", now).is_some());
-        cache.forget("k10", &value(10));
-        assert!(cache.get("k10", now).is_none());
     }
 
     #[test]
     fn credentials_never_show_their_password() {
-        let rule = RealmRule::new("http://x".parse().unwrap(), None).unwrap();
+        let rule = RealmRule::new("http://x", None).unwrap();
         let basic = crate::upstream::basic_authorization("proxy", "hunter2").unwrap();
         let creds = Credentials::new(
             "proxy".into(),

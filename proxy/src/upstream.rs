@@ -170,12 +170,13 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(https);
-        let rule = RealmRule::new(uri.clone(), config.token_realm.as_deref()).map_err(|why| {
-            UpstreamError::InvalidUrl {
-                url: config.token_realm.clone().unwrap_or_default(),
-                why: format!("the upstream token realm {why}"),
-            }
-        })?;
+        let rule =
+            RealmRule::new(&uri.to_string(), config.token_realm.as_deref()).map_err(|why| {
+                UpstreamError::InvalidUrl {
+                    url: config.token_realm.clone().unwrap_or_default(),
+                    why: format!("the upstream token realm {why}"),
+                }
+            })?;
         let credentials = match &config.credentials {
             Some((user, password)) => {
                 let basic = basic_authorization(user, password).map_err(|_| {

@@ -19,7 +19,7 @@
 //! written out by `taglock envoy bootstrap`); with `--check` it leaves those
 //! copies alone and fails when one differs from the fresh build (CI uses this
 //! to keep the embedded artifacts in sync with their sources) or when an
-//! artifact is over its budget (component 400 KB, filter 550 KB).
+//! artifact is over its budget (component 400 KB, filter 600 KB).
 //!
 //! Every `.wasm` is compiled the same way (`cargo.rs`) and goes through
 //! `wasm-opt -Oz` (binaryen, pinned: see `opt.rs`) after rustc.
@@ -44,11 +44,11 @@ const COMPONENT_BUDGET: usize = 400 * 1024;
 /// The component's file name, in `<target-dir>/wasm/` and `host-wasmtime/component/`.
 const COMPONENT: &str = "taglock_policy.wasm";
 
-/// The Envoy filter's size ceiling, enforced: 550 KB, a little above what it
+/// The Envoy filter's size ceiling, enforced: 600 KB, a little above what it
 /// is (docs/benchmarks.md) so that it cannot grow unnoticed. Its goal is 450 KB
 /// (v8 compiles the module when a worker starts, so start-up time grows with
 /// it), which it does not meet yet (docs/benchmarks.md says where the bytes go).
-const FILTER_BUDGET: usize = 550 * 1024;
+const FILTER_BUDGET: usize = 600 * 1024;
 
 /// The Envoy filter's size goal, reported on every build: 450 KB.
 const FILTER_GOAL: usize = 450 * 1024;
@@ -93,7 +93,7 @@ const USAGE: &str = "usage: cargo xtask <task>
                                refresh host-wasmtime/component/ (the embedded component)
                                and cli/envoy/ (the embedded Envoy filter)
   build-wasm --check           build, and fail if an embedded copy is out of date or an
-                               artifact is over its budget (component 400 KB, filter 550 KB)
+                               artifact is over its budget (component 400 KB, filter 600 KB)
   build-wasm --component-only  only the WIT component (no web build, no Envoy filter)
   fuzz [--seconds N] [TARGET…] build the fuzz targets (libFuzzer, stable toolchain) and
                                run each for N seconds (default 30); see fuzz/README.md";
