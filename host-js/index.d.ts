@@ -1,8 +1,36 @@
 // Types for @taglock/policy. Field names are the JSON contract's (docs/policy.md),
-// shared by every taglock host: snake_case, exactly as the CLI prints them.
+// shared by every taglock host: snake_case, exactly as the CLI prints them. The
+// codes (reasons, lint codes, …) come from ./codes.d.ts, generated from the core.
 
-/** `none < read < write < admin`. */
-export type Role = 'none' | 'read' | 'write' | 'admin';
+import type {
+  ActorKind,
+  IdenticalRepush,
+  LintCode,
+  LoadErrorCode,
+  Mode,
+  OciErrorCode,
+  Protect,
+  Publish,
+  Reason,
+  ReferrerTags,
+  Role,
+  TagVerdict,
+} from './codes.js';
+
+export type {
+  ActorKind,
+  IdenticalRepush,
+  LintCode,
+  LoadErrorCode,
+  Mode,
+  OciErrorCode,
+  Protect,
+  Publish,
+  Reason,
+  ReferrerTags,
+  Role,
+  TagVerdict,
+};
 
 /** A tag or repository selector: exactly one of `regex`, `matching`, `excluding`. */
 export type Selector =
@@ -28,12 +56,12 @@ export interface RuleDocument {
 
 /** The `immutability` section. */
 export interface ImmutabilityDocument {
-  protect?: 'none' | 'all' | 'some';
+  protect?: Protect;
   rules?: RuleDocument[];
   exceptions?: Selector[];
-  identical_repush?: 'allow' | 'deny';
+  identical_repush?: IdenticalRepush;
   admin_delete?: boolean;
-  referrer_tags?: 'mutable' | 'protected';
+  referrer_tags?: ReferrerTags;
 }
 
 /** The grants of one code repository. */
@@ -49,7 +77,7 @@ export interface ImageDocument {
   pattern?: string;
   repository: string;
   public?: boolean;
-  publish?: 'anyone' | 'pipelines-only';
+  publish?: Publish;
   overrides?: Record<string, Role>;
 }
 
@@ -59,13 +87,13 @@ export interface PermissionsDocument {
   repositories?: Record<string, RepositoryGrants>;
   images?: ImageDocument[];
   pipelines_inherit_write?: boolean;
-  publish?: 'anyone' | 'pipelines-only';
+  publish?: Publish;
 }
 
 /** A policy document, version 1. Unknown fields are errors. */
 export interface PolicyDocument {
   version: 1;
-  mode?: 'enforce' | 'audit';
+  mode?: Mode;
   limits?: LimitsSpec;
   immutability?: ImmutabilityDocument;
   permissions?: PermissionsDocument;
@@ -73,7 +101,7 @@ export interface PolicyDocument {
 
 /** Who asks. */
 export interface Actor {
-  kind: 'user' | 'pipeline' | 'token' | 'anonymous';
+  kind: ActorKind;
   id?: string;
   groups?: string[];
   workspace_admin?: boolean;
@@ -144,21 +172,11 @@ export interface MountRequest {
 /** One of the five request kinds. */
 export type Request = PushRequest | DeleteRequest | UploadRequest | PullRequest | MountRequest;
 
-/** A decision's stable machine code. */
-export type Reason =
-  | 'allowed'
-  | 'tag_immutable'
-  | 'permission_denied'
-  | 'image_not_linked'
-  | 'pipelines_only'
-  | 'authentication_required'
-  | 'invalid_request';
-
 /** The OCI error a registry returns with a denial. */
 export interface OciErrorBody {
   errors: [
     {
-      code: 'DENIED' | 'UNAUTHORIZED' | 'NAME_INVALID' | 'TAG_INVALID' | 'DIGEST_INVALID';
+      code: OciErrorCode;
       message: string;
       detail: {
         reason: Reason;
@@ -192,29 +210,7 @@ export interface Decision {
 
 /** One problem of a refused policy, located. */
 export interface LoadError {
-  code:
-    | 'json-syntax'
-    | 'schema'
-    | 'unsupported-version'
-    | 'regex-syntax'
-    | 'regex-unsupported'
-    | 'regex-too-large'
-    | 'glob-syntax'
-    | 'empty-glob-list'
-    | 'pattern-too-long'
-    | 'too-many-rules'
-    | 'invalid-limits'
-    | 'empty-rule-name'
-    | 'duplicate-rule-name'
-    | 'invalid-principal'
-    | 'invalid-image-entry'
-    | 'invalid-image-name'
-    | 'duplicate-image'
-    | 'invalid-repository'
-    | 'policy-too-large'
-    | 'name-too-long'
-    | 'invalid-rule-name'
-    | (string & {});
+  code: LoadErrorCode;
   message: string;
   /** JSON path of the offending value, e.g. `immutability.rules[2].tags.regex`. */
   path: string;
@@ -229,18 +225,8 @@ export interface LoadError {
 
 /** A warning about a policy that loads but probably does not do what its author meant. */
 export interface Lint {
-  code:
-    | 'unanchored-regex'
-    | 'unescaped-dot'
-    | 'never-matches'
-    | 'excluding-does-not-subtract'
-    | 'shadowed-rule'
-    | 'protects-latest'
-    | 'exceptions-cancel-rules'
-    | 'rules-ignored'
-    | 'no-rules'
-    | 'unknown-repository'
-    | (string & {});
+  /** The core's lint codes; a newer engine may report codes not listed yet. */
+  code: LintCode | (string & {});
   message: string;
   /** JSON path of the value concerned. */
   path: string;
@@ -264,11 +250,13 @@ export interface TagTest {
   protected: boolean;
   /** The rule that protects it; `null` under `all` or when unprotected. */
   rule: string | null;
-  because: 'rule' | 'all' | 'exception' | 'referrer' | 'no-rule' | 'mode-none' | 'invalid';
+  because: TagVerdict;
   /** Every rule whose selectors match, in document order, with the matched span. */
   matches: RuleMatch[];
   /** Index of the first exception that exempts the tag. */
   exception: number | null;
+  /** The verdict in words, naming rules and exceptions with their patterns. */
+  why: string;
 }
 
 /** The base class of every error this package throws on bad input. */

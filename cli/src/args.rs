@@ -57,8 +57,8 @@ Examples:
 A TAG of `-` reads tags from standard input, one per line. A malformed tag is
 reported in its row (with the reason) and does not stop the others. With --json,
 stdout holds an array with one object per tag: tag, error, protected, rule,
-because (rule, all, exception, referrer, no-rule, mode-none, invalid), matches
-and exception.
+because (rule, all, exception, referrer, no-rule, mode-none, invalid), matches,
+exception and why (the WHY column's words).
 
 Exit codes:
   0  the tags were tested

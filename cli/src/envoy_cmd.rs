@@ -845,10 +845,7 @@ fn envoy_config(
 
 /// Lowercase hex sha256.
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// The OCI error body of a refusal, as the gateway writes it.

@@ -14,7 +14,7 @@ use policy_core::{PolicyDocument, TagVerdict, names};
 use std::io::IsTerminal;
 use std::time::Duration;
 use taglock_proxy::config::read_password;
-use taglock_proxy::preview::{self, ImageReport, Images, Progress, Report, TagReport, TestedImage};
+use taglock_proxy::preview::{self, ImageReport, Images, Progress, Report, TestedImage};
 use taglock_proxy::upstream::{Upstream, UpstreamConfig};
 
 /// Walks the registry, tests every tag, prints the report (table or JSON).
@@ -128,7 +128,7 @@ fn render(document: &PolicyDocument, registry: &str, report: &Report, style: Sty
     );
     for image in &report.images {
         out.push('\n');
-        out.push_str(&image_table(document, image, style));
+        out.push_str(&image_table(image, style));
     }
     out.push('\n');
     out.push_str(&rules_table(document, report, style));
@@ -136,7 +136,7 @@ fn render(document: &PolicyDocument, registry: &str, report: &Report, style: Sty
 }
 
 /// `image NAME`, then TAG, PROTECTED, WHY for each of its tags.
-fn image_table(document: &PolicyDocument, image: &ImageReport, style: Style) -> String {
+fn image_table(image: &ImageReport, style: Style) -> String {
     let protected = image.tags.iter().filter(|tag| tag.protected).count();
     let mut out = format!(
         "{} {} ({}, {protected} protected)\n",
@@ -185,24 +185,10 @@ fn image_table(document: &PolicyDocument, image: &ImageReport, style: Style) -> 
         out.push_str(&format!(
             "{}  {cell}  {}\n",
             style::pad(shown, tag_width),
-            style::escaped(&why(document, tag))
+            style::escaped(&tag.why)
         ));
     }
     out
-}
-
-/// Why a tag is (not) protected, in the words of `taglock test`.
-fn why(document: &PolicyDocument, tag: &TagReport) -> String {
-    crate::test_cmd::explain(
-        document,
-        &crate::test_cmd::Verdict {
-            because: tag.because,
-            rule: tag.rule.as_deref(),
-            matches: &[],
-            exception: None,
-            error: tag.error.as_deref(),
-        },
-    )
 }
 
 /// RULE, PROTECTS for every rule, then the rules that protect nothing.

@@ -1,13 +1,13 @@
 //! `taglock test`: which tags of an image a policy protects, and why.
 
 use crate::args::TestArgs;
-use crate::engine::{self, Engine, EngineKind};
+use crate::engine::{Engine, EngineKind};
 use crate::input::{self, PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output::{self, plural};
 use crate::style::{self, Style};
 use anyhow::{Context, anyhow};
-use policy_core::{PolicyDocument, RuleMatch, TagTest, TagVerdict, names, selector};
+use policy_core::{TagTest, TagVerdict, names};
 
 /// How many rows the table's TAG column is sized from: the first rows are held
 /// back until this many are known (or the tags end), then every row is printed as
@@ -32,7 +32,6 @@ pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let Some(policy) = Engine::load_valid(engine, &input)? else {
         return Ok(Outcome::InvalidPolicy);
     };
-    let document = engine::document(&input.text)?;
     let style = Style::stdout();
     let mut sink = if args.json {
         Sink::Json { first: true }
@@ -47,7 +46,7 @@ pub fn run(args: &TestArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
     let mut each = |tag: &str| -> anyhow::Result<()> {
         let test = policy.test_tag(&args.image, tag)?;
         count += 1;
-        sink.row(&mut out, &document, &args.image, test, style)
+        sink.row(&mut out, &args.image, test, style)
     };
     let mut stdin_read = false;
     for arg in &args.tags {
@@ -95,7 +94,6 @@ impl Sink {
     fn row(
         &mut self,
         out: &mut output::Stream,
-        document: &PolicyDocument,
         image: &str,
         test: TagTest,
         style: Style,
@@ -109,7 +107,7 @@ impl Sink {
                 out.write(&format!("{lead}{element}"))
             }
             Sink::Table { held, width } => {
-                let row = row(document, &test);
+                let row = row(&test);
                 match width {
                     Some(width) => out.write(&table_row(&row, *width, style)),
                     None => {
@@ -159,9 +157,9 @@ impl Sink {
     }
 }
 
-/// One row of the table: the tag and its explanation as shown (escaped and cut,
-/// see [`style::shown`], so neither a hostile tag nor a long one can break it).
-fn row(document: &PolicyDocument, test: &TagTest) -> (String, &'static str, String) {
+/// One row of the table: the tag and the core's explanation as shown (escaped and
+/// cut, see [`style::shown`], so neither a hostile tag nor a long one can break it).
+fn row(test: &TagTest) -> (String, &'static str, String) {
     let protected = match (test.because, test.protected) {
         (TagVerdict::Invalid, _) => "invalid",
         (_, true) => "yes",
@@ -170,7 +168,7 @@ fn row(document: &PolicyDocument, test: &TagTest) -> (String, &'static str, Stri
     (
         style::shown(&test.tag),
         protected,
-        style::escaped(&why(document, test)),
+        style::escaped(&test.why),
     )
 }
 
@@ -217,100 +215,14 @@ fn table_row(
 /// An aligned table: TAG, PROTECTED, WHY (all rows at once; the command streams
 /// the same text with [`Sink`]).
 #[cfg(test)]
-fn table(document: &PolicyDocument, image: &str, tests: &[TagTest], style: Style) -> String {
-    let rows: Vec<_> = tests.iter().map(|test| row(document, test)).collect();
+fn table(image: &str, tests: &[TagTest], style: Style) -> String {
+    let rows: Vec<_> = tests.iter().map(row).collect();
     let width = column_width(&rows);
     let mut out = table_header(image, width, style);
     for row in &rows {
         out.push_str(&table_row(row, width, style));
     }
     out
-}
-
-/// Why a tag is (not) protected, in words.
-fn why(document: &PolicyDocument, test: &TagTest) -> String {
-    explain(
-        document,
-        &Verdict {
-            because: test.because,
-            rule: test.rule.as_deref(),
-            matches: &test.matches,
-            exception: test.exception,
-            error: test.error.as_deref(),
-        },
-    )
-}
-
-/// What [`explain`] says a verdict from: a whole [`TagTest`] (`taglock test`), or
-/// the part of it a preview report keeps.
-pub struct Verdict<'a> {
-    /// Why the tag is (not) protected.
-    pub because: TagVerdict,
-    /// The protecting rule.
-    pub rule: Option<&'a str>,
-    /// Every rule that matches (empty when unknown).
-    pub matches: &'a [RuleMatch],
-    /// The exempting exception's index.
-    pub exception: Option<usize>,
-    /// Why the tag is malformed.
-    pub error: Option<&'a str>,
-}
-
-/// A verdict in words, naming rules and exceptions with their patterns.
-pub fn explain(document: &PolicyDocument, test: &Verdict<'_>) -> String {
-    let first_match = test.matches.first().map(|m| &*m.rule);
-    match test.because {
-        TagVerdict::Rule => {
-            let rule = test.rule.or(first_match).unwrap_or_default();
-            let others: Vec<String> = test
-                .matches
-                .iter()
-                .filter(|m| &*m.rule != rule)
-                .map(|m| format!("\"{}\"", m.rule))
-                .collect();
-            let pattern = document
-                .immutability
-                .rules
-                .iter()
-                .find(|r| r.name == rule)
-                .map(|r| format!(" ({})", selector::display(&r.tags)))
-                .unwrap_or_default();
-            if others.is_empty() {
-                format!("rule \"{rule}\"{pattern}")
-            } else {
-                format!(
-                    "rule \"{rule}\"{pattern}; also matched by {}",
-                    others.join(", ")
-                )
-            }
-        }
-        TagVerdict::All => "all tags are protected (protect: all)".to_owned(),
-        TagVerdict::Exception => {
-            let exception = test.exception.map(|index| {
-                let pattern = document
-                    .immutability
-                    .exceptions
-                    .get(index)
-                    .map(selector::display)
-                    .unwrap_or_default();
-                format!("exception {} ({pattern})", index + 1)
-            });
-            let mut text = format!(
-                "exempted by {}",
-                exception.unwrap_or_else(|| "an exception".to_owned())
-            );
-            if let Some(rule) = first_match {
-                text.push_str(&format!("; rule \"{rule}\" would protect it"));
-            }
-            text
-        }
-        TagVerdict::Referrer => {
-            "referrer tag (sha256-…): stays mutable while referrer_tags is mutable".to_owned()
-        }
-        TagVerdict::NoRule => "no rule matches".to_owned(),
-        TagVerdict::ModeNone => "protect: none, every tag stays mutable".to_owned(),
-        TagVerdict::Invalid => test.error.unwrap_or("not a valid tag").to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -330,7 +242,7 @@ mod tests {
             .iter()
             .map(|tag| policy.test_tag("acme/web", tag))
             .collect();
-        table(policy.document(), "acme/web", &tests, Style::plain())
+        table("acme/web", &tests, Style::plain())
     }
 
     #[test]

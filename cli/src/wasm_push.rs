@@ -130,11 +130,7 @@ impl Blob {
 
 /// `sha256:HEX` of `bytes`.
 fn digest(bytes: &[u8]) -> String {
-    let hex: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// The runtime configuration blob.

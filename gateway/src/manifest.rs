@@ -51,23 +51,10 @@ pub fn may_refer_to_manifests(media_type: Option<&str>) -> bool {
 /// names `sha512`, `sha256` otherwise.
 pub fn digest(body: &[u8], reference: Option<&str>) -> String {
     if reference.is_some_and(|r| r.starts_with("sha512:")) {
-        format!("sha512:{}", hex(&Sha512::digest(body)))
+        format!("sha512:{}", hex::encode(Sha512::digest(body)))
     } else {
-        format!("sha256:{}", hex(&Sha256::digest(body)))
+        format!("sha256:{}", hex::encode(Sha256::digest(body)))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        for nibble in [byte >> 4, byte & 0x0f] {
-            text.push(char::from(
-                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
-    }
-    text
 }
 
 /// One manifest an index refers to.

@@ -364,16 +364,6 @@ function currentLimits() {
 
 // ---------------------------------------------------------------- sample tags
 
-const BECAUSE = {
-  rule: (t) => `rule “${t.rule}”`,
-  all: () => 'all tags are protected',
-  exception: (t) => `exception ${t.exception != null ? t.exception + 1 : ''}`.trim(),
-  referrer: () => 'referrer tag (stays mutable)',
-  'no-rule': () => 'no rule matches',
-  'mode-none': () => 'protection is off',
-  invalid: (t) => t.error ?? 'not a valid tag',
-};
-
 const rows = [];
 
 function sampleTags() {
@@ -393,7 +383,7 @@ function renderTags(tests) {
   tests.forEach((t, i) => {
     const r = rows[i];
     const span = t.matches.find((m) => m.rule === t.rule) ?? t.matches[0];
-    const key = `${t.tag}\u0000${t.protected}\u0000${t.because}\u0000${t.rule}\u0000${t.exception}\u0000${span ? `${span.start}:${span.end}` : ''}\u0000${t.error}`;
+    const key = `${t.tag}\u0000${t.protected}\u0000${t.because}\u0000${span ? `${span.start}:${span.end}` : ''}\u0000${t.why}`;
     if (r.key !== key) {
       r.key = key;
       const chars = t.tag;
@@ -405,9 +395,8 @@ function renderTags(tests) {
       const state = t.because === 'invalid' ? 'invalid' : t.protected ? 'immutable' : 'mutable';
       r.row.className = `result ${state}`;
       r.verdict.textContent = state === 'invalid' ? '✗ invalid' : t.protected ? 'immutable' : 'mutable';
-      const others = t.matches.filter((m) => m !== span).map((m) => m.rule);
-      r.because.textContent = BECAUSE[t.because]?.(t) ?? t.because;
-      if (others.length > 0) r.because.append(el('small', { text: ` (also matches ${others.map((o) => `“${o}”`).join(', ')})` }));
+      // The core's own words, the same the CLI prints.
+      r.because.textContent = t.why;
     }
     if (r.row.parentNode !== body) {
       fragment ??= document.createDocumentFragment();

@@ -5,6 +5,7 @@
 //! strings on the host side); decisions are lifted into `policy_core::Decision`
 //! so that a decision from the component is `==` to the native one.
 
+use crate::HostError;
 use policy_core as core;
 use policy_core::decision::Detail;
 use std::borrow::Cow;
@@ -187,28 +188,22 @@ pub(crate) fn load_errors(errors: Vec<wit::LoadError>) -> core::LoadErrors {
     )
 }
 
-pub(crate) fn lints(lints: Vec<wit::Lint>) -> Vec<core::Lint> {
-    use core::LintCode as C;
-    use wit::LintCode as W;
+/// The lints the component reported, each code one the core knows: a component
+/// that answers with another is not one this host was built with.
+pub(crate) fn lints(lints: Vec<wit::Lint>) -> Result<Vec<core::Lint>, HostError> {
     lints
         .into_iter()
-        .map(|lint| core::Lint {
-            code: match lint.code {
-                W::UnanchoredRegex => C::UnanchoredRegex,
-                W::UnescapedDot => C::UnescapedDot,
-                W::NeverMatches => C::NeverMatches,
-                W::ExcludingDoesNotSubtract => C::ExcludingDoesNotSubtract,
-                W::ShadowedRule => C::ShadowedRule,
-                W::ProtectsLatest => C::ProtectsLatest,
-                W::ExceptionsCancelRules => C::ExceptionsCancelRules,
-                W::RulesIgnored => C::RulesIgnored,
-                W::NoRules => C::NoRules,
-                W::UnknownRepository => C::UnknownRepository,
-            },
-            message: lint.message,
-            path: lint.path,
-            rule: lint.rule,
-            offset: index(lint.offset),
+        .map(|lint| {
+            let code = core::LintCode::from_name(&lint.code).ok_or_else(|| {
+                HostError::InvalidResponse(format!("unknown lint code `{}`", lint.code))
+            })?;
+            Ok(core::Lint {
+                code,
+                message: lint.message,
+                path: lint.path,
+                rule: lint.rule,
+                offset: index(lint.offset),
+            })
         })
         .collect()
 }
@@ -240,5 +235,6 @@ pub(crate) fn tag_test(test: wit::TagTest) -> core::TagTest {
             })
             .collect(),
         exception: index(test.exception),
+        why: test.why,
     }
 }

@@ -14,7 +14,6 @@
 //! Anyone who can write files as the host's own user can already run code as it;
 //! the checks above keep out everyone else, stale artifacts and torn writes.
 
-use crate::digest::to_hex;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -62,7 +61,7 @@ pub(crate) fn engine_key(engine: &Engine) -> [u8; 32] {
 
 /// The artifact path for a component digest (hex) in `dir`.
 pub(crate) fn artifact_path(dir: &Path, component_sha256: &str, engine: &[u8; 32]) -> PathBuf {
-    let engine_hex = to_hex(engine);
+    let engine_hex = hex::encode(engine);
     dir.join(format!(
         "{component_sha256}-{}.cwasm",
         engine_hex.get(..16).unwrap_or(&engine_hex)
@@ -144,7 +143,7 @@ fn read_verified(path: &Path, component_sha256: &str, engine: &[u8; 32]) -> Opti
     let (component, rest) = rest.split_at(32);
     let (engine_key, payload_sha) = rest.split_at(32);
     if magic != MAGIC.as_slice()
-        || to_hex(component) != component_sha256
+        || hex::encode(component) != component_sha256
         || engine_key != engine.as_slice()
     {
         return None;
@@ -198,14 +197,8 @@ fn write_artifact(
     result
 }
 
-fn hex_bytes(hex: &str) -> Option<[u8; 32]> {
+fn hex_bytes(text: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
-    if hex.len() != 64 {
-        return None;
-    }
-    for (slot, pair) in out.iter_mut().zip(hex.as_bytes().chunks(2)) {
-        let text = std::str::from_utf8(pair).ok()?;
-        *slot = u8::from_str_radix(text, 16).ok()?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }

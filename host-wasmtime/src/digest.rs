@@ -5,16 +5,7 @@ use sha2::{Digest, Sha256};
 
 /// The sha256 of `bytes`, as 64 lowercase hex digits.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    to_hex(&Sha256::digest(bytes))
-}
-
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(out, "{byte:02x}");
-    }
-    out
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Normalises an expected digest: `sha256:<hex>` or `<hex>`, 64 hex digits, any case.

@@ -114,7 +114,7 @@ impl WasmPolicy {
         Ok(WasmPolicy {
             host,
             json: json.into(),
-            lints: bindings::lints(lints),
+            lints: bindings::lints(lints)?,
             idle: Mutex::new(vec![Slot { instance, policy }]),
         })
     }

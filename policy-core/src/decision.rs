@@ -1,43 +1,31 @@
 //! The decision every host returns (`docs/policy.md`, "Decisions"), and the OCI error a registry sends.
 
+use crate::unit_enum::codes;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::borrow::Cow;
 use std::sync::Arc;
 
-/// Why a request was allowed or denied: a stable machine code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Nothing stands in the way.
-    Allowed,
-    /// A malformed image name, tag or digest.
-    InvalidRequest,
-    /// An anonymous actor needs to log in.
-    AuthenticationRequired,
-    /// The image is linked to no repository.
-    ImageNotLinked,
-    /// The actor's role is too low.
-    PermissionDenied,
-    /// The image accepts writes from pipelines only.
-    PipelinesOnly,
-    /// The request would move or remove an immutable tag.
-    TagImmutable,
+codes! {
+    /// Why a request was allowed or denied: a stable machine code.
+    pub enum Reason {
+        /// Nothing stands in the way.
+        Allowed = "allowed",
+        /// A malformed image name, tag or digest.
+        InvalidRequest = "invalid_request",
+        /// An anonymous actor needs to log in.
+        AuthenticationRequired = "authentication_required",
+        /// The image is linked to no repository.
+        ImageNotLinked = "image_not_linked",
+        /// The actor's role is too low.
+        PermissionDenied = "permission_denied",
+        /// The image accepts writes from pipelines only.
+        PipelinesOnly = "pipelines_only",
+        /// The request would move or remove an immutable tag.
+        TagImmutable = "tag_immutable",
+    }
 }
 
 impl Reason {
-    /// The code as serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Allowed => "allowed",
-            Reason::InvalidRequest => "invalid_request",
-            Reason::AuthenticationRequired => "authentication_required",
-            Reason::ImageNotLinked => "image_not_linked",
-            Reason::PermissionDenied => "permission_denied",
-            Reason::PipelinesOnly => "pipelines_only",
-            Reason::TagImmutable => "tag_immutable",
-        }
-    }
-
     /// Position in the documented check order: when several checks fail, the lowest decides.
     pub fn precedence(self) -> u8 {
         match self {
@@ -52,20 +40,20 @@ impl Reason {
     }
 }
 
-/// The OCI distribution error code a registry returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ErrorCode {
-    /// 403: the policy forbids it.
-    Denied,
-    /// 401: log in first.
-    Unauthorized,
-    /// 400: malformed image name.
-    NameInvalid,
-    /// 400: malformed tag.
-    TagInvalid,
-    /// 400: malformed digest.
-    DigestInvalid,
+codes! {
+    /// The OCI distribution error code a registry returns.
+    pub enum ErrorCode {
+        /// 403: the policy forbids it.
+        Denied = "DENIED",
+        /// 401: log in first.
+        Unauthorized = "UNAUTHORIZED",
+        /// 400: malformed image name.
+        NameInvalid = "NAME_INVALID",
+        /// 400: malformed tag.
+        TagInvalid = "TAG_INVALID",
+        /// 400: malformed digest.
+        DigestInvalid = "DIGEST_INVALID",
+    }
 }
 
 impl ErrorCode {

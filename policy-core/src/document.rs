@@ -3,7 +3,7 @@
 
 use crate::json::Segment;
 use crate::role::Role;
-use crate::unit_enum::{self, UnitEnum};
+use crate::unit_enum::codes;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -27,27 +27,15 @@ pub struct PolicyDocument {
     pub permissions: Option<PermissionsDocument>,
 }
 
-/// Enforcement mode (`enforce` or `audit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Denials are denials.
-    #[default]
-    Enforce,
-    /// Requests are allowed; decisions that would deny are marked `would_deny`.
-    Audit,
-}
-
-impl<'de> Deserialize<'de> for Mode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Mode, D::Error> {
-        const ENUM: UnitEnum = UnitEnum {
-            name: "Mode",
-            variants: &["enforce", "audit"],
-        };
-        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
-            0 => Mode::Enforce,
-            _ => Mode::Audit,
-        })
+codes! {
+    /// Enforcement mode (`enforce` or `audit`).
+    #[derive(Default)]
+    pub enum Mode {
+        /// Denials are denials.
+        #[default]
+        Enforce = "enforce",
+        /// Requests are allowed; decisions that would deny are marked `would_deny`.
+        Audit = "audit",
     }
 }
 
@@ -231,78 +219,41 @@ impl Default for ImmutabilityDocument {
     }
 }
 
-/// Which tags are protected (Bitbucket's three options).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protect {
-    /// All tags stay mutable.
-    #[default]
-    None,
-    /// Every tag is immutable once pushed, except exceptions.
-    All,
-    /// Tags matched by a rule are immutable once pushed, except exceptions.
-    Some,
-}
-
-impl<'de> Deserialize<'de> for Protect {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Protect, D::Error> {
-        const ENUM: UnitEnum = UnitEnum {
-            name: "Protect",
-            variants: &["none", "all", "some"],
-        };
-        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
-            0 => Protect::None,
-            1 => Protect::All,
-            _ => Protect::Some,
-        })
+codes! {
+    /// Which tags are protected (Bitbucket's three options).
+    #[derive(Default)]
+    pub enum Protect {
+        /// All tags stay mutable.
+        #[default]
+        None = "none",
+        /// Every tag is immutable once pushed, except exceptions.
+        All = "all",
+        /// Tags matched by a rule are immutable once pushed, except exceptions.
+        Some = "some",
     }
 }
 
-/// What an identical re-push of an immutable tag gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdenticalRepush {
-    /// Allowed as a no-op (a CI retry).
-    #[default]
-    Allow,
-    /// Refused, as Harbor and ECR do.
-    Deny,
-}
-
-impl<'de> Deserialize<'de> for IdenticalRepush {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<IdenticalRepush, D::Error> {
-        const ENUM: UnitEnum = UnitEnum {
-            name: "IdenticalRepush",
-            variants: &["allow", "deny"],
-        };
-        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
-            0 => IdenticalRepush::Allow,
-            _ => IdenticalRepush::Deny,
-        })
+codes! {
+    /// What an identical re-push of an immutable tag gets.
+    #[derive(Default)]
+    pub enum IdenticalRepush {
+        /// Allowed as a no-op (a CI retry).
+        #[default]
+        Allow = "allow",
+        /// Refused, as Harbor and ECR do.
+        Deny = "deny",
     }
 }
 
-/// How legacy referrer tags are treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReferrerTags {
-    /// Exempt from `all` and from rules: signing rewrites them.
-    #[default]
-    Mutable,
-    /// Treated like any other tag.
-    Protected,
-}
-
-impl<'de> Deserialize<'de> for ReferrerTags {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ReferrerTags, D::Error> {
-        const ENUM: UnitEnum = UnitEnum {
-            name: "ReferrerTags",
-            variants: &["mutable", "protected"],
-        };
-        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
-            0 => ReferrerTags::Mutable,
-            _ => ReferrerTags::Protected,
-        })
+codes! {
+    /// How legacy referrer tags are treated.
+    #[derive(Default)]
+    pub enum ReferrerTags {
+        /// Exempt from `all` and from rules: signing rewrites them.
+        #[default]
+        Mutable = "mutable",
+        /// Treated like any other tag.
+        Protected = "protected",
     }
 }
 
@@ -411,26 +362,14 @@ pub struct ImageDocument {
     pub overrides: BTreeMap<String, Role>,
 }
 
-/// Who may publish (push, upload, mount into) an image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Publish {
-    /// Anyone holding write.
-    #[default]
-    Anyone,
-    /// Only pipelines holding write.
-    PipelinesOnly,
-}
-
-impl<'de> Deserialize<'de> for Publish {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Publish, D::Error> {
-        const ENUM: UnitEnum = UnitEnum {
-            name: "Publish",
-            variants: &["anyone", "pipelines-only"],
-        };
-        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
-            0 => Publish::Anyone,
-            _ => Publish::PipelinesOnly,
-        })
+codes! {
+    /// Who may publish (push, upload, mount into) an image.
+    #[derive(Default)]
+    pub enum Publish {
+        /// Anyone holding write.
+        #[default]
+        Anyone = "anyone",
+        /// Only pipelines holding write.
+        PipelinesOnly = "pipelines-only",
     }
 }

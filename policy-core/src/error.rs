@@ -1,89 +1,55 @@
 //! Load errors: every problem of a refused policy, each located.
 
+use crate::unit_enum::codes;
 use serde::Serialize;
 use std::fmt;
 
-/// Stable codes for load errors (and the JSON `code` field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LoadErrorCode {
-    /// The text is not JSON.
-    JsonSyntax,
-    /// JSON of the wrong shape: unknown field, wrong type, missing field, unknown value.
-    Schema,
-    /// `version` is not `1`.
-    UnsupportedVersion,
-    /// A regex that does not parse.
-    RegexSyntax,
-    /// A regex using backreferences or look-around, which RE2 does not have.
-    RegexUnsupported,
-    /// A regex whose compiled form exceeds the size cap.
-    RegexTooLarge,
-    /// A glob that does not parse.
-    GlobSyntax,
-    /// A glob list with no globs.
-    EmptyGlobList,
-    /// A pattern longer than the limits allow.
-    PatternTooLong,
-    /// More rules (or exceptions) than the limits allow.
-    TooManyRules,
-    /// Custom limits of zero or above the ceiling.
-    InvalidLimits,
-    /// A rule with an empty name.
-    EmptyRuleName,
-    /// Two rules with the same name.
-    DuplicateRuleName,
-    /// A principal that is not `user:`, `group:`, `token:` or `pipeline:` something.
-    InvalidPrincipal,
-    /// An image entry with neither or both of `name` and `pattern`.
-    InvalidImageEntry,
-    /// An image record whose name breaks the OCI grammar.
-    InvalidImageName,
-    /// Two records for the same image name.
-    DuplicateImage,
-    /// A repository name that is empty.
-    InvalidRepository,
-    /// A policy text larger than [`crate::limits::MAX_POLICY_BYTES`].
-    PolicyTooLarge,
-    /// A rule name, principal or repository name longer than its cap
-    /// ([`crate::limits::MAX_RULE_NAME_CHARS`], [`crate::limits::MAX_NAME_CHARS`]).
-    NameTooLong,
-    /// A rule name holding a control character (it would reach terminals and logs).
-    InvalidRuleName,
-}
-
-impl LoadErrorCode {
-    /// The code as printed and serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoadErrorCode::JsonSyntax => "json-syntax",
-            LoadErrorCode::Schema => "schema",
-            LoadErrorCode::UnsupportedVersion => "unsupported-version",
-            LoadErrorCode::RegexSyntax => "regex-syntax",
-            LoadErrorCode::RegexUnsupported => "regex-unsupported",
-            LoadErrorCode::RegexTooLarge => "regex-too-large",
-            LoadErrorCode::GlobSyntax => "glob-syntax",
-            LoadErrorCode::EmptyGlobList => "empty-glob-list",
-            LoadErrorCode::PatternTooLong => "pattern-too-long",
-            LoadErrorCode::TooManyRules => "too-many-rules",
-            LoadErrorCode::InvalidLimits => "invalid-limits",
-            LoadErrorCode::EmptyRuleName => "empty-rule-name",
-            LoadErrorCode::DuplicateRuleName => "duplicate-rule-name",
-            LoadErrorCode::InvalidPrincipal => "invalid-principal",
-            LoadErrorCode::InvalidImageEntry => "invalid-image-entry",
-            LoadErrorCode::InvalidImageName => "invalid-image-name",
-            LoadErrorCode::DuplicateImage => "duplicate-image",
-            LoadErrorCode::InvalidRepository => "invalid-repository",
-            LoadErrorCode::PolicyTooLarge => "policy-too-large",
-            LoadErrorCode::NameTooLong => "name-too-long",
-            LoadErrorCode::InvalidRuleName => "invalid-rule-name",
-        }
-    }
-}
-
-impl fmt::Display for LoadErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+codes! {
+    /// Stable codes for load errors (and the JSON `code` field).
+    pub enum LoadErrorCode {
+        /// The text is not JSON.
+        JsonSyntax = "json-syntax",
+        /// JSON of the wrong shape: unknown field, wrong type, missing field, unknown value.
+        Schema = "schema",
+        /// `version` is not `1`.
+        UnsupportedVersion = "unsupported-version",
+        /// A regex that does not parse.
+        RegexSyntax = "regex-syntax",
+        /// A regex using backreferences or look-around, which RE2 does not have.
+        RegexUnsupported = "regex-unsupported",
+        /// A regex whose compiled form exceeds the size cap.
+        RegexTooLarge = "regex-too-large",
+        /// A glob that does not parse.
+        GlobSyntax = "glob-syntax",
+        /// A glob list with no globs.
+        EmptyGlobList = "empty-glob-list",
+        /// A pattern longer than the limits allow.
+        PatternTooLong = "pattern-too-long",
+        /// More rules (or exceptions) than the limits allow.
+        TooManyRules = "too-many-rules",
+        /// Custom limits of zero or above the ceiling.
+        InvalidLimits = "invalid-limits",
+        /// A rule with an empty name.
+        EmptyRuleName = "empty-rule-name",
+        /// Two rules with the same name.
+        DuplicateRuleName = "duplicate-rule-name",
+        /// A principal that is not `user:`, `group:`, `token:` or `pipeline:` something.
+        InvalidPrincipal = "invalid-principal",
+        /// An image entry with neither or both of `name` and `pattern`.
+        InvalidImageEntry = "invalid-image-entry",
+        /// An image record whose name breaks the OCI grammar.
+        InvalidImageName = "invalid-image-name",
+        /// Two records for the same image name.
+        DuplicateImage = "duplicate-image",
+        /// A repository name that is empty.
+        InvalidRepository = "invalid-repository",
+        /// A policy text larger than [`crate::limits::MAX_POLICY_BYTES`].
+        PolicyTooLarge = "policy-too-large",
+        /// A rule name, principal or repository name longer than its cap
+        /// ([`crate::limits::MAX_RULE_NAME_CHARS`], [`crate::limits::MAX_NAME_CHARS`]).
+        NameTooLong = "name-too-long",
+        /// A rule name holding a control character (it would reach terminals and logs).
+        InvalidRuleName = "invalid-rule-name",
     }
 }
 

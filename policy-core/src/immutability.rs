@@ -3,6 +3,7 @@
 use crate::document::{Protect, ReferrerTags};
 use crate::names;
 use crate::policy::{Immutability, Policy, Rule};
+use crate::unit_enum::codes;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -99,26 +100,29 @@ pub struct TagTest {
     pub matches: Vec<RuleMatch>,
     /// Index of the first exception that exempts the tag.
     pub exception: Option<usize>,
+    /// The verdict in words, naming rules and exceptions with their patterns
+    /// (`rule "semver" (^v\d+$); also matched by "all-v"`): what every host shows.
+    pub why: String,
 }
 
-/// Why a tag is, or is not, protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TagVerdict {
-    /// A rule protects it.
-    Rule,
-    /// `protect: all` protects it.
-    All,
-    /// An exception exempts it.
-    Exception,
-    /// It is a referrer tag and `referrer_tags` is `mutable`.
-    Referrer,
-    /// `protect: some` and no rule matches.
-    NoRule,
-    /// `protect: none`.
-    ModeNone,
-    /// The tag or image name is malformed.
-    Invalid,
+codes! {
+    /// Why a tag is, or is not, protected.
+    pub enum TagVerdict {
+        /// A rule protects it.
+        Rule = "rule",
+        /// `protect: all` protects it.
+        All = "all",
+        /// An exception exempts it.
+        Exception = "exception",
+        /// It is a referrer tag and `referrer_tags` is `mutable`.
+        Referrer = "referrer",
+        /// `protect: some` and no rule matches.
+        NoRule = "no-rule",
+        /// `protect: none`.
+        ModeNone = "mode-none",
+        /// The tag or image name is malformed.
+        Invalid = "invalid",
+    }
 }
 
 /// One rule matching a tag, and where (character range in the tag).
@@ -144,9 +148,12 @@ impl Policy {
             because: TagVerdict::Invalid,
             matches: Vec::new(),
             exception: None,
+            why: String::new(),
         };
         if let Err(err) = names::check_image_name(image).and_then(|()| names::check_tag(tag)) {
-            test.error = Some(err.to_string());
+            let err = err.to_string();
+            test.why.clone_from(&err);
+            test.error = Some(err);
             return test;
         }
         let imm = &self.immutability;
@@ -183,6 +190,58 @@ impl Policy {
             }
             (None, _) => TagVerdict::NoRule,
         };
+        test.why = self.explain(&test);
         test
+    }
+
+    /// A valid tag's verdict in words.
+    fn explain(&self, test: &TagTest) -> String {
+        let imm = &self.immutability;
+        let first_match = test.matches.first().map(|m| &*m.rule);
+        match test.because {
+            TagVerdict::Rule => {
+                let rule = test.rule.as_deref().or(first_match).unwrap_or_default();
+                let mut text = format!("rule \"{rule}\"");
+                if let Some(r) = imm.rules.iter().find(|r| &*r.name == rule) {
+                    text.push_str(&format!(" ({})", r.tags.display()));
+                }
+                let others: Vec<String> = test
+                    .matches
+                    .iter()
+                    .filter(|m| &*m.rule != rule)
+                    .map(|m| format!("\"{}\"", m.rule))
+                    .collect();
+                if !others.is_empty() {
+                    text.push_str(&format!("; also matched by {}", others.join(", ")));
+                }
+                text
+            }
+            TagVerdict::All => "all tags are protected (protect: all)".to_owned(),
+            TagVerdict::Exception => {
+                let mut text = match test
+                    .exception
+                    .and_then(|i| Some((i, imm.exceptions.get(i)?)))
+                {
+                    Some((index, exception)) => {
+                        format!(
+                            "exempted by exception {} ({})",
+                            index + 1,
+                            exception.display()
+                        )
+                    }
+                    None => "exempted by an exception".to_owned(),
+                };
+                if let Some(rule) = first_match {
+                    text.push_str(&format!("; rule \"{rule}\" would protect it"));
+                }
+                text
+            }
+            TagVerdict::Referrer => {
+                "referrer tag (sha256-…): stays mutable while referrer_tags is mutable".to_owned()
+            }
+            TagVerdict::NoRule => "no rule matches".to_owned(),
+            TagVerdict::ModeNone => "protect: none, every tag stays mutable".to_owned(),
+            TagVerdict::Invalid => test.error.clone().unwrap_or_default(),
+        }
     }
 }

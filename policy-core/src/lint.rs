@@ -7,58 +7,37 @@ use crate::names;
 use crate::pattern;
 use crate::policy::{Policy, Rule};
 use crate::selector::{Selector, SelectorKind};
+use crate::unit_enum::codes;
 use regex_syntax::ast::{Ast, RepetitionKind};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
 use serde::Serialize;
 use std::fmt;
 
-/// Stable codes for lints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LintCode {
-    /// A regex that is not anchored: `prod` also matches `preprod`.
-    UnanchoredRegex,
-    /// A lone `.` in a regex: `v1.2` also matches `v1x2`.
-    UnescapedDot,
-    /// A selector that can never match a valid tag (or image name).
-    NeverMatches,
-    /// An `excluding` rule next to other rules: it does not subtract from them.
-    ExcludingDoesNotSubtract,
-    /// A rule that an earlier rule always pre-empts.
-    ShadowedRule,
-    /// `latest` becomes immutable.
-    ProtectsLatest,
-    /// The exceptions exempt everything the rules protect.
-    ExceptionsCancelRules,
-    /// Rules under `protect: none` or `all`, where they are ignored.
-    RulesIgnored,
-    /// `protect: some` with no rules: nothing is protected.
-    NoRules,
-    /// An image linked to a repository that has no grants.
-    UnknownRepository,
-}
-
-impl LintCode {
-    /// The code as printed and serialized.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LintCode::UnanchoredRegex => "unanchored-regex",
-            LintCode::UnescapedDot => "unescaped-dot",
-            LintCode::NeverMatches => "never-matches",
-            LintCode::ExcludingDoesNotSubtract => "excluding-does-not-subtract",
-            LintCode::ShadowedRule => "shadowed-rule",
-            LintCode::ProtectsLatest => "protects-latest",
-            LintCode::ExceptionsCancelRules => "exceptions-cancel-rules",
-            LintCode::RulesIgnored => "rules-ignored",
-            LintCode::NoRules => "no-rules",
-            LintCode::UnknownRepository => "unknown-repository",
-        }
-    }
-}
-
-impl fmt::Display for LintCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+codes! {
+    /// Stable codes for lints.
+    pub enum LintCode {
+        /// A regex that is not anchored: `prod` also matches `preprod`.
+        UnanchoredRegex = "unanchored-regex",
+        /// A lone `.` in a regex: `v1.2` also matches `v1x2`.
+        UnescapedDot = "unescaped-dot",
+        /// A selector that can never match a valid tag (or image name).
+        NeverMatches = "never-matches",
+        /// An `excluding` rule next to other rules: it does not subtract from them.
+        ExcludingDoesNotSubtract = "excluding-does-not-subtract",
+        /// A rule that an earlier rule always pre-empts.
+        ShadowedRule = "shadowed-rule",
+        /// `latest` becomes immutable.
+        ProtectsLatest = "protects-latest",
+        /// The exceptions exempt everything the rules protect.
+        ExceptionsCancelRules = "exceptions-cancel-rules",
+        /// Rules under `protect: none` or `all`, where they are ignored.
+        RulesIgnored = "rules-ignored",
+        /// `protect: some` with no rules: nothing is protected.
+        NoRules = "no-rules",
+        /// An image linked to a repository that has no grants.
+        UnknownRepository = "unknown-repository",
+        /// A tag regex that can match the empty string somewhere, so every tag.
+        MatchesEveryTag = "matches-every-tag",
     }
 }
 
@@ -101,7 +80,7 @@ fn lint(code: LintCode, path: String, rule: Option<&str>, message: String) -> Li
 }
 
 /// Which names a selector is matched against.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Alphabet {
     Tag,
     Image,
@@ -294,6 +273,21 @@ fn selector_lints(
                     )
                 });
             }
+            if alphabet == Alphabet::Tag && matches_empty_anywhere(compiled.hir()) {
+                out.push(lint(
+                    LintCode::MatchesEveryTag,
+                    path.clone(),
+                    rule,
+                    format!(
+                        "regex `{re}` can match the empty string, and a regex matches anywhere in a tag, so it matches every tag: {}; did you mean `.+` (or `.*` after a prefix) instead of `*`, or a `?` too many?",
+                        if rule.is_some() {
+                            "the rule protects them all, `latest` included"
+                        } else {
+                            "the exception exempts them all"
+                        }
+                    ),
+                ));
+            }
             if !can_match(compiled.hir(), alphabet) || anchored_empty(compiled.hir()) {
                 out.push(lint(
                     LintCode::NeverMatches,
@@ -412,6 +406,15 @@ fn can_match(hir: &Hir, alphabet: Alphabet) -> bool {
         HirKind::Concat(items) => items.iter().all(|h| can_match(h, alphabet)),
         HirKind::Alternation(items) => items.iter().any(|h| can_match(h, alphabet)),
     }
+}
+
+/// `v*`, `(prod)?`, `^v*`: a regex that can match nothing, not held by anchors at
+/// both ends, finds that empty match in every tag.
+fn matches_empty_anywhere(hir: &Hir) -> bool {
+    let props = hir.properties();
+    props.minimum_len() == Some(0)
+        && !(props.look_set_prefix().contains(Look::Start)
+            && props.look_set_suffix().contains(Look::End))
 }
 
 /// `^$` and the like: anchored at both ends around nothing, so only an empty name matches.

@@ -1,16 +1,108 @@
-//! Reading the unit enums of policies and requests (`mode`, `protect`, a role, an
-//! actor's `kind`, …) with one visitor for all of them.
+//! The unit enums of policies, requests, decisions and diagnostics (`mode`,
+//! `protect`, a role, an actor's `kind`, a reason, a lint code, …): each declared
+//! once with [`codes!`], which writes the variant ↔ text table a single time and
+//! derives `as_str`, `ALL`, `Display`, `Serialize` and `Deserialize` from it, so the
+//! text a code is printed with and the text it is read from cannot disagree.
 //!
-//! serde's derive gives every enum its own enum visitor, variant-name visitor and
-//! variant access, each instantiated for every deserializer that reads it: about
-//! 1.6 KB of WebAssembly per enum in the component. [`deserialize`] reads any unit
-//! enum exactly as the derive does — the same `deserialize_enum` call with the same
-//! name and variant names, the same "expected" words, the same errors in the same
-//! order — and answers with the variant's index, which the enum's own
-//! `Deserialize` turns back into the variant. The tests hold it to a derived twin.
+//! Reading goes through one visitor for all of them. serde's derive gives every
+//! enum its own enum visitor, variant-name visitor and variant access, each
+//! instantiated for every deserializer that reads it: about 1.6 KB of WebAssembly
+//! per enum in the component. [`deserialize`] reads any unit enum exactly as the
+//! derive does — the same `deserialize_enum` call with the same name and variant
+//! names, the same "expected" words, the same errors in the same order — and
+//! answers with the variant's index. The tests hold it to a derived twin.
 
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, VariantAccess, Visitor};
 use std::fmt;
+
+/// Declares a unit enum with the text of each variant, written once.
+///
+/// ```text
+/// codes! {
+///     /// Enforcement mode.
+///     #[derive(Default)]
+///     pub enum Mode {
+///         /// Denials are denials.
+///         #[default]
+///         Enforce = "enforce",
+///         /// Requests are allowed, marked `would_deny`.
+///         Audit = "audit",
+///     }
+/// }
+/// ```
+///
+/// The enum gets `Debug, Clone, Copy, PartialEq, Eq, Hash` (more through its own
+/// `#[derive]`), `ALL` (every variant in declaration order), `as_str`, `from_name`, `Display`,
+/// and `Serialize`/`Deserialize` as serde's derive with those names would write
+/// and read them.
+macro_rules! codes {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $(
+                $(#[$variant_meta:meta])*
+                $variant:ident = $text:literal,
+            )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $(
+                $(#[$variant_meta])*
+                $variant,
+            )+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The text the code is written and read as.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The code written as `text`, if there is one.
+            pub fn from_name(text: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|code| code.as_str() == text)
+            }
+
+            /// How serde's derive would describe the enum.
+            const UNIT: $crate::unit_enum::UnitEnum = $crate::unit_enum::UnitEnum {
+                name: stringify!($name),
+                variants: &[$($text),+],
+            };
+        }
+
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_unit_variant(stringify!($name), *self as u32, self.as_str())
+            }
+        }
+
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
+                let index = $crate::unit_enum::deserialize(deserializer, &$name::UNIT)?;
+                // `deserialize` answers with an index into `UNIT.variants`, which
+                // lists exactly `ALL`'s texts: always in range.
+                $name::ALL.get(index).copied().ok_or_else(|| {
+                    <D::Error as ::serde::de::Error>::custom("variant index out of range")
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use codes;
 
 /// What serde's derive knows of a unit enum.
 pub(crate) struct UnitEnum {
@@ -269,29 +361,60 @@ mod tests {
 
     #[test]
     fn every_unit_enum_reads_what_it_writes() {
+        use crate::decision::{ErrorCode, Reason};
         use crate::document::{IdenticalRepush, Mode, Protect, Publish, ReferrerTags};
+        use crate::error::LoadErrorCode;
+        use crate::immutability::TagVerdict;
+        use crate::lint::LintCode;
         use crate::request::ActorKind;
         use crate::role::Role;
-        reads_what_it_writes("Mode", &[Mode::Enforce, Mode::Audit]);
-        reads_what_it_writes("Protect", &[Protect::None, Protect::All, Protect::Some]);
-        reads_what_it_writes(
-            "IdenticalRepush",
-            &[IdenticalRepush::Allow, IdenticalRepush::Deny],
-        );
-        reads_what_it_writes(
-            "ReferrerTags",
-            &[ReferrerTags::Mutable, ReferrerTags::Protected],
-        );
-        reads_what_it_writes("Publish", &[Publish::Anyone, Publish::PipelinesOnly]);
-        reads_what_it_writes("Role", &[Role::None, Role::Read, Role::Write, Role::Admin]);
-        reads_what_it_writes(
-            "ActorKind",
-            &[
-                ActorKind::User,
-                ActorKind::Pipeline,
-                ActorKind::Token,
-                ActorKind::Anonymous,
-            ],
-        );
+        reads_what_it_writes("Mode", Mode::ALL);
+        reads_what_it_writes("Protect", Protect::ALL);
+        reads_what_it_writes("IdenticalRepush", IdenticalRepush::ALL);
+        reads_what_it_writes("ReferrerTags", ReferrerTags::ALL);
+        reads_what_it_writes("Publish", Publish::ALL);
+        reads_what_it_writes("Role", Role::ALL);
+        reads_what_it_writes("ActorKind", ActorKind::ALL);
+        reads_what_it_writes("Reason", Reason::ALL);
+        reads_what_it_writes("ErrorCode", ErrorCode::ALL);
+        reads_what_it_writes("LoadErrorCode", LoadErrorCode::ALL);
+        reads_what_it_writes("LintCode", LintCode::ALL);
+        reads_what_it_writes("TagVerdict", TagVerdict::ALL);
+    }
+
+    /// What the macro writes is what serde's derive with `rename_all` writes.
+    #[test]
+    fn codes_write_as_the_derive_does() {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "kebab-case")]
+        enum Twin {
+            First,
+            SecondOne,
+            Third,
+        }
+        codes! {
+            /// The twin, declared with the macro.
+            enum Ours {
+                /// 0
+                First = "first",
+                /// 1
+                SecondOne = "second-one",
+                /// 2
+                Third = "third",
+            }
+        }
+        for (ours, twin) in Ours::ALL
+            .iter()
+            .zip([Twin::First, Twin::SecondOne, Twin::Third])
+        {
+            assert_eq!(
+                serde_json::to_string(ours).unwrap(),
+                serde_json::to_string(&twin).unwrap()
+            );
+            assert_eq!(ours.to_string(), ours.as_str());
+            assert_eq!(Ours::from_name(ours.as_str()), Some(*ours));
+        }
+        assert_eq!(Ours::ALL.len(), 3);
+        assert_eq!(Ours::from_name("Third"), None);
     }
 }

@@ -114,6 +114,7 @@ impl wit::GuestPolicy for LoadedPolicy {
                 })
                 .collect(),
             exception: test.exception.map(index),
+            why: test.why,
         }
     }
 
@@ -227,21 +228,8 @@ fn load_error(error: core::LoadError) -> wit::LoadError {
 }
 
 fn lint(lint: &core::Lint) -> wit::Lint {
-    use core::LintCode as C;
-    use wit::LintCode as W;
     wit::Lint {
-        code: match lint.code {
-            C::UnanchoredRegex => W::UnanchoredRegex,
-            C::UnescapedDot => W::UnescapedDot,
-            C::NeverMatches => W::NeverMatches,
-            C::ExcludingDoesNotSubtract => W::ExcludingDoesNotSubtract,
-            C::ShadowedRule => W::ShadowedRule,
-            C::ProtectsLatest => W::ProtectsLatest,
-            C::ExceptionsCancelRules => W::ExceptionsCancelRules,
-            C::RulesIgnored => W::RulesIgnored,
-            C::NoRules => W::NoRules,
-            C::UnknownRepository => W::UnknownRepository,
-        },
+        code: lint.code.as_str().to_owned(),
         message: lint.message.clone(),
         path: lint.path.clone(),
         rule: lint.rule.clone(),

@@ -148,6 +148,8 @@ pub struct TagReport {
     /// Why the tag is malformed, when `because` is `invalid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The verdict in words, as the core gives it.
+    pub why: String,
 }
 
 /// How many existing tags one rule protects.
@@ -186,6 +188,7 @@ impl Report {
                         rule: test.rule.filter(|_| test.protected).map(|r| r.to_string()),
                         because: test.because,
                         error: test.error,
+                        why: test.why,
                     })
                     .collect(),
             })

@@ -127,6 +127,6 @@ export function testTag(policy, image, tag) {
   const t = policy.testTag(image, tag);
   return {
     tag: t.tag, error: orNull(t.error), protected: t.protected, rule: orNull(t.rule), because: t.because,
-    matches: t.matches.map((m) => ({ rule: m.rule, start: m.start, end: m.end })), exception: orNull(t.exception),
+    matches: t.matches.map((m) => ({ rule: m.rule, start: m.start, end: m.end })), exception: orNull(t.exception), why: t.why,
   };
 }

@@ -2,9 +2,9 @@
 
 use crate::json::{self, JsonError};
 use crate::role::Role;
-use crate::unit_enum::{self, UnitEnum};
+use crate::unit_enum::codes;
 pub(crate) use fields::Fields;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 mod fields;
 
@@ -261,32 +261,18 @@ impl Actor {
     }
 }
 
-/// The kind of actor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActorKind {
-    /// A person.
-    User,
-    /// A CI identity of a code repository, optionally with a deployment environment.
-    Pipeline,
-    /// An access token.
-    Token,
-    /// Nobody logged in.
-    #[default]
-    Anonymous,
-}
-
-impl<'de> Deserialize<'de> for ActorKind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ActorKind, D::Error> {
-        const ENUM: UnitEnum = UnitEnum {
-            name: "ActorKind",
-            variants: &["user", "pipeline", "token", "anonymous"],
-        };
-        Ok(match unit_enum::deserialize(deserializer, &ENUM)? {
-            0 => ActorKind::User,
-            1 => ActorKind::Pipeline,
-            2 => ActorKind::Token,
-            _ => ActorKind::Anonymous,
-        })
+codes! {
+    /// The kind of actor.
+    #[derive(Default)]
+    pub enum ActorKind {
+        /// A person.
+        User = "user",
+        /// A CI identity of a code repository, optionally with a deployment environment.
+        Pipeline = "pipeline",
+        /// An access token.
+        Token = "token",
+        /// Nobody logged in.
+        #[default]
+        Anonymous = "anonymous",
     }
 }
