@@ -2,35 +2,9 @@
 // shared by every taglock host: snake_case, exactly as the CLI prints them. The
 // codes (reasons, lint codes, …) come from ./codes.d.ts, generated from the core.
 
-import type {
-  ActorKind,
-  IdenticalRepush,
-  LintCode,
-  LoadErrorCode,
-  Mode,
-  OciErrorCode,
-  Protect,
-  Publish,
-  Reason,
-  ReferrerTags,
-  Role,
-  TagVerdict,
-} from './codes.js';
+import type * as Codes from './codes.js';
 
-export type {
-  ActorKind,
-  IdenticalRepush,
-  LintCode,
-  LoadErrorCode,
-  Mode,
-  OciErrorCode,
-  Protect,
-  Publish,
-  Reason,
-  ReferrerTags,
-  Role,
-  TagVerdict,
-};
+export type * from './codes.js';
 
 /** A tag or repository selector: exactly one of `regex`, `matching`, `excluding`. */
 export type Selector =
@@ -56,12 +30,12 @@ export interface RuleDocument {
 
 /** The `immutability` section. */
 export interface ImmutabilityDocument {
-  protect?: Protect;
+  protect?: Codes.Protect;
   rules?: RuleDocument[];
   exceptions?: Selector[];
-  identical_repush?: IdenticalRepush;
+  identical_repush?: Codes.IdenticalRepush;
   admin_delete?: boolean;
-  referrer_tags?: ReferrerTags;
+  referrer_tags?: Codes.ReferrerTags;
 }
 
 /** The grants of one code repository. */
@@ -77,8 +51,8 @@ export interface ImageDocument {
   pattern?: string;
   repository: string;
   public?: boolean;
-  publish?: Publish;
-  overrides?: Record<string, Role>;
+  publish?: Codes.Publish;
+  overrides?: Record<string, Codes.Role>;
 }
 
 /** The `permissions` section. */
@@ -87,13 +61,13 @@ export interface PermissionsDocument {
   repositories?: Record<string, RepositoryGrants>;
   images?: ImageDocument[];
   pipelines_inherit_write?: boolean;
-  publish?: Publish;
+  publish?: Codes.Publish;
 }
 
 /** A policy document, version 1. Unknown fields are errors. */
 export interface PolicyDocument {
   version: 1;
-  mode?: Mode;
+  mode?: Codes.Mode;
   limits?: LimitsSpec;
   immutability?: ImmutabilityDocument;
   permissions?: PermissionsDocument;
@@ -101,12 +75,12 @@ export interface PolicyDocument {
 
 /** Who asks. */
 export interface Actor {
-  kind: ActorKind;
+  kind: Codes.ActorKind;
   id?: string;
   groups?: string[];
   workspace_admin?: boolean;
   /** The host's own resolution of the actor's role on this image. */
-  role?: Role;
+  role?: Codes.Role;
 }
 
 /** A tag a push sets, or a tag a delete concerns, with what the host knows of it. */
@@ -176,10 +150,10 @@ export type Request = PushRequest | DeleteRequest | UploadRequest | PullRequest 
 export interface OciErrorBody {
   errors: [
     {
-      code: OciErrorCode;
+      code: Codes.OciErrorCode;
       message: string;
       detail: {
-        reason: Reason;
+        reason: Codes.Reason;
         rule: string | null;
         pattern: string | null;
         tag: string | null;
@@ -196,7 +170,7 @@ export interface Decision {
   allowed: boolean;
   /** Audit mode: the request would have been denied under `enforce`. */
   would_deny: boolean;
-  reason: Reason;
+  reason: Codes.Reason;
   /** One sentence for the developer at the terminal. */
   message: string;
   /** The rule that decided; `null` under `protect: all` or when no rule decided. */
@@ -210,7 +184,7 @@ export interface Decision {
 
 /** One problem of a refused policy, located. */
 export interface LoadError {
-  code: LoadErrorCode;
+  code: Codes.LoadErrorCode;
   message: string;
   /** JSON path of the offending value, e.g. `immutability.rules[2].tags.regex`. */
   path: string;
@@ -226,7 +200,7 @@ export interface LoadError {
 /** A warning about a policy that loads but probably does not do what its author meant. */
 export interface Lint {
   /** The core's lint codes; a newer engine may report codes not listed yet. */
-  code: LintCode | (string & {});
+  code: Codes.LintCode | (string & {});
   message: string;
   /** JSON path of the value concerned. */
   path: string;
@@ -250,7 +224,7 @@ export interface TagTest {
   protected: boolean;
   /** The rule that protects it; `null` under `all` or when unprotected. */
   rule: string | null;
-  because: TagVerdict;
+  because: Codes.TagVerdict;
   /** Every rule whose selectors match, in document order, with the matched span. */
   matches: RuleMatch[];
   /** Index of the first exception that exempts the tag. */

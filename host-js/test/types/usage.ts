@@ -3,6 +3,7 @@
 import {
   Policy, PolicyLoadError, RequestError, TaglockError, limitsFor, patternLength,
   type Decision, type LoadError, type Lint, type PolicyDocument, type Request, type TagTest,
+  type LintCode, type Reason, type TagVerdict,
 } from '../../index.js';
 
 const doc: PolicyDocument = {
@@ -32,6 +33,10 @@ export function use(): void {
   const many: Decision[] = policy.evaluateAll([request, { operation: 'pull', image: 'acme/web' }]);
   const tests: TagTest[] = policy.testTags('acme/web', ['v1', 'latest']);
   const spans = tests.flatMap((t) => t.matches.map((m) => [m.start, m.end] as const));
+  const words: string[] = tests.map((t) => t.why);
+  const verdict: TagVerdict = tests[0].because;
+  const lintCode: LintCode = 'matches-every-tag';
+  const denied: Reason = 'tag_immutable';
   const lints: Lint[] = policy.lints();
   const limits = limitsFor('harbor').max_rules + patternLength({ matching: ['a', 'b'] });
   try {
@@ -45,7 +50,7 @@ export function use(): void {
     tags: [{ name: 'v1', current: 'sha256:a', via: ['sha256:a'] }],
   };
   const path: string[] | undefined = policy.evaluate(child).error?.errors[0].detail.via;
-  console.log(code, reason, many, spans, lints, limits, path, policy.freed);
+  console.log(code, reason, many, spans, words, verdict, lintCode, denied, lints, limits, path, policy.freed);
   policy.free();
   {
     using scoped = Policy.load('{"version": 1}');
@@ -60,6 +65,9 @@ export function use(): void {
   policy.evaluate({ operation: 'delete', image: 'x', target: 'image', tags: [{ name: 'v1', via: 'sha256:a' }] });
   // @ts-expect-error: tags are strings
   policy.testTags('acme/web', [1]);
+  // @ts-expect-error: reasons are the core's codes
+  const unknown: Reason = 'forbidden';
+  console.log(unknown);
   // @ts-expect-error: a selector has one of regex, matching, excluding
   patternLength({ glob: 'x' });
 }
