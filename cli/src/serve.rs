@@ -9,12 +9,8 @@ use crate::output;
 use crate::style::Style;
 use anyhow::Context;
 use clap::Args;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
-use taglock_proxy::bearer::TokenRequest;
-use taglock_proxy::config::parse_duration;
-use taglock_proxy::{AuthMode, Proxy, ServeError, ServeOptions};
+use taglock_proxy::{Proxy, ServeError, ServeOptions};
 
 /// The help text's examples and exit codes.
 pub const SERVE_AFTER_HELP: &str = "\
@@ -38,154 +34,25 @@ Exit codes:
   2  unusable input: a bad option or config file, an unreadable policy, users
      file, certificate or component, or an address that cannot be bound";
 
-/// `taglock serve` options; each may also be set in the `--config` TOML file
-/// (same names, with `_` for `-`), and the command line wins.
+/// `taglock serve` options: `--config`, then every setting, declared once in
+/// [`ServeOptions`] (each may also be set in the TOML file, same names with `_`
+/// for `-`; the command line wins).
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// TOML config file with any of the options below.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Base URL of the registry to protect, e.g. http://127.0.0.1:5000.
-    #[arg(long, value_name = "URL")]
-    pub upstream: Option<String>,
-    /// The policy JSON file.
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:5050; port 0 picks a free one].
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// Users file for HTTP Basic logins (create it with `taglock users add`).
-    #[arg(long, value_name = "FILE")]
-    pub users: Option<PathBuf>,
-    /// How actors are identified [default: basic with --users, else none].
-    #[arg(long, value_enum, value_name = "MODE")]
-    pub auth: Option<AuthArg>,
-    /// User name the proxy logs in to the upstream with.
-    #[arg(long, value_name = "NAME")]
-    pub upstream_user: Option<String>,
-    /// File whose first line is the upstream password.
-    #[arg(long, value_name = "FILE")]
-    pub upstream_password_file: Option<PathBuf>,
-    /// A bearer-token realm off the upstream's host that may receive the upstream credentials (by default only realms on the upstream's host are trusted).
-    #[arg(long, value_name = "URL")]
-    pub upstream_token_realm: Option<String>,
-    /// How bearer tokens are asked for: get (HTTP Basic, then the OAuth2 form if refused) or post (the OAuth2 form only) [default: get].
-    #[arg(long, value_enum, value_name = "HOW")]
-    pub upstream_token_request: Option<TokenRequestArg>,
-    /// Append every decision to this JSON-lines file.
-    #[arg(long, value_name = "FILE")]
-    pub audit_log: Option<PathBuf>,
-    /// PEM certificate chain: serve HTTPS.
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key of --tls-cert.
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-    /// Serve this static directory at /ui/ (`host-js` serves the pattern tester at /ui/tester/).
-    #[arg(long, value_name = "DIR")]
-    pub ui: Option<PathBuf>,
-    /// Bound on each upstream request made to gather facts [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub upstream_timeout: Option<Duration>,
-    /// Bound on a forwarded request until the upstream answers [default: 5m].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub forward_timeout: Option<Duration>,
-    /// How long a write waits for another write to the same tag [default: 30s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub lock_timeout: Option<Duration>,
-    /// Bound on gathering the tags at a digest before a delete is judged with tags unknown [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub tags_timeout: Option<Duration>,
-    /// Concurrent HEAD requests when gathering the tags at a digest [default: 8].
-    #[arg(long, value_name = "N")]
-    pub facts_concurrency: Option<usize>,
-    /// How often the policy and users files are checked for changes; 0s: SIGHUP only [default: 1s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub reload_interval: Option<Duration>,
-    /// A decision component to run instead of the embedded one (needs --component-sha256).
-    #[arg(long, value_name = "FILE")]
-    pub component: Option<PathBuf>,
-    /// The sha256 the --component file must have.
-    #[arg(long, value_name = "DIGEST")]
-    pub component_sha256: Option<String>,
-    /// Client connections served at once; more wait to be accepted [default: 1024].
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<usize>,
-    /// Bound on receiving a request header, from the connection's start (TLS included) or a later request's first byte [default: 10s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub header_read_timeout: Option<Duration>,
-    /// How long a kept-alive connection may wait for its next request [default: 60s].
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub idle_timeout: Option<Duration>,
-}
-
-/// `--auth`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AuthArg {
-    /// HTTP Basic against the --users file.
-    Basic,
-    /// X-Taglock-User / -Kind / -Groups / -Workspace-Admin from a trusted auth proxy in front.
-    TrustedHeaders,
-    /// Everyone is anonymous to the policy; clients' credentials go to the upstream.
-    None,
-}
-
-/// `--upstream-token-request`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TokenRequestArg {
-    /// GET with HTTP Basic (the Docker token protocol), then the OAuth2 form POST when refused.
-    Get,
-    /// The OAuth2 password-grant form POST only.
-    Post,
-}
-
-impl From<TokenRequestArg> for TokenRequest {
-    fn from(arg: TokenRequestArg) -> TokenRequest {
-        match arg {
-            TokenRequestArg::Get => TokenRequest::Get,
-            TokenRequestArg::Post => TokenRequest::Post,
-        }
-    }
-}
-
-impl From<AuthArg> for AuthMode {
-    fn from(arg: AuthArg) -> AuthMode {
-        match arg {
-            AuthArg::Basic => AuthMode::Basic,
-            AuthArg::TrustedHeaders => AuthMode::TrustedHeaders,
-            AuthArg::None => AuthMode::None,
-        }
-    }
+    /// The settings, from the command line.
+    #[command(flatten)]
+    pub options: ServeOptions,
 }
 
 impl ServeArgs {
+    /// The command line's settings, with this machine's component cache.
     fn options(&self) -> ServeOptions {
         ServeOptions {
-            listen: self.listen,
-            upstream: self.upstream.clone(),
-            policy: self.policy.clone(),
-            users: self.users.clone(),
-            auth: self.auth.map(AuthMode::from),
-            upstream_user: self.upstream_user.clone(),
-            upstream_password_file: self.upstream_password_file.clone(),
-            upstream_token_realm: self.upstream_token_realm.clone(),
-            upstream_token_request: self.upstream_token_request.map(TokenRequest::from),
-            audit_log: self.audit_log.clone(),
-            tls_cert: self.tls_cert.clone(),
-            tls_key: self.tls_key.clone(),
-            ui: self.ui.clone(),
-            upstream_timeout: self.upstream_timeout,
-            forward_timeout: self.forward_timeout,
-            lock_timeout: self.lock_timeout,
-            tags_timeout: self.tags_timeout,
-            facts_concurrency: self.facts_concurrency,
-            reload_interval: self.reload_interval,
-            component: self.component.clone(),
-            component_sha256: self.component_sha256.clone(),
             cache_dir: crate::engine::cache_dir(),
-            max_connections: self.max_connections,
-            header_read_timeout: self.header_read_timeout,
-            idle_timeout: self.idle_timeout,
+            ..self.options.clone()
         }
     }
 }
@@ -340,5 +207,99 @@ mod tests {
             );
         }
         assert!(checked.len() >= 10, "{checked:?}");
+    }
+
+    /// What `taglock serve --help` prints.
+    fn serve_help() -> String {
+        let err = crate::args::Cli::try_parse_from(["taglock", "serve", "--help"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        err.to_string()
+    }
+
+    /// The defaults `taglock serve --help` states, by long option, read from the
+    /// line after each option's.
+    fn stated_defaults(help: &str) -> Vec<(String, String)> {
+        let lines: Vec<&str> = help.lines().collect();
+        lines
+            .windows(2)
+            .filter_map(|pair| {
+                let flag = pair[0].trim().strip_prefix("--")?.split(' ').next()?;
+                let (_, rest) = pair[1].split_once("[default: ")?;
+                let default = rest.split(']').next()?;
+                Some((flag.to_owned(), default.to_owned()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn serve_help_shows_the_defaults_from_the_constants() {
+        use taglock_proxy::config::*;
+        let stated = stated_defaults(&serve_help());
+        let expected = [
+            ("listen", DEFAULT_LISTEN.to_owned()),
+            ("auth", "basic with --users, else none".to_owned()),
+            (
+                "upstream-token-request",
+                DEFAULT_UPSTREAM_TOKEN_REQUEST.as_str().to_owned(),
+            ),
+            (
+                "upstream-timeout",
+                format_duration(DEFAULT_UPSTREAM_TIMEOUT),
+            ),
+            ("forward-timeout", format_duration(DEFAULT_FORWARD_TIMEOUT)),
+            ("lock-timeout", format_duration(DEFAULT_LOCK_TIMEOUT)),
+            ("tags-timeout", format_duration(DEFAULT_TAGS_TIMEOUT)),
+            ("facts-concurrency", DEFAULT_FACTS_CONCURRENCY.to_string()),
+            ("reload-interval", format_duration(DEFAULT_RELOAD_INTERVAL)),
+            ("max-connections", DEFAULT_MAX_CONNECTIONS.to_string()),
+            (
+                "header-read-timeout",
+                format_duration(DEFAULT_HEADER_READ_TIMEOUT),
+            ),
+            ("idle-timeout", format_duration(DEFAULT_IDLE_TIMEOUT)),
+        ]
+        .map(|(flag, default)| (flag.to_owned(), default));
+        assert_eq!(stated, expected);
+        assert_eq!(
+            stated
+                .iter()
+                .find(|(flag, _)| flag == "forward-timeout")
+                .map(|(_, default)| default.as_str()),
+            Some("5m")
+        );
+    }
+
+    /// docs/proxy.md's table of limits and timeouts states the same defaults
+    /// as `taglock serve --help`.
+    #[test]
+    fn the_docs_state_the_defaults_the_help_states() {
+        let stated = stated_defaults(&serve_help());
+        let docs = include_str!("../../docs/proxy.md");
+        let table = docs
+            .split("### Limits and timeouts")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap();
+        let mut rows = 0;
+        for line in table.lines() {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [_, option, default, ..] = cells.as_slice() else {
+                continue;
+            };
+            let Some(flag) = option
+                .strip_prefix("`--")
+                .and_then(|rest| rest.split('`').next())
+            else {
+                continue;
+            };
+            let help = stated.iter().find(|(f, _)| f == flag);
+            assert_eq!(
+                help.map(|(_, d)| d.as_str()),
+                Some(*default),
+                "docs/proxy.md on --{flag}"
+            );
+            rows += 1;
+        }
+        assert!(rows >= 9, "{rows} rows of defaults in docs/proxy.md");
     }
 }

@@ -83,15 +83,16 @@ pub const MAX_REFRESH_MARGIN: Duration = Duration::from_secs(30);
 /// The OAuth2 `client_id` taglock names itself with.
 pub const CLIENT_ID: &str = "taglock";
 
-/// How a token is asked for.
+/// How a token is asked for. With the `clap` feature it is also a command-line
+/// value (`get`, `post`; each variant's first paragraph is its help there).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenRequest {
-    /// `GET` with HTTP Basic (the Docker token protocol), then the OAuth2 form
-    /// `POST` when the realm refuses it.
+    /// GET with HTTP Basic (the Docker token protocol), then the OAuth2 form POST when refused.
     #[default]
     Get,
-    /// The OAuth2 password-grant form `POST` only.
+    /// The OAuth2 password-grant form POST only.
     Post,
 }
 

@@ -1,6 +1,11 @@
-//! The configuration of `taglock serve`: command-line options and the TOML config
-//! file share one shape ([`ServeOptions`], every field optional); command-line
-//! values win, then [`ServeOptions::resolve`] fills defaults and checks the whole.
+//! The configuration of `taglock serve`. Its options are declared once, in
+//! [`ServeOptions`]: the struct is both the command line (`clap::Args`, flattened
+//! into the CLI's `serve` arguments) and the TOML config file (`serde`, same names
+//! with `_` for `-`), every field optional. Command-line values win
+//! ([`ServeOptions::overridden_by`]), then [`ServeOptions::resolve`] fills the
+//! defaults and checks the whole. Each default is a `DEFAULT_*` constant of this
+//! module; `resolve` applies it and the option's `--help` text states it, formatted
+//! from the same constant (the `help_default` attribute below).
 //!
 //! ```toml
 //! listen = "0.0.0.0:5050"
@@ -20,80 +25,161 @@
 use crate::bearer::TokenRequest;
 use crate::identity::AuthMode;
 use serde::Deserialize;
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Where the proxy listens when nothing says otherwise.
+/// Where the proxy listens when nothing says otherwise (`listen`).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
+/// How bearer tokens are asked for when nothing says otherwise (`upstream_token_request`).
+pub const DEFAULT_UPSTREAM_TOKEN_REQUEST: TokenRequest = TokenRequest::Get;
+/// Bound on each upstream request made for facts (`upstream_timeout`).
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on a forwarded request until the upstream answers (`forward_timeout`).
+pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// How long a write waits for another write of the same tag (`lock_timeout`).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on gathering the tags at a digest (`tags_timeout`).
+pub const DEFAULT_TAGS_TIMEOUT: Duration = Duration::from_secs(10);
+/// `HEAD`s at once when gathering the tags at a digest (`facts_concurrency`).
+pub const DEFAULT_FACTS_CONCURRENCY: usize = 8;
+/// How often the policy and users files are checked for changes (`reload_interval`).
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// Client connections served at once (`max_connections`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Bound on receiving a request's header (`header_read_timeout`).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may wait for its next request (`idle_timeout`).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every setting, each optional: what a config file or a command line says.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+///
+/// Each field's doc comment is its `taglock serve --help` text; a field with a
+/// default adds `help_default = <the DEFAULT_* constant>`, which appends
+/// `[default: …]` to that text. The field name is the TOML key, and with `-` for
+/// `_` the long option.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct ServeOptions {
-    /// Address to listen on (`host:port`; port 0 picks a free one).
-    pub listen: Option<SocketAddr>,
-    /// Base URL of the registry behind the proxy.
+    /// Base URL of the registry to protect, e.g. http://127.0.0.1:5000.
+    #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
     /// The policy JSON file (reloaded on SIGHUP and when it changes).
+    #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// The users file for HTTP Basic (`taglock users add`).
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", help_default = DEFAULT_LISTEN)]
+    pub listen: Option<SocketAddr>,
+    /// Users file for HTTP Basic logins (create it with `taglock users add`).
+    #[arg(long, value_name = "FILE")]
     pub users: Option<PathBuf>,
-    /// `basic` (default with a users file), `trusted-headers`, or `none` (default without).
+    /// How actors are identified.
+    #[arg(long, value_enum, value_name = "MODE", help_default = format!(
+        "{} with --users, else {}",
+        AuthMode::Basic.as_str(),
+        AuthMode::None.as_str()
+    ))]
     pub auth: Option<AuthMode>,
     /// User name the proxy logs in to the upstream with.
+    #[arg(long, value_name = "NAME")]
     pub upstream_user: Option<String>,
-    /// File holding the upstream password (first line).
+    /// File whose first line is the upstream password.
+    #[arg(long, value_name = "FILE")]
     pub upstream_password_file: Option<PathBuf>,
-    /// A token realm off the upstream's host that the proxy may send its
-    /// upstream credentials to (by default only realms on the upstream's host).
+    /// A bearer-token realm off the upstream's host that may receive the upstream credentials (by default only realms on the upstream's host are trusted).
+    #[arg(long, value_name = "URL")]
     pub upstream_token_realm: Option<String>,
-    /// How bearer tokens are asked for: `get` (HTTP Basic, then the OAuth2 form
-    /// when refused; default) or `post` (the OAuth2 form only).
+    /// How bearer tokens are asked for: get (HTTP Basic, then the OAuth2 form if refused) or post (the OAuth2 form only).
+    #[arg(long, value_enum, value_name = "HOW", help_default = DEFAULT_UPSTREAM_TOKEN_REQUEST.as_str())]
     pub upstream_token_request: Option<TokenRequest>,
-    /// JSON-lines file every decision is appended to.
+    /// Append every decision to this JSON-lines file.
+    #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
-    /// PEM certificate chain: serve HTTPS (with `tls_key`).
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, value_name = "FILE")]
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key of `tls_cert`.
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-    /// A static directory served at `/ui/` (e.g. `host-js`, for the pattern tester).
+    /// Serve this static directory at /ui/ (`host-js` serves the pattern tester at /ui/tester/).
+    #[arg(long, value_name = "DIR")]
     pub ui: Option<PathBuf>,
-    /// Bound on each upstream request the proxy makes for facts (default 10s).
+    /// Bound on each upstream request made to gather facts.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_default = format_duration(DEFAULT_UPSTREAM_TIMEOUT))]
     #[serde(default, deserialize_with = "duration")]
     pub upstream_timeout: Option<Duration>,
-    /// Bound on a forwarded request until the upstream's answer (default 5m).
+    /// Bound on a forwarded request until the upstream answers.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_default = format_duration(DEFAULT_FORWARD_TIMEOUT))]
     #[serde(default, deserialize_with = "duration")]
     pub forward_timeout: Option<Duration>,
-    /// How long a write waits for another write of the same tag (default 30s).
+    /// How long a write waits for another write to the same tag.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_default = format_duration(DEFAULT_LOCK_TIMEOUT))]
     #[serde(default, deserialize_with = "duration")]
     pub lock_timeout: Option<Duration>,
-    /// Bound on gathering the tags at a digest; past it the delete carries
-    /// `tags: null` and is judged fail-closed (default 10s).
+    /// Bound on gathering the tags at a digest before a delete is judged with tags unknown.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_default = format_duration(DEFAULT_TAGS_TIMEOUT))]
     #[serde(default, deserialize_with = "duration")]
     pub tags_timeout: Option<Duration>,
-    /// How many `HEAD`s run at once when gathering the tags at a digest (default 8).
+    /// Concurrent HEAD requests when gathering the tags at a digest.
+    #[arg(long, value_name = "N", help_default = DEFAULT_FACTS_CONCURRENCY)]
     pub facts_concurrency: Option<usize>,
-    /// How often the policy and users files are checked for changes (default 1s; 0s: never, SIGHUP only).
+    /// How often the policy and users files are checked for changes; 0s: SIGHUP only.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_default = format_duration(DEFAULT_RELOAD_INTERVAL))]
     #[serde(default, deserialize_with = "duration")]
     pub reload_interval: Option<Duration>,
-    /// A decision component to use instead of the embedded one (with `component_sha256`).
+    /// A decision component to run instead of the embedded one (needs --component-sha256).
+    #[arg(long, value_name = "FILE")]
     pub component: Option<PathBuf>,
-    /// The sha256 the component file must have.
+    /// The sha256 the --component file must have.
+    #[arg(long, value_name = "DIGEST")]
     pub component_sha256: Option<String>,
-    /// Directory for the compiled-component cache.
-    pub cache_dir: Option<PathBuf>,
-    /// How many client connections are served at once; more wait to be accepted
-    /// (default 1024).
+    /// Client connections served at once; more wait to be accepted.
+    #[arg(long, value_name = "N", help_default = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: Option<usize>,
-    /// Bound on receiving a request's header: from the connection's start (TLS
-    /// handshake included), or from the first byte of a later request on a
-    /// kept-alive connection (default 10s).
+    /// Bound on receiving a request header, from the connection's start (TLS included) or a later request's first byte.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_default = format_duration(DEFAULT_HEADER_READ_TIMEOUT))]
     #[serde(default, deserialize_with = "duration")]
     pub header_read_timeout: Option<Duration>,
-    /// How long a kept-alive connection may wait for its next request (default 60s).
+    /// How long a kept-alive connection may wait for its next request.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration,
+          help_default = format_duration(DEFAULT_IDLE_TIMEOUT))]
     #[serde(default, deserialize_with = "duration")]
     pub idle_timeout: Option<Duration>,
+    /// Directory for the compiled-component cache. A config file key only, not an
+    /// option: `taglock serve` sets its own cache directory (`$XDG_CACHE_HOME/taglock`
+    /// or `~/.cache/taglock`), which wins over the file's when there is one.
+    #[arg(skip)]
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// `#[arg(help_default = …)]` on a [`ServeOptions`] field: clap's derive calls it
+/// after setting the help from the doc comment, so the default is written in one
+/// place, the constant `resolve` applies.
+trait HelpDefault {
+    /// The help, with ` [default: {default}]` appended.
+    fn help_default(self, default: impl Display) -> Self;
+}
+
+impl HelpDefault for clap::Arg {
+    fn help_default(self, default: impl Display) -> clap::Arg {
+        let with_default = |help: &clap::builder::StyledStr| format!("{help} [default: {default}]");
+        let long = self.get_long_help().map(with_default);
+        let help = self
+            .get_help()
+            .map_or_else(|| format!("[default: {default}]"), with_default);
+        let arg = self.help(help);
+        match long {
+            Some(long) => arg.long_help(long),
+            None => arg,
+        }
+    }
 }
 
 /// The resolved configuration the proxy runs with.
@@ -185,35 +271,42 @@ impl ServeOptions {
         })
     }
 
-    /// `self`, with every setting `over` has replacing this one's.
+    /// `self`, with every setting `over` has replacing this one's (the command
+    /// line over the config file).
     pub fn overridden_by(self, over: ServeOptions) -> ServeOptions {
-        ServeOptions {
-            listen: over.listen.or(self.listen),
-            upstream: over.upstream.or(self.upstream),
-            policy: over.policy.or(self.policy),
-            users: over.users.or(self.users),
-            auth: over.auth.or(self.auth),
-            upstream_user: over.upstream_user.or(self.upstream_user),
-            upstream_password_file: over.upstream_password_file.or(self.upstream_password_file),
-            upstream_token_realm: over.upstream_token_realm.or(self.upstream_token_realm),
-            upstream_token_request: over.upstream_token_request.or(self.upstream_token_request),
-            audit_log: over.audit_log.or(self.audit_log),
-            tls_cert: over.tls_cert.or(self.tls_cert),
-            tls_key: over.tls_key.or(self.tls_key),
-            ui: over.ui.or(self.ui),
-            upstream_timeout: over.upstream_timeout.or(self.upstream_timeout),
-            forward_timeout: over.forward_timeout.or(self.forward_timeout),
-            lock_timeout: over.lock_timeout.or(self.lock_timeout),
-            tags_timeout: over.tags_timeout.or(self.tags_timeout),
-            facts_concurrency: over.facts_concurrency.or(self.facts_concurrency),
-            reload_interval: over.reload_interval.or(self.reload_interval),
-            component: over.component.or(self.component),
-            component_sha256: over.component_sha256.or(self.component_sha256),
-            cache_dir: over.cache_dir.or(self.cache_dir),
-            max_connections: over.max_connections.or(self.max_connections),
-            header_read_timeout: over.header_read_timeout.or(self.header_read_timeout),
-            idle_timeout: over.idle_timeout.or(self.idle_timeout),
+        // A struct literal without `..`: a field left out of the list does not compile.
+        macro_rules! each_from_over_else_self {
+            ($($field:ident),* $(,)?) => {
+                ServeOptions { $($field: over.$field.or(self.$field)),* }
+            };
         }
+        each_from_over_else_self!(
+            upstream,
+            policy,
+            listen,
+            users,
+            auth,
+            upstream_user,
+            upstream_password_file,
+            upstream_token_realm,
+            upstream_token_request,
+            audit_log,
+            tls_cert,
+            tls_key,
+            ui,
+            upstream_timeout,
+            forward_timeout,
+            lock_timeout,
+            tags_timeout,
+            facts_concurrency,
+            reload_interval,
+            component,
+            component_sha256,
+            max_connections,
+            header_read_timeout,
+            idle_timeout,
+            cache_dir,
+        )
     }
 
     /// Fills defaults, reads the upstream password file, checks the whole.
@@ -285,13 +378,13 @@ impl ServeOptions {
             (Some(_), None) => return Err(ConfigError::Missing("component_sha256")),
             (None, Some(_)) => return Err(ConfigError::Missing("component")),
         };
-        let facts_concurrency = self.facts_concurrency.unwrap_or(8);
+        let facts_concurrency = self.facts_concurrency.unwrap_or(DEFAULT_FACTS_CONCURRENCY);
         if !(1..=256).contains(&facts_concurrency) {
             return Err(ConfigError::Invalid(format!(
                 "facts_concurrency must be between 1 and 256, not {facts_concurrency}"
             )));
         }
-        let max_connections = self.max_connections.unwrap_or(1024);
+        let max_connections = self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
         if !(1..=MAX_CONNECTIONS_CEILING).contains(&max_connections) {
             return Err(ConfigError::Invalid(format!(
                 "max_connections must be between 1 and {MAX_CONNECTIONS_CEILING}, not {max_connections}"
@@ -299,11 +392,12 @@ impl ServeOptions {
         }
         let header_read_timeout = positive(
             "header_read_timeout",
-            self.header_read_timeout.unwrap_or(Duration::from_secs(10)),
+            self.header_read_timeout
+                .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT),
         )?;
         let idle_timeout = positive(
             "idle_timeout",
-            self.idle_timeout.unwrap_or(Duration::from_secs(60)),
+            self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT),
         )?;
         Ok(ServeConfig {
             listen,
@@ -313,19 +407,21 @@ impl ServeOptions {
             auth,
             upstream_credentials,
             upstream_token_realm: self.upstream_token_realm,
-            upstream_token_request: self.upstream_token_request.unwrap_or_default(),
+            upstream_token_request: self
+                .upstream_token_request
+                .unwrap_or(DEFAULT_UPSTREAM_TOKEN_REQUEST),
             audit_log: self.audit_log,
             tls,
             ui: self.ui,
-            upstream_timeout: self.upstream_timeout.unwrap_or(Duration::from_secs(10)),
-            forward_timeout: self.forward_timeout.unwrap_or(Duration::from_secs(300)),
-            lock_timeout: self.lock_timeout.unwrap_or(Duration::from_secs(30)),
-            tags_timeout: self.tags_timeout.unwrap_or(Duration::from_secs(10)),
+            upstream_timeout: self.upstream_timeout.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT),
+            forward_timeout: self.forward_timeout.unwrap_or(DEFAULT_FORWARD_TIMEOUT),
+            lock_timeout: self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT),
+            tags_timeout: self.tags_timeout.unwrap_or(DEFAULT_TAGS_TIMEOUT),
             facts_concurrency,
             reload_interval: match self.reload_interval {
                 Some(interval) if interval.is_zero() => None,
                 Some(interval) => Some(interval),
-                None => Some(Duration::from_secs(1)),
+                None => Some(DEFAULT_RELOAD_INTERVAL),
             },
             component,
             cache_dir: self.cache_dir,
@@ -352,6 +448,12 @@ fn positive(name: &str, value: Duration) -> Result<Duration, ConfigError> {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|err| format!("invalid duration `{text}`: {err} (e.g. 10s, 250ms, 5m)"))
+}
+
+/// A duration the way [`parse_duration`] reads it back (`10s`, `5m`, `1m`), as
+/// the help states defaults.
+pub fn format_duration(duration: Duration) -> String {
+    humantime::format_duration(duration).to_string()
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(
@@ -552,6 +654,120 @@ mod tests {
             );
         }
         assert!(toml::from_str::<ServeOptions>("upstream_token_request = \"put\"").is_err());
+    }
+
+    /// The names serde reads: what `#[derive(Deserialize)]` hands to
+    /// `deserialize_struct`, caught by a deserializer that stops there.
+    fn toml_keys() -> Vec<&'static str> {
+        use serde::de::{Error, Visitor, value};
+        struct Keys(&'static [&'static str]);
+        impl<'de> serde::Deserializer<'de> for &mut Keys {
+            type Error = value::Error;
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _name: &'static str,
+                fields: &'static [&'static str],
+                _visitor: V,
+            ) -> Result<V::Value, value::Error> {
+                self.0 = fields;
+                Err(value::Error::custom("only the field names were wanted"))
+            }
+            fn deserialize_any<V: Visitor<'de>>(
+                self,
+                _visitor: V,
+            ) -> Result<V::Value, value::Error> {
+                Err(value::Error::custom("not a struct"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut keys = Keys(&[]);
+        assert!(ServeOptions::deserialize(&mut keys).is_err());
+        keys.0.to_vec()
+    }
+
+    /// A setting added to the TOML shape but not the command line (or the other
+    /// way round) fails here; `cache_dir` is the one file-only key.
+    #[test]
+    fn every_toml_key_is_a_long_option_and_every_option_a_key() {
+        use clap::Args;
+        const FILE_ONLY: [&str; 1] = ["cache_dir"];
+        let keys = toml_keys();
+        assert!(keys.len() > 20, "{keys:?}");
+        let command = ServeOptions::augment_args(clap::Command::new("serve"));
+        let mut options = Vec::new();
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let long = arg
+                .get_long()
+                .unwrap_or_else(|| panic!("{id} has no --long"));
+            assert_eq!(long, id.replace('_', "-"), "the option of `{id}`");
+            assert!(keys.contains(&id), "--{long} is not a config file key");
+            assert!(arg.get_help().is_some(), "--{long} has no help");
+            options.push(id);
+        }
+        let file_only: Vec<_> = keys.iter().filter(|key| !options.contains(key)).collect();
+        assert_eq!(file_only, FILE_ONLY.iter().collect::<Vec<_>>());
+    }
+
+    /// Each `[default: …]` the help states is formatted from the constant
+    /// `resolve` applies.
+    #[test]
+    fn the_help_states_each_default_from_its_constant() {
+        use clap::Args;
+        let command = ServeOptions::augment_args(clap::Command::new("serve"));
+        let help = |id: &str| {
+            command
+                .get_arguments()
+                .find(|arg| arg.get_id() == id)
+                .and_then(|arg| arg.get_help())
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        let stated = |id: &str| {
+            let help = help(id);
+            help.split_once(" [default: ")
+                .and_then(|(_, rest)| rest.strip_suffix(']'))
+                .unwrap_or_else(|| panic!("no default in the help of {id}: {help}"))
+                .to_owned()
+        };
+        let config = base().resolve().unwrap();
+        assert_eq!(stated("listen"), config.listen.to_string());
+        assert_eq!(stated("listen"), DEFAULT_LISTEN);
+        assert_eq!(stated("auth"), "basic with --users, else none");
+        assert_eq!(
+            stated("upstream_token_request"),
+            DEFAULT_UPSTREAM_TOKEN_REQUEST.as_str()
+        );
+        let durations = [
+            ("upstream_timeout", config.upstream_timeout),
+            ("forward_timeout", config.forward_timeout),
+            ("lock_timeout", config.lock_timeout),
+            ("tags_timeout", config.tags_timeout),
+            ("header_read_timeout", config.header_read_timeout),
+            ("idle_timeout", config.idle_timeout),
+            ("reload_interval", config.reload_interval.unwrap()),
+        ];
+        for (id, applied) in durations {
+            assert_eq!(parse_duration(&stated(id)), Ok(applied), "{id}");
+        }
+        assert_eq!(stated("forward_timeout"), "5m");
+        assert_eq!(
+            stated("facts_concurrency"),
+            config.facts_concurrency.to_string()
+        );
+        assert_eq!(
+            stated("max_connections"),
+            config.max_connections.to_string()
+        );
+        assert_eq!(
+            help("lock_timeout"),
+            "How long a write waits for another write to the same tag [default: 30s]"
+        );
+        assert!(!help("upstream").contains("[default:"));
     }
 
     #[test]

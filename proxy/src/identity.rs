@@ -12,20 +12,27 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use taglock_gateway::Refusal as ProxyError;
 
-/// How the proxy learns the actor of a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+/// How the proxy learns the actor of a request: `--auth` on the command line,
+/// `auth` in the config file. The first paragraph of each variant's comment is
+/// its `taglock serve --help` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMode {
-    /// HTTP Basic, checked against the users file (bcrypt).
+    /// HTTP Basic against the --users file.
+    ///
+    /// Checked with bcrypt; verified credentials are remembered.
     Basic,
+    /// X-Taglock-User / -Kind / -Groups / -Workspace-Admin from a trusted auth proxy in front.
+    ///
     /// `X-Taglock-User`, `X-Taglock-Kind`, `X-Taglock-Groups` and
     /// `X-Taglock-Workspace-Admin`, set by an authenticating proxy in front that
     /// removes any such header the client sent. Never use it on a listener
     /// clients reach directly.
     TrustedHeaders,
-    /// Every request is anonymous to the policy, and the client's own
-    /// `Authorization` goes to the upstream (for policies without `permissions`,
-    /// where the registry authenticates).
+    /// Everyone is anonymous to the policy; clients' credentials go to the upstream.
+    ///
+    /// The client's own `Authorization` goes to the upstream unchanged (for
+    /// policies without `permissions`, where the registry authenticates).
     None,
 }
 
