@@ -45,7 +45,8 @@
 //! - **Shared**: [`Host`] and [`WasmPolicy`] are `Send + Sync`; one `Engine`
 //!   per process ([`runtime::engine`]), the component compiled once per `Host`.
 //! - **Same decisions**: a decision from the component is `==` to
-//!   `policy_core::Policy::evaluate`'s (the conformance test checks the corpus).
+//!   `policy_core::Policy::evaluate`'s (`tests/differential.rs` checks generated
+//!   input; `tests/conformance.rs` checks the corpus, answer by answer as JSON).
 
 mod bindings;
 mod cache;
