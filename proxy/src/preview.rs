@@ -356,12 +356,14 @@ mod tests {
         assert_eq!(
             json["images"][0]["tags"][0],
             serde_json::json!({"tag": "v1.0.0", "protected": true, "rule": "semver",
-                "because": "rule"})
+                "because": "rule",
+                "why": "rule \"semver\" (^v\\d+\\.\\d+\\.\\d+$); also matched by \"any-v\""})
         );
         assert_eq!(
             json["images"][0]["tags"][3],
             serde_json::json!({"tag": "v0.1.0", "protected": false, "rule": null,
-                "because": "exception"})
+                "because": "exception",
+                "why": "exempted by exception 1 (v0.*); rule \"semver\" would protect it"})
         );
         assert_eq!(json["images"][1]["image"], "acme/api");
         assert!(json["images"][1].get("error").is_none());
