@@ -297,7 +297,7 @@ image acme/web (3 tags, 1 protected)
 TAG     PROTECTED  WHY
 v1.2.3  yes        rule \"semver\" (^v\\d+\\.\\d+\\.\\d+$)
 latest  no         no rule matches
-v0.1.0  no         exempted by an exception
+v0.1.0  no         exempted by exception 1 (v0.*); rule \"semver\" would protect it
 
 image acme/empty (0 tags, 0 protected)
 no tags
