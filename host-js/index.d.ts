@@ -233,6 +233,22 @@ export interface TagTest {
   why: string;
 }
 
+/** What every optional setting of a policy document is when it is absent. */
+export interface Defaults {
+  mode: Codes.Mode;
+  limits: LimitsSpec;
+  immutability: {
+    protect: Codes.Protect;
+    identical_repush: Codes.IdenticalRepush;
+    admin_delete: boolean;
+    referrer_tags: Codes.ReferrerTags;
+  };
+  permissions: { publish: Codes.Publish };
+}
+
+/** The engine's defaults for a policy document's optional settings (frozen). */
+export const DEFAULTS: Readonly<Defaults>;
+
 /** The base class of every error this package throws on bad input. */
 export class TaglockError extends Error {}
 

@@ -8,6 +8,7 @@ import initWasm, {
   WasmPolicy,
   limitsFor as wasmLimitsFor,
   patternLength as wasmPatternLength,
+  documentDefaults as wasmDocumentDefaults,
 } from './pkg/taglock_policy.js';
 
 const wasmUrl = new URL('./pkg/taglock_policy_bg.wasm', import.meta.url);
@@ -210,10 +211,22 @@ export class Policy {
 }
 
 /**
- * The numbers behind a `limits` value (`"bitbucket"`, `"harbor"`, or
- * `{max_rules, max_pattern_length}`), as the engine enforces them.
+ * What every optional setting of a policy document is when it is absent, as the
+ * engine applies it (`mode`, `limits`, the `immutability` settings, `publish`).
  */
-export function limitsFor(limits = 'harbor') {
+export const DEFAULTS = deepFreeze(JSON.parse(wasmDocumentDefaults()));
+
+function deepFreeze(value) {
+  for (const inner of Object.values(value)) if (typeof inner === 'object' && inner !== null) deepFreeze(inner);
+  return Object.freeze(value);
+}
+
+/**
+ * The numbers behind a `limits` value (`"bitbucket"`, `"harbor"`, or
+ * `{max_rules, max_pattern_length}`), as the engine enforces them; without one,
+ * the default profile's.
+ */
+export function limitsFor(limits = DEFAULTS.limits) {
   const text = jsonOf(limits, 'the limits');
   try {
     return JSON.parse(wasmLimitsFor(text));

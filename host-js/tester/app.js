@@ -3,7 +3,7 @@
 // Nothing here decides: every verdict, error, lint, limit and length comes from the
 // package. The page keeps the document as plain JSON and re-loads it on each edit.
 
-import { Policy, PolicyLoadError, limitsFor, patternLength } from '../index.js';
+import { DEFAULTS, Policy, PolicyLoadError, limitsFor, patternLength } from '../index.js';
 
 const DIGEST_NEW = `sha256:${'a'.repeat(64)}`;
 const DIGEST_OLD = `sha256:${'b'.repeat(64)}`;
@@ -106,10 +106,10 @@ function makeSelector(kind, text) {
 // ---------------------------------------------------------------- editor rendering
 
 function renderSettings() {
-  const protect = imm().protect ?? 'none';
+  const protect = imm().protect ?? DEFAULTS.immutability.protect;
   for (const radio of document.querySelectorAll('input[name="protect"]')) radio.checked = radio.value === protect;
-  $('mode').value = doc.mode ?? 'enforce';
-  const limits = doc.limits ?? 'harbor';
+  $('mode').value = doc.mode ?? DEFAULTS.mode;
+  const limits = doc.limits ?? DEFAULTS.limits;
   const custom = typeof limits === 'object' && limits !== null;
   $('limits').value = custom ? 'custom' : limits;
   $('custom-limits').hidden = !custom;
@@ -117,9 +117,9 @@ function renderSettings() {
     $('max-rules').value = limits.max_rules ?? '';
     $('max-pattern').value = limits.max_pattern_length ?? '';
   }
-  $('identical-repush').value = imm().identical_repush ?? 'allow';
-  $('referrer-tags').value = imm().referrer_tags ?? 'mutable';
-  $('admin-delete').checked = imm().admin_delete ?? true;
+  $('identical-repush').value = imm().identical_repush ?? DEFAULTS.immutability.identical_repush;
+  $('referrer-tags').value = imm().referrer_tags ?? DEFAULTS.immutability.referrer_tags;
+  $('admin-delete').checked = imm().admin_delete ?? DEFAULTS.immutability.admin_delete;
 }
 
 function bindSelector(container, get, set, describe) {
@@ -350,15 +350,15 @@ function renderCounters(limits) {
   });
   Array.from($('exceptions').children).forEach((item, i) => length(item.querySelector('.tags-selector'), exceptions()[i]));
   $('add-rule').setAttribute('aria-describedby', 'rule-counter');
-  $('rules-note').hidden = (imm().protect ?? 'none') === 'some';
-  $('rules-section').classList.toggle('inactive', (imm().protect ?? 'none') !== 'some');
+  $('rules-note').hidden = (imm().protect ?? DEFAULTS.immutability.protect) === 'some';
+  $('rules-section').classList.toggle('inactive', (imm().protect ?? DEFAULTS.immutability.protect) !== 'some');
 }
 
 function currentLimits() {
   try {
-    return limitsFor(doc.limits ?? 'harbor');
+    return limitsFor(doc.limits ?? DEFAULTS.limits);
   } catch {
-    return limitsFor('harbor');
+    return limitsFor();
   }
 }
 
@@ -597,7 +597,7 @@ function wire() {
   $('admin-delete').addEventListener('change', () => { imm().admin_delete = $('admin-delete').checked; evaluate(); });
   $('add-rule').addEventListener('click', () => {
     rules().push({ name: uniqueRuleName(), tags: { regex: '' } });
-    if ((imm().protect ?? 'none') !== 'some') imm().protect = 'some';
+    if ((imm().protect ?? DEFAULTS.immutability.protect) !== 'some') imm().protect = 'some';
     renderSettings();
     renderRules();
     evaluate();

@@ -7,7 +7,10 @@
 //! thrown to JS as a JSON string `{"message": …, "errors"|"error": …}` that
 //! `host-js/index.js` turns into its typed errors; nothing here can trap the instance.
 
-use policy_core::document::{LimitsSpec, Selector};
+use policy_core::document::{
+    IdenticalRepush, ImmutabilityDocument, LimitsSpec, Mode, Protect, Publish, ReferrerTags,
+    Selector,
+};
 use policy_core::limits::Limits;
 use policy_core::{Decision, JsonError, LoadErrors, Policy, Request};
 use serde::Serialize;
@@ -84,6 +87,50 @@ impl WasmPolicy {
 pub fn limits_for(spec: &str) -> Result<String, String> {
     let spec: LimitsSpec = policy_core::json::from_json(spec).map_err(|err| json_error(&err))?;
     Ok(to_text(&Limits::from(spec)))
+}
+
+/// What every optional setting of a policy document is when it is absent, as JSON
+/// (`{"mode", "limits", "immutability": {"protect", "identical_repush",
+/// "admin_delete", "referrer_tags"}, "permissions": {"publish"}}`): the core's own
+/// defaults, so that a UI shows them without restating them.
+#[wasm_bindgen(js_name = documentDefaults)]
+pub fn document_defaults() -> String {
+    let immutability = ImmutabilityDocument::default();
+    to_text(&Defaults {
+        mode: Mode::default(),
+        limits: LimitsSpec::default(),
+        immutability: ImmutabilityDefaults {
+            protect: immutability.protect,
+            identical_repush: immutability.identical_repush,
+            admin_delete: immutability.admin_delete,
+            referrer_tags: immutability.referrer_tags,
+        },
+        permissions: PermissionsDefaults {
+            publish: Publish::default(),
+        },
+    })
+}
+
+/// What [`document_defaults`] answers.
+#[derive(Serialize)]
+struct Defaults {
+    mode: Mode,
+    limits: LimitsSpec,
+    immutability: ImmutabilityDefaults,
+    permissions: PermissionsDefaults,
+}
+
+#[derive(Serialize)]
+struct ImmutabilityDefaults {
+    protect: Protect,
+    identical_repush: IdenticalRepush,
+    admin_delete: bool,
+    referrer_tags: ReferrerTags,
+}
+
+#[derive(Serialize)]
+struct PermissionsDefaults {
+    publish: Publish,
 }
 
 /// How many characters a selector (`{"regex": …}`, `{"matching": […]}` or

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Policy, PolicyLoadError, RequestError, TaglockError, limitsFor, patternLength,
+  DEFAULTS, Policy, PolicyLoadError, RequestError, TaglockError, limitsFor, patternLength,
 } from '../../index.js';
 
 const A = `sha256:${'a'.repeat(64)}`;
@@ -242,4 +242,25 @@ test('loading and freeing many policies does not grow memory without bound', () 
   const policy = Policy.load(POLICY);
   assert.equal(policy.evaluate({ operation: 'pull', image: 'acme/web', actor: alice }).allowed, true);
   policy.free();
+});
+
+test('DEFAULTS are what the engine applies to an absent setting', () => {
+  assert.ok(Object.isFrozen(DEFAULTS) && Object.isFrozen(DEFAULTS.immutability));
+  assert.deepEqual(DEFAULTS, {
+    mode: 'enforce', limits: 'harbor', permissions: { publish: 'anyone' },
+    immutability: { protect: 'none', identical_repush: 'allow', admin_delete: true, referrer_tags: 'mutable' },
+  });
+  const bare = Policy.load('{"version": 1, "immutability": {"protect": "all"}}');
+  const spelled = Policy.load({
+    version: 1, mode: DEFAULTS.mode, limits: DEFAULTS.limits,
+    immutability: { ...DEFAULTS.immutability, protect: 'all' },
+  });
+  assert.deepEqual(bare.limits(), limitsFor(DEFAULTS.limits));
+  assert.deepEqual(limitsFor(), limitsFor(DEFAULTS.limits));
+  const tags = ['v1', 'latest', `sha256-${'a'.repeat(64)}.sig`];
+  assert.deepEqual(spelled.testTags('acme/web', tags), bare.testTags('acme/web', tags));
+  // The referrer tag stays mutable under `all`: referrer_tags' default is `mutable`.
+  assert.equal(bare.testTags('acme/web', tags)[2].because, 'referrer');
+  bare.free();
+  spelled.free();
 });
