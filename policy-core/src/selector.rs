@@ -175,12 +175,12 @@ impl Selector {
     }
 
     /// The pattern's syntax tree (for a glob list, of the list's translation).
-    pub fn ast(&self) -> &Ast {
+    pub(crate) fn ast(&self) -> &Ast {
         &self.ast
     }
 
     /// The compiled pattern's IR (for a glob list, of the list's translation).
-    pub fn hir(&self) -> &Hir {
+    pub(crate) fn hir(&self) -> &Hir {
         &self.hir
     }
 }
