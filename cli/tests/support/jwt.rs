@@ -43,20 +43,26 @@ impl Issuer {
     /// A compact JWS of `claims`, signed with the key.
     pub fn token(&self, claims: &Value) -> String {
         let header = json!({ "alg": "ES256", "typ": "JWT", "kid": self.kid });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = self
-            .key
-            .sign(&SystemRandom::new(), signing_input.as_bytes())
-            .unwrap();
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.as_ref())
-        )
+        compact_jws(&self.key, &header, claims)
     }
+}
+
+/// The compact JWS (`header.claims.signature`, base64url) of `claims`, signed
+/// ES256 with `key`: what both the Envoy JWT issuer and the registry's token
+/// issuer hand out.
+pub fn compact_jws(key: &EcdsaKeyPair, header: &Value, claims: &Value) -> String {
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = key
+        .sign(&SystemRandom::new(), signing_input.as_bytes())
+        .unwrap();
+    format!(
+        "{signing_input}.{}",
+        URL_SAFE_NO_PAD.encode(signature.as_ref())
+    )
 }
 
 /// The claims of a token for `sub` in `groups`, valid for ten minutes.

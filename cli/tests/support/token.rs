@@ -11,7 +11,7 @@
 //! PEM: distribution's `rootcertbundle`); see `Registry::start_with_token`.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::{Value, json};
@@ -435,19 +435,7 @@ fn sign(state: &State, user: &User, scopes: &[String], stale: bool) -> String {
         "jti": format!("jti-{}", state.jti.fetch_add(1, Ordering::SeqCst)),
         "access": access,
     });
-    let signing_input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = state
-        .key
-        .sign(&SystemRandom::new(), signing_input.as_bytes())
-        .unwrap();
-    format!(
-        "{signing_input}.{}",
-        URL_SAFE_NO_PAD.encode(signature.as_ref())
-    )
+    super::jwt::compact_jws(&state.key, &header, &claims)
 }
 
 /// `application/x-www-form-urlencoded` pairs (a query or a form body).
