@@ -7,8 +7,8 @@ use crate::input::{PolicyInput, Source};
 use crate::outcome::Outcome;
 use crate::output::{self, plural};
 use crate::style::Style;
+use policy_core::Limits;
 use policy_core::document::Protect;
-use policy_core::limits::Limits;
 use policy_core::{Lint, LoadError, PolicyDocument};
 use serde::Serialize;
 
@@ -41,7 +41,7 @@ pub fn run(args: &CheckArgs, engine: EngineKind) -> anyhow::Result<Outcome> {
         }
         Err(errors) => {
             output::stderr(&diagnostics::refused(&input, errors, err_style));
-            (&errors.0, &[], None)
+            (errors.as_slice(), &[], None)
         }
     };
     if args.json {

@@ -105,7 +105,7 @@ impl Engine {
 
 /// The policy document of an already loaded policy, for display.
 pub fn document(text: &str) -> anyhow::Result<PolicyDocument> {
-    policy_core::json::from_json(text).map_err(|err| anyhow::anyhow!("{err}"))
+    policy_core::from_json(text).map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 /// The embedded component, compiled once per machine: the compiled artifact is

@@ -543,6 +543,38 @@ fn immutable_tags_cannot_be_moved_or_deleted_but_others_can() {
 }
 
 #[test]
+fn anonymous_clients_are_asked_to_log_in_before_anything_is_decided() {
+    // Nothing this policy decides depends on who asks, yet both gateways identify
+    // their clients, so they challenge the API check and the catalog: clients send
+    // credentials only once challenged.
+    let policy = json!({
+        "version": 1,
+        "immutability": {"protect": "some", "rules": [{"name": "semver", "tags": {"regex": "^v"}}]}
+    });
+    on_every_gateway(&policy, |g, t| {
+        for path in ["/v2/", "/v2/_catalog"] {
+            let reply = g.anonymous().get(path);
+            assert_eq!(reply.status, 401, "{reply}");
+            let error = &reply.json()["errors"][0];
+            assert!(
+                error["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("log in first")),
+                "{reply}"
+            );
+            // The wording names each gateway's own credentials; the rest is the same.
+            t.record_fact(
+                &format!("anonymous GET {path}"),
+                json!({"status": reply.status, "code": error["code"]}),
+            );
+            let known = g.client("alice").get(path);
+            t.record_fact(&format!("alice GET {path}"), json!(known.status));
+            assert_eq!(known.status, 200, "{known}");
+        }
+    });
+}
+
+#[test]
 fn a_push_of_several_tags_is_all_or_nothing() {
     on_every_gateway(&policy("enforce"), |g, t| {
         let direct = g.direct();

@@ -40,8 +40,8 @@ use taglock_gateway::facts::MAX_FACT_BODY;
 use taglock_gateway::manifest::MAX_MANIFEST_BYTES;
 use taglock_gateway::upstream_auth::MAX_TOKEN_RESPONSE_BYTES;
 use taglock_gateway::{
-    Answer, AuditRecord, Exchange as Line, Gathered, Gathering, Lookup, LookupId, Refusal, Reply,
-    RequestHead, Route, audit_warning, catalog,
+    Answer, AuditRecord, Credentials, Exchange as Line, Gathered, Gathering, Lookup, LookupId,
+    Refusal, Reply, RequestHead, Route, audit_warning, catalog,
 };
 
 /// The challenge of a 401 in JWT mode.
@@ -296,10 +296,13 @@ impl Flow {
             Err(refusal) => return self.refuse(refusal),
         };
         let jwt = matches!(shared.config.identity, Identity::Jwt { .. });
-        let must_log_in =
-            jwt && !self.actor.is_authenticated() && shared.policy.checks_permissions();
-        if must_log_in && matches!(route, Route::Base | Route::Catalog) {
-            return self.refuse(Refusal::unauthorized("log in first: send a bearer token"));
+        let credentials = if jwt {
+            Credentials::BearerToken
+        } else {
+            Credentials::None
+        };
+        if let Some(refusal) = route.login_required(&self.actor, credentials) {
+            return self.refuse(refusal);
         }
         if jwt && shared.upstream.is_some() {
             // Forwarded with the filter's own credentials: signed first (a
@@ -739,16 +742,18 @@ impl Flow {
             vec![DECISION_PROPERTY],
             Some(decision_summary(&decision).as_bytes()),
         );
-        if decision.allowed {
+        if decision.allowed() {
             shared.metrics.count(Counter::Allowed);
             host::log(LogLevel::Info, &audit_text(&line));
-            if decision.would_deny {
+            if decision.would_deny() {
                 shared.metrics.count(Counter::WouldDeny);
                 host::log(
                     LogLevel::Warn,
                     &format!(
                         "taglock: audit mode let through {} {}: {}",
-                        self.method, self.path, decision.message
+                        self.method,
+                        self.path,
+                        decision.message()
                     ),
                 );
                 self.warning = audit_warning(&decision);
@@ -961,7 +966,7 @@ impl Flow {
             Err(_) => Vec::new(),
         };
         let shown = catalog::visible(&body, &self.actor, |asked| {
-            shared.policy.evaluate(asked).allowed
+            shared.policy.evaluate(asked).allowed()
         })
         .unwrap_or_else(|refusal| {
             host::log(
@@ -1051,17 +1056,17 @@ fn read_answer(body_size: usize) -> Answer {
 
 /// The decision as the access log shows it: `allowed|denied|would_deny reason rule`.
 fn decision_summary(decision: &Decision) -> String {
-    let verdict = if !decision.allowed {
+    let verdict = if !decision.allowed() {
         "denied"
-    } else if decision.would_deny {
+    } else if decision.would_deny() {
         "would_deny"
     } else {
         "allowed"
     };
     format!(
         "{verdict} {} {}",
-        decision.reason.as_str(),
-        decision.rule.as_deref().unwrap_or("-")
+        decision.reason().as_str(),
+        decision.rule().unwrap_or("-")
     )
 }
 

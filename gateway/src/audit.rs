@@ -70,7 +70,7 @@ impl<'a> AuditRecord<'a> {
             actor: Some(request.actor()),
             request: Some(request),
             decision: Some(decision),
-            rule: decision.rule.as_deref(),
+            rule: decision.rule(),
             unknown,
             refusal: None,
             component_sha256,

@@ -237,10 +237,13 @@ impl Refusal {
 /// that would have denied; `None` for any other decision. `"` and `\` are escaped
 /// as a quoted-string requires, control characters become spaces.
 pub fn audit_warning(decision: &Decision) -> Option<String> {
-    if !decision.would_deny {
+    if !decision.would_deny() {
         return None;
     }
-    let escaped = decision.message.replace('\\', "\\\\").replace('"', "\\\"");
+    let escaped = decision
+        .message()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"");
     Some(
         format!("299 - \"{escaped}\"")
             .chars()
@@ -349,7 +352,7 @@ mod tests {
             actor: policy_core::Actor::user("bob", &[]),
         });
         let decision = policy.evaluate(&pull);
-        assert!(decision.would_deny, "{decision:?}");
+        assert!(decision.would_deny(), "{decision:?}");
         let warning = audit_warning(&decision).unwrap();
         assert!(warning.starts_with("299 - \""), "{warning}");
         assert!(!warning.chars().any(char::is_control));

@@ -98,7 +98,7 @@ impl Handler {
             }
         };
         // 3. Answer: the OCI error body on a denial, the manifest stored otherwise.
-        if !decision.allowed {
+        if !decision.allowed() {
             let body = serde_json::to_string(&decision.error()).unwrap_or_default();
             return Response {
                 status: decision.status(),
@@ -107,8 +107,8 @@ impl Handler {
             };
         }
         let mut headers = vec![("Docker-Content-Digest", digest.to_owned())];
-        if decision.would_deny {
-            headers.push(("Warning", format!("299 - \"{}\"", decision.message)));
+        if decision.would_deny() {
+            headers.push(("Warning", format!("299 - \"{}\"", decision.message())));
         }
         for tag in &tags {
             registry
@@ -116,7 +116,7 @@ impl Handler {
                 .insert((image.to_owned(), (*tag).to_owned()), digest.to_owned());
         }
         // A registry that records locks stores the tags the decision says are now protected.
-        for tag in &decision.protected_tags {
+        for tag in decision.protected_tags() {
             registry.locked.insert((image.to_owned(), tag.clone()));
         }
         Response {

@@ -7,8 +7,7 @@
 
 use crate::HostError;
 use policy_core as core;
-use policy_core::decision::Detail;
-use std::borrow::Cow;
+use policy_core::Detail;
 use std::sync::Arc;
 
 /// The generated code of `wasmtime::component::bindgen!`.
@@ -102,7 +101,7 @@ pub(crate) fn delete_target(target: &core::DeleteTarget) -> wit::DeleteTarget<'_
 /// it is checked rather than copied: a mismatch means a component that does not
 /// match this host's `policy-core`.
 pub(crate) fn decision(decision: wit::Decision) -> Result<core::Decision, String> {
-    let lifted = core::Decision {
+    let parts = core::DecisionParts {
         allowed: decision.allowed,
         would_deny: decision.would_deny,
         reason: match decision.reason {
@@ -114,25 +113,24 @@ pub(crate) fn decision(decision: wit::Decision) -> Result<core::Decision, String
             wit::Reason::PipelinesOnly => core::Reason::PipelinesOnly,
             wit::Reason::TagImmutable => core::Reason::TagImmutable,
         },
-        message: Cow::Owned(decision.message),
-        rule: decision.rule.map(Arc::from),
+        message: decision.message,
+        rule: decision.rule,
         protected_tags: decision.protected_tags,
-        detail: decision.detail.map(|detail| {
-            Box::new(Detail {
-                code: detail.code.map(|code| match code {
-                    wit::ErrorCode::Denied => core::ErrorCode::Denied,
-                    wit::ErrorCode::Unauthorized => core::ErrorCode::Unauthorized,
-                    wit::ErrorCode::NameInvalid => core::ErrorCode::NameInvalid,
-                    wit::ErrorCode::TagInvalid => core::ErrorCode::TagInvalid,
-                    wit::ErrorCode::DigestInvalid => core::ErrorCode::DigestInvalid,
-                }),
-                pattern: detail.pattern.map(Arc::from),
-                tag: detail.tag,
-                current_digest: detail.current_digest,
-                via: detail.via,
-            })
+        detail: decision.detail.map(|detail| Detail {
+            code: detail.code.map(|code| match code {
+                wit::ErrorCode::Denied => core::ErrorCode::Denied,
+                wit::ErrorCode::Unauthorized => core::ErrorCode::Unauthorized,
+                wit::ErrorCode::NameInvalid => core::ErrorCode::NameInvalid,
+                wit::ErrorCode::TagInvalid => core::ErrorCode::TagInvalid,
+                wit::ErrorCode::DigestInvalid => core::ErrorCode::DigestInvalid,
+            }),
+            pattern: detail.pattern.map(Arc::from),
+            tag: detail.tag,
+            current_digest: detail.current_digest,
+            via: detail.via,
         }),
     };
+    let lifted = core::Decision::try_from(parts).map_err(|err| err.to_string())?;
     if lifted.status() != decision.status {
         return Err(format!(
             "status {} does not match the decision (expected {})",
@@ -147,10 +145,10 @@ fn index(value: Option<u32>) -> Option<usize> {
     value.and_then(|v| usize::try_from(v).ok())
 }
 
-pub(crate) fn load_errors(errors: Vec<wit::LoadError>) -> core::LoadErrors {
+pub(crate) fn load_errors(errors: Vec<wit::LoadError>) -> Result<core::LoadErrors, String> {
     use core::LoadErrorCode as C;
     use wit::LoadErrorCode as W;
-    core::LoadErrors(
+    core::LoadErrors::new(
         errors
             .into_iter()
             .map(|error| core::LoadError {
@@ -186,6 +184,7 @@ pub(crate) fn load_errors(errors: Vec<wit::LoadError>) -> core::LoadErrors {
             })
             .collect(),
     )
+    .ok_or_else(|| "a refusal with no problems".to_owned())
 }
 
 /// The lints the component reported, each code one the core knows: a component

@@ -25,7 +25,7 @@
 //!     actor: Actor::user("alice", &[]),
 //! };
 //! let decision = policy.evaluate_push(&push)?;
-//! assert!(!decision.allowed);
+//! assert!(!decision.allowed());
 //! assert_eq!(decision.status(), 403);
 //! assert_eq!(decision, policy_core::Policy::from_json(r#"{
 //!   "version": 1,

@@ -319,7 +319,12 @@ fn load_into(
             .policy()
             .call_from_json(store, json)
     })?;
-    Ok(loaded.map_err(bindings::load_errors))
+    match loaded {
+        Ok(policy) => Ok(Ok(policy)),
+        Err(errors) => bindings::load_errors(errors)
+            .map(Err)
+            .map_err(HostError::InvalidResponse),
+    }
 }
 
 /// Which CPU budget a call runs under.

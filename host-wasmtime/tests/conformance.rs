@@ -39,8 +39,8 @@ impl Engine for Component {
             .map_err(|err| format!("the request does not parse: {err}"))?;
         policy
             .evaluate(&request)
-            .map(|d| d.to_json_value())
             .map_err(|err| err.to_string())
+            .and_then(|d| serde_json::to_value(d).map_err(|err| err.to_string()))
     }
 
     fn test_tag(&mut self, policy: &WasmPolicy, image: &str, tag: &str) -> Result<Value, String> {

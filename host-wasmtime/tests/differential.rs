@@ -55,15 +55,15 @@ proptest! {
             let request = Request::from_json(&request.to_string()).unwrap();
             let expected = native.evaluate(&request);
             let actual = wasm.evaluate(&request).unwrap();
-            prop_assert_eq!(actual.allowed, expected.allowed);
-            prop_assert_eq!(actual.would_deny, expected.would_deny);
-            prop_assert_eq!(actual.reason, expected.reason);
-            prop_assert_eq!(&actual.message, &expected.message);
-            prop_assert_eq!(&actual.rule, &expected.rule);
-            prop_assert_eq!(&actual.protected_tags, &expected.protected_tags);
+            prop_assert_eq!(actual.allowed(), expected.allowed());
+            prop_assert_eq!(actual.would_deny(), expected.would_deny());
+            prop_assert_eq!(actual.reason(), expected.reason());
+            prop_assert_eq!(&actual.message(), &expected.message());
+            prop_assert_eq!(&actual.rule(), &expected.rule());
+            prop_assert_eq!(&actual.protected_tags(), &expected.protected_tags());
             prop_assert_eq!(actual.status(), expected.status());
-            prop_assert_eq!(&actual.detail, &expected.detail);
-            prop_assert_eq!(actual.to_json_value(), expected.to_json_value());
+            prop_assert_eq!(&actual.detail(), &expected.detail());
+            prop_assert_eq!(serde_json::to_value(&actual).unwrap(), serde_json::to_value(&expected).unwrap());
             prop_assert_eq!(actual, expected);
         }
         for (image, tag) in probes {

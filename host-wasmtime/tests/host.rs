@@ -88,7 +88,12 @@ fn a_component_from_a_path_with_the_right_digest_loads() {
         .build()
         .unwrap();
     let policy = host.load_policy(POLICY).unwrap();
-    assert!(!policy.evaluate_push(&overwrite("v1.2.0")).unwrap().allowed);
+    assert!(
+        !policy
+            .evaluate_push(&overwrite("v1.2.0"))
+            .unwrap()
+            .allowed()
+    );
 
     let missing = Host::builder()
         .component_path(dir.path().join("missing.wasm"), EMBEDDED_SHA256)
@@ -254,7 +259,12 @@ fn the_artifact_cache_loads_only_what_it_wrote() {
     let second = build();
     assert_eq!(second.cache_outcome(), CacheOutcome::Hit);
     let policy = second.load_policy(POLICY).unwrap();
-    assert!(!policy.evaluate_push(&overwrite("v1.2.0")).unwrap().allowed);
+    assert!(
+        !policy
+            .evaluate_push(&overwrite("v1.2.0"))
+            .unwrap()
+            .allowed()
+    );
 
     let artifacts: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()

@@ -20,10 +20,8 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use policy_core::document::{self, PolicyDocument};
-use policy_core::selector::Selector;
 use policy_core::{
-    Actor, DeleteRequest, DeleteTarget, Policy, PullRequest, PushRequest, Request, TagState, json,
-    names,
+    Actor, DeleteRequest, DeleteTarget, Policy, PullRequest, PushRequest, Request, TagState, names,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -198,12 +196,12 @@ fn push(image: &str, tags: Vec<TagState>) -> Request {
 fn check(policy: &Policy, request: &Request, reason: &str, rule: Option<&str>) {
     let decision = policy.evaluate(request);
     assert_eq!(
-        decision.reason.as_str(),
+        decision.reason().as_str(),
         reason,
         "unexpected decision: {}",
-        decision.message
+        decision.message()
     );
-    assert_eq!(decision.rule.as_deref(), rule, "{}", decision.message);
+    assert_eq!(decision.rule(), rule, "{}", decision.message());
 }
 
 fn bench_policy(c: &mut Criterion, setup: &Setup) {
@@ -315,8 +313,6 @@ fn without_permissions(text: &str) -> String {
 /// Where the time of a decision and of a load goes: the pieces the core is made
 /// of, timed alone through the public API (see `docs/benchmarks.md`).
 fn parts(c: &mut Criterion) {
-    let bitbucket = Policy::from_json(BITBUCKET_MAX).unwrap();
-    let harbor = Policy::from_json(HARBOR_MAX).unwrap();
     let tag = "v1.4.2";
     let bb_image = SETUPS[0].image;
     let hb_image = SETUPS[1].image;
@@ -344,64 +340,38 @@ fn parts(c: &mut Criterion) {
         b.iter(|| names::check_tag(black_box(tag)));
     });
 
-    // One compiled selector, alone.
-    let bb_rule = |name: &str| {
-        bitbucket
-            .rules()
-            .iter()
-            .find(|r| &**r.name() == name)
-            .unwrap()
+    // One rule alone: the matcher and the verdict around it (`test_tag`).
+    let one_rule = |selector: &str| {
+        Policy::from_json(&format!(
+            r#"{{"version": 1, "immutability": {{"protect": "some",
+                "rules": [{{"name": "r", "tags": {selector}}}]}}}}"#
+        ))
+        .unwrap()
     };
-    let semver = bb_rule("semver");
-    let prod = bb_rule("prod");
-    assert!(semver.tags().matches(tag) && !prod.tags().matches(tag));
-    group.bench_function("regex_is_match_hit", |b| {
-        b.iter(|| black_box(semver.tags()).matches(black_box(tag)));
-    });
-    group.bench_function("regex_is_match_miss", |b| {
-        b.iter(|| black_box(prod.tags()).matches(black_box(tag)));
-    });
-    let apps = harbor.rules().last().unwrap();
-    let team_a = harbor.rules().first().unwrap();
-    let team_a_repos = team_a.repositories().unwrap();
-    assert!(apps.tags().matches(tag) && !team_a_repos.matches(hb_image));
-    group.bench_function("glob_is_match_tag_hit", |b| {
-        b.iter(|| black_box(apps.tags()).matches(black_box(tag)));
-    });
-    group.bench_function("glob_is_match_repo_miss", |b| {
-        b.iter(|| black_box(team_a_repos).matches(black_box(hb_image)));
-    });
-
-    // The rule walk of `protection()`: first rule whose tags and repositories match.
-    for (name, policy, image, expected) in [
-        ("rule_walk_bitbucket", &bitbucket, bb_image, 1),
-        ("rule_walk_harbor", &harbor, hb_image, 14),
+    for (name, selector, protected) in [
+        (
+            "one_regex_rule_hit",
+            r#"{"regex": "^v\\d+\\.\\d+\\.\\d+$"}"#,
+            true,
+        ),
+        ("one_regex_rule_miss", r#"{"regex": "^prod$"}"#, false),
+        ("one_glob_rule_hit", r#"{"matching": ["v*.*.*"]}"#, true),
+        (
+            "one_glob_rule_miss",
+            r#"{"matching": ["release-*"]}"#,
+            false,
+        ),
     ] {
-        let walk = |image: &str, tag: &str| {
-            policy
-                .rules()
-                .iter()
-                .position(|r| r.tags().matches(tag) && r.applies_to(image))
-        };
-        assert_eq!(walk(image, tag), Some(expected));
+        let policy = one_rule(selector);
+        assert_eq!(
+            policy.test_tag(bb_image, tag).protected,
+            protected,
+            "{name}"
+        );
         group.bench_function(name, |b| {
-            b.iter(|| walk(black_box(image), black_box(tag)));
+            b.iter(|| black_box(&policy).test_tag(black_box(bb_image), black_box(tag)));
         });
     }
-
-    // The same walk testing each rule's repository selector before its tag selector
-    // (the conjunction is pure, so the answer is the same): repository globs of other
-    // projects fail on their literal prefix, tag globs such as `**` or `v*.*.*` do not.
-    let repos_first = |image: &str, tag: &str| {
-        harbor
-            .rules()
-            .iter()
-            .position(|r| r.applies_to(image) && r.tags().matches(tag))
-    };
-    assert_eq!(repos_first(hb_image, tag), Some(14));
-    group.bench_function("rule_walk_harbor_repos_first", |b| {
-        b.iter(|| repos_first(black_box(hb_image), black_box(tag)));
-    });
 
     // Allocation and formatting the decisions do.
     group.bench_function("string_clone_tag", |b| {
@@ -454,38 +424,35 @@ fn parts(c: &mut Criterion) {
     // Load, split: JSON → document, document → compiled policy (+ lints), one pattern.
     for (name, text) in [("bitbucket", BITBUCKET_MAX), ("harbor", HARBOR_MAX)] {
         group.bench_function(format!("load_parse_only_{name}"), |b| {
-            b.iter(|| json::from_json::<PolicyDocument>(black_box(text)));
+            b.iter(|| policy_core::from_json::<PolicyDocument>(black_box(text)));
         });
-        let document: PolicyDocument = json::from_json(text).unwrap();
+        let document: PolicyDocument = policy_core::from_json(text).unwrap();
         group.bench_function(format!("load_compile_document_{name}"), |b| {
             b.iter_batched(|| document.clone(), Policy::load, BatchSize::SmallInput);
         });
-        let selectors: Vec<&document::Selector> = document
-            .immutability
-            .rules
-            .iter()
-            .flat_map(|r| std::iter::once(&r.tags).chain(r.repositories.as_ref()))
-            .collect();
-        group.bench_function(format!("load_compile_rule_selectors_{name}"), |b| {
-            b.iter(|| {
-                selectors
-                    .iter()
-                    .filter(|s| Selector::compile(black_box(s)).is_ok())
-                    .count()
-            });
-        });
     }
-    let semver = document::Selector::Regex(r"^v\d+\.\d+\.\d+$".to_owned());
-    group.bench_function("compile_one_regex", |b| {
-        b.iter(|| Selector::compile(black_box(&semver)));
+    // Compiling one pattern: a one-rule document, loaded (lints included).
+    let one_rule_document = |selector: document::Selector| {
+        let mut document: PolicyDocument = policy_core::from_json(r#"{"version": 1}"#).unwrap();
+        document.immutability.protect = document::Protect::Some;
+        document.immutability.rules.push(document::RuleDocument {
+            name: "r".to_owned(),
+            tags: selector,
+            repositories: None,
+        });
+        document
+    };
+    let semver = one_rule_document(document::Selector::Regex(r"^v\d+\.\d+\.\d+$".to_owned()));
+    group.bench_function("load_one_regex_rule", |b| {
+        b.iter_batched(|| semver.clone(), Policy::load, BatchSize::SmallInput);
     });
-    let glob = document::Selector::Matching(vec![
+    let glob = one_rule_document(document::Selector::Matching(vec![
         "v*.*.*".to_owned(),
         "release-*".to_owned(),
         "{prod,staging}".to_owned(),
-    ]);
-    group.bench_function("compile_one_glob_selector", |b| {
-        b.iter(|| Selector::compile(black_box(&glob)));
+    ]));
+    group.bench_function("load_one_glob_rule", |b| {
+        b.iter_batched(|| glob.clone(), Policy::load, BatchSize::SmallInput);
     });
     group.finish();
 }

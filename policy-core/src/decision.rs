@@ -85,10 +85,29 @@ pub struct Detail {
 
 /// The answer to one request.
 ///
+/// Built by [`Policy::evaluate`](crate::Policy::evaluate), or by a host from an
+/// answer that crossed a boundary ([`DecisionParts`], checked). Its fields are
+/// private because they hang together: an allowed decision has the reason
+/// `allowed` and no denial facts; a denial (kept, in audit mode, as `would_deny`)
+/// has a reason other than `allowed` and the facts behind it.
+///
 /// `status` and `error` are derived from the other fields (see [`Decision::status`],
 /// [`Decision::error`]) and appear in the serialized form exactly as `docs/policy.md` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
+    pub(crate) allowed: bool,
+    pub(crate) would_deny: bool,
+    pub(crate) reason: Reason,
+    pub(crate) message: Cow<'static, str>,
+    pub(crate) rule: Option<Arc<str>>,
+    pub(crate) protected_tags: Vec<String>,
+    pub(crate) detail: Option<Box<Detail>>,
+}
+
+/// A decision's fields as they cross a boundary (the component's answer, say),
+/// before [`Decision::try_from`] checks that they hang together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionParts {
     /// Whether the host lets the request through (always true in audit mode).
     pub allowed: bool,
     /// Audit mode: the request would have been denied under `enforce`.
@@ -96,16 +115,111 @@ pub struct Decision {
     /// Why.
     pub reason: Reason,
     /// One sentence for the developer at the terminal.
-    pub message: Cow<'static, str>,
+    pub message: String,
     /// The rule that decided, if one did.
-    pub rule: Option<Arc<str>>,
+    pub rule: Option<String>,
     /// For an allowed push: the pushed tags that are immutable once it is done.
     pub protected_tags: Vec<String>,
     /// For a denial (kept in audit mode): the facts behind it.
-    pub detail: Option<Box<Detail>>,
+    pub detail: Option<Detail>,
+}
+
+/// Parts that do not make a decision the engine could give.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a decision the engine gives: {0}")]
+pub struct InvalidDecision(&'static str);
+
+impl TryFrom<DecisionParts> for Decision {
+    type Error = InvalidDecision;
+
+    fn try_from(parts: DecisionParts) -> Result<Decision, InvalidDecision> {
+        if let Some(problem) = parts.problem() {
+            return Err(InvalidDecision(problem));
+        }
+        Ok(Decision {
+            allowed: parts.allowed,
+            would_deny: parts.would_deny,
+            reason: parts.reason,
+            message: Cow::Owned(parts.message),
+            rule: parts.rule.map(Arc::from),
+            protected_tags: parts.protected_tags,
+            detail: parts.detail.map(Box::new),
+        })
+    }
+}
+
+impl DecisionParts {
+    /// What keeps these parts from being a decision the engine gives, if anything.
+    fn problem(&self) -> Option<&'static str> {
+        let denial = !self.allowed || self.would_deny;
+        if self.would_deny && !self.allowed {
+            Some("`would_deny` on a request that is not let through")
+        } else if denial == (self.reason == Reason::Allowed) {
+            Some("the reason does not match whether the request is denied")
+        } else if denial && self.detail.as_ref().is_none_or(|d| d.code.is_none()) {
+            Some("a denial without its error code")
+        } else if !denial && (self.detail.is_some() || self.rule.is_some()) {
+            Some("an allowed request with a denial's facts")
+        } else if !self.allowed && !self.protected_tags.is_empty() {
+            Some("a refused request with protected tags")
+        } else if self.would_deny && self.reason == Reason::InvalidRequest {
+            Some("a malformed request let through")
+        } else {
+            None
+        }
+    }
 }
 
 impl Decision {
+    /// Whether the host lets the request through (always true in audit mode).
+    pub fn allowed(&self) -> bool {
+        self.allowed
+    }
+
+    /// Audit mode: the request would have been denied under `enforce`.
+    pub fn would_deny(&self) -> bool {
+        self.would_deny
+    }
+
+    /// Why: `allowed`, or the reason of the denial (kept in audit mode).
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// One sentence for the developer at the terminal.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The rule that decided, if one did.
+    pub fn rule(&self) -> Option<&str> {
+        self.rule.as_deref()
+    }
+
+    /// For an allowed push: the pushed tags that are immutable once it is done.
+    pub fn protected_tags(&self) -> &[String] {
+        &self.protected_tags
+    }
+
+    /// For a denial (kept in audit mode): the facts behind it.
+    pub fn detail(&self) -> Option<&Detail> {
+        self.detail.as_deref()
+    }
+
+    /// The decision's fields, for a host that sends them on (the inverse of
+    /// [`Decision::try_from`]).
+    pub fn into_parts(self) -> DecisionParts {
+        DecisionParts {
+            allowed: self.allowed,
+            would_deny: self.would_deny,
+            reason: self.reason,
+            message: self.message.into_owned(),
+            rule: self.rule.map(|rule| rule.as_ref().to_owned()),
+            protected_tags: self.protected_tags,
+            detail: self.detail.map(|detail| *detail),
+        }
+    }
+
     /// The HTTP status a registry answers with: 200 when allowed, else the error code's.
     pub fn status(&self) -> u16 {
         if self.allowed {
@@ -145,11 +259,6 @@ impl Decision {
                 },
             }],
         })
-    }
-
-    /// The decision as a JSON value, exactly as every host prints it.
-    pub fn to_json_value(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 }
 
@@ -203,4 +312,115 @@ pub struct ErrorDetail<'a> {
     /// digest to the manifest's parent; left out when empty.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub via: &'a [String],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Decision, DecisionParts, Detail, ErrorCode, Reason};
+    use crate::{Policy, Request};
+
+    fn decisions() -> Vec<Decision> {
+        let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+        let policy = |mode: &str| {
+            Policy::from_json(&format!(
+                r#"{{"version": 1, "mode": "{mode}", "immutability": {{"protect": "some",
+                    "rules": [{{"name": "semver", "tags": {{"regex": "^v"}}}}]}}}}"#
+            ))
+            .unwrap()
+        };
+        let push = |tag: &str, image: &str| {
+            Request::from_json(&format!(
+                r#"{{"operation": "push", "image": "{image}", "digest": "{new}",
+                    "tags": [{{"name": "{tag}", "current": "{old}"}}], "image_exists": true,
+                    "actor": {{"kind": "user", "id": "alice"}}}}"#,
+                new = digest('a'),
+                old = digest('b'),
+            ))
+            .unwrap()
+        };
+        let mut all = Vec::new();
+        for mode in ["enforce", "audit"] {
+            let policy = policy(mode);
+            for (tag, image) in [("v1", "acme/web"), ("dev", "acme/web"), ("v1", "Bad Name")] {
+                all.push(policy.evaluate(&push(tag, image)));
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_decision_the_engine_gives_survives_its_parts() {
+        let all = decisions();
+        assert!(all.iter().any(|d| d.allowed() && !d.would_deny()));
+        assert!(all.iter().any(Decision::would_deny));
+        assert!(all.iter().any(|d| !d.allowed()));
+        for decision in all {
+            let again = Decision::try_from(decision.clone().into_parts());
+            assert_eq!(again.as_ref(), Ok(&decision));
+        }
+    }
+
+    #[test]
+    fn parts_that_do_not_hang_together_are_refused() {
+        let allowed = DecisionParts {
+            allowed: true,
+            would_deny: false,
+            reason: Reason::Allowed,
+            message: "push allowed".to_owned(),
+            rule: None,
+            protected_tags: Vec::new(),
+            detail: None,
+        };
+        let denied = DecisionParts {
+            allowed: false,
+            reason: Reason::TagImmutable,
+            rule: Some("semver".to_owned()),
+            detail: Some(Detail {
+                code: Some(ErrorCode::Denied),
+                ..Detail::default()
+            }),
+            ..allowed.clone()
+        };
+        assert!(Decision::try_from(allowed.clone()).is_ok());
+        assert!(Decision::try_from(denied.clone()).is_ok());
+        let broken = [
+            DecisionParts {
+                would_deny: true,
+                ..denied.clone()
+            },
+            DecisionParts {
+                reason: Reason::TagImmutable,
+                ..allowed.clone()
+            },
+            DecisionParts {
+                reason: Reason::Allowed,
+                ..denied.clone()
+            },
+            DecisionParts {
+                detail: None,
+                ..denied.clone()
+            },
+            DecisionParts {
+                detail: Some(Detail::default()),
+                ..denied.clone()
+            },
+            DecisionParts {
+                rule: Some("semver".to_owned()),
+                ..allowed.clone()
+            },
+            DecisionParts {
+                protected_tags: vec!["v1".to_owned()],
+                ..denied.clone()
+            },
+            DecisionParts {
+                allowed: true,
+                would_deny: true,
+                reason: Reason::InvalidRequest,
+                ..denied
+            },
+        ];
+        for parts in broken {
+            assert!(Decision::try_from(parts.clone()).is_err(), "{parts:?}");
+        }
+    }
 }

@@ -43,10 +43,10 @@ codes! {
         DuplicateImage = "duplicate-image",
         /// A repository name that is empty.
         InvalidRepository = "invalid-repository",
-        /// A policy text larger than [`crate::limits::MAX_POLICY_BYTES`].
+        /// A policy text larger than [`crate::Limits::MAX_POLICY_BYTES`].
         PolicyTooLarge = "policy-too-large",
         /// A rule name, principal or repository name longer than its cap
-        /// ([`crate::limits::MAX_RULE_NAME_CHARS`], [`crate::limits::MAX_NAME_CHARS`]).
+        /// ([`crate::Limits::MAX_RULE_NAME_CHARS`], [`crate::Limits::MAX_NAME_CHARS`]).
         NameTooLong = "name-too-long",
         /// A rule name holding a control character (it would reach terminals and logs).
         InvalidRuleName = "invalid-rule-name",
@@ -124,12 +124,24 @@ impl fmt::Display for LoadError {
     }
 }
 
-/// Every problem of a refused policy. Never empty.
+/// Every problem of a refused policy. Never empty: [`LoadErrors::new`] refuses an
+/// empty list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
-pub struct LoadErrors(pub Vec<LoadError>);
+pub struct LoadErrors(pub(crate) Vec<LoadError>);
 
 impl LoadErrors {
+    /// The problems of a refused policy, or `None` for an empty list (a refusal
+    /// has at least one reason).
+    pub fn new(errors: Vec<LoadError>) -> Option<LoadErrors> {
+        (!errors.is_empty()).then_some(LoadErrors(errors))
+    }
+
+    /// The problems, in document order.
+    pub fn as_slice(&self) -> &[LoadError] {
+        &self.0
+    }
+
     /// The problems, in document order.
     pub fn iter(&self) -> std::slice::Iter<'_, LoadError> {
         self.0.iter()
@@ -162,6 +174,14 @@ impl fmt::Display for LoadErrors {
 }
 
 impl std::error::Error for LoadErrors {}
+
+impl IntoIterator for LoadErrors {
+    type Item = LoadError;
+    type IntoIter = std::vec::IntoIter<LoadError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
 
 impl<'a> IntoIterator for &'a LoadErrors {
     type Item = &'a LoadError;

@@ -23,49 +23,69 @@
 //! }}"#, new = "a".repeat(64), old = "b".repeat(64))).unwrap();
 //!
 //! let decision = policy.evaluate(&overwrite);
-//! assert!(!decision.allowed);
+//! assert!(!decision.allowed());
 //! assert_eq!(decision.status(), 403);
-//! assert_eq!(decision.rule.as_deref(), Some("semver"));
-//! assert!(decision.message.starts_with("tag v1.2.0 of acme/web is immutable (rule \"semver\")"));
+//! assert_eq!(decision.rule(), Some("semver"));
+//! assert!(decision.message().starts_with("tag v1.2.0 of acme/web is immutable (rule \"semver\")"));
 //! ```
 //!
 //! # Untrusted input
 //! Policies and requests may come from anyone. Patterns are RE2 syntax, matched in
-//! linear time; each compiled regex is capped ([`pattern::REGEX_SIZE_LIMIT`]), nesting
-//! is capped, and the limits profile caps rule counts and pattern lengths. Names are
+//! linear time; each pattern is capped by weight ([`Limits::MAX_PATTERN_WEIGHT`]) and
+//! nesting, and the limits profile caps rule counts and pattern lengths. Names are
 //! checked against their OCI grammars before any matcher runs. Nothing here panics on
 //! input: malformed policies get [`LoadErrors`], malformed requests an
 //! `invalid_request` decision.
+//!
+//! # The API
+//! A host needs a handful of types, all at the crate root: [`Policy`] (load once,
+//! ask many times), the [`Request`] kinds, the [`Decision`] and the reports beside it
+//! ([`LoadErrors`], [`Lint`], [`TagTest`]), the [`Limits`] and bounds, and
+//! [`JsonError`] for located JSON problems. Two modules are public because they are
+//! contracts of their own: [`document`], the policy document as JSON spells it, and
+//! [`names`], the OCI name grammars every host checks names with. Everything else
+//! (matchers, the pattern compiler, principals, the loader) is private, and no type
+//! of a dependency appears in the API; the `fast-matching` feature changes speed,
+//! never a type.
+//!
+//! Codes that only advise ([`LintCode`]) are `#[non_exhaustive]`. The codes of the
+//! decision contract ([`Reason`], [`ErrorCode`], [`LoadErrorCode`], [`TagVerdict`])
+//! are deliberately exhaustive: a new one changes what every host answers, and the
+//! compiler should point at each host that must decide how.
 
-pub mod decision;
 pub mod document;
-pub mod error;
+pub mod names;
+
+mod decision;
+mod error;
 mod evaluate;
 mod glob;
-pub mod immutability;
-pub mod json;
-pub mod limits;
-pub mod lint;
+mod immutability;
+mod json;
+mod limits;
+mod lint;
 mod load;
 mod matcher;
-pub mod names;
-pub mod pattern;
+mod pattern;
 mod permissions;
 mod policy;
-pub mod principal;
-pub mod request;
-pub mod role;
-pub mod selector;
+mod principal;
+mod request;
+mod role;
+mod selector;
 mod unit_enum;
 
-pub use decision::{Decision, ErrorCode, Reason};
+pub use decision::{
+    Decision, DecisionParts, Detail, ErrorCode, ErrorDetail, InvalidDecision, OciError,
+    OciErrorBody, Reason,
+};
 pub use document::PolicyDocument;
 pub use error::{LoadError, LoadErrorCode, LoadErrors};
 pub use immutability::{RuleMatch, TagTest, TagVerdict};
-pub use json::JsonError;
+pub use json::{JsonError, from_json};
+pub use limits::Limits;
 pub use lint::{Lint, LintCode};
-pub use policy::{Policy, Rule};
-pub use principal::Principal;
+pub use policy::Policy;
 pub use request::{
     Actor, ActorKind, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest, Request,
     TagState, UploadRequest,

@@ -14,7 +14,9 @@ use serde::Serialize;
 use std::fmt;
 
 codes! {
-    /// Stable codes for lints.
+    /// Stable codes for lints. Lints only advise, and new ones come with new
+    /// releases: match with a wildcard arm.
+    #[non_exhaustive]
     pub enum LintCode {
         /// A regex that is not anchored: `prod` also matches `preprod`.
         UnanchoredRegex = "unanchored-regex",

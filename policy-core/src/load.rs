@@ -13,7 +13,7 @@ use crate::pattern::PatternErrorKind;
 use crate::policy::{Grants, ImageLink, Immutability, Permissions, Policy, Rule};
 use crate::principal::Principal;
 use crate::role::Role;
-use crate::selector::{self, Selector, SelectorError};
+use crate::selector::{Selector, SelectorError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -300,7 +300,7 @@ fn compile_selector(
         );
         return None;
     }
-    let length = selector::pattern_length(source);
+    let length = source.pattern_length();
     let mut ok = true;
     if length > limits.max_pattern_length {
         let what = if globs.is_some() {

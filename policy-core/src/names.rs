@@ -47,7 +47,7 @@ pub struct NameError {
 
 /// The most characters of a rejected name an error message quotes; a longer
 /// name (a hostile one: no valid name is that long) is quoted cut, with its length.
-pub const MAX_QUOTED_NAME_CHARS: usize = MAX_IMAGE_NAME_LEN;
+pub(crate) const MAX_QUOTED_NAME_CHARS: usize = MAX_IMAGE_NAME_LEN;
 
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,12 +133,12 @@ pub fn check_tag(tag: &str) -> Result<(), NameError> {
 }
 
 /// Whether `c` may appear in a tag (after its first character).
-pub fn is_tag_char(c: char) -> bool {
+pub(crate) fn is_tag_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')
 }
 
 /// Whether `c` may appear in an image name.
-pub fn is_image_name_char(c: char) -> bool {
+pub(crate) fn is_image_name_char(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-' | '/')
 }
 

@@ -34,6 +34,7 @@ pub const REGEX_WEIGHT_LIMIT: u64 = 32 * 1024;
 /// the weight limit needs on a 64-bit host, so that it never decides a verdict.
 pub const REGEX_SIZE_LIMIT: usize = 8 * 1024 * 1024;
 /// The most bytes the lazy DFA of one regex may cache per thread.
+#[cfg(feature = "fast-matching")]
 pub const REGEX_DFA_SIZE_LIMIT: usize = 512 * 1024;
 /// The deepest nesting of groups and repetitions a pattern may have.
 pub const REGEX_NEST_LIMIT: u32 = 64;

@@ -21,8 +21,8 @@ use std::sync::Arc;
 ///         "tags": [{{"name": "v1", "current": "sha256:{}"}}]}}"#,
 ///     "a".repeat(64), "b".repeat(64))).unwrap();
 /// let decision = policy.evaluate(&request);
-/// assert!(!decision.allowed);
-/// assert_eq!(decision.reason.as_str(), "tag_immutable");
+/// assert!(!decision.allowed());
+/// assert_eq!(decision.reason().as_str(), "tag_immutable");
 /// ```
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -47,31 +47,16 @@ pub(crate) struct Immutability {
 
 /// One compiled immutability rule.
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub(crate) struct Rule {
     pub(crate) name: Arc<str>,
     pub(crate) tags: Selector,
     pub(crate) repositories: Option<Selector>,
 }
 
 impl Rule {
-    /// The rule's name.
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    /// Which tags it protects.
-    pub fn tags(&self) -> &Selector {
-        &self.tags
-    }
-
-    /// Which images it applies to (`None`: all).
-    pub fn repositories(&self) -> Option<&Selector> {
-        self.repositories.as_ref()
-    }
-
     /// Whether the rule applies to `image`.
     #[inline]
-    pub fn applies_to(&self, image: &str) -> bool {
+    pub(crate) fn applies_to(&self, image: &str) -> bool {
         self.repositories.as_ref().is_none_or(|s| s.matches(image))
     }
 }
@@ -153,11 +138,6 @@ impl Policy {
     /// The limits the policy was validated against.
     pub fn limits(&self) -> Limits {
         self.limits
-    }
-
-    /// The compiled immutability rules, in document order.
-    pub fn rules(&self) -> &[Rule] {
-        &self.immutability.rules
     }
 
     /// Warnings a careful admin wants before saving.

@@ -35,13 +35,7 @@ pub enum PrincipalError {
 }
 
 impl Principal {
-    /// Parses `kind:id`.
-    ///
-    /// ```
-    /// use policy_core::Principal;
-    /// assert_eq!(Principal::parse("group:devs").unwrap(), Principal::Group("devs".into()));
-    /// assert!(Principal::parse("devs").is_err());
-    /// ```
+    /// Parses `kind:id` (`group:devs`; `devs` alone is refused).
     pub fn parse(text: &str) -> Result<Principal, PrincipalError> {
         let Some((kind, id)) = text.split_once(':') else {
             return Err(PrincipalError::UnknownKind(text.to_owned()));
@@ -117,5 +111,20 @@ impl fmt::Display for Principal {
                 write!(f, "pipeline:{repository}/{env}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Principal;
+
+    #[test]
+    fn a_principal_is_kind_colon_id() {
+        assert_eq!(
+            Principal::parse("group:devs"),
+            Ok(Principal::Group("devs".into()))
+        );
+        assert!(Principal::parse("devs").is_err());
+        assert!(Principal::parse("group:").is_err());
     }
 }

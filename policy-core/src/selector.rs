@@ -47,13 +47,6 @@ pub struct SelectorError {
 }
 
 impl Selector {
-    /// Compiles a selector as written in a policy (only the per-pattern weight
-    /// limit applies).
-    pub fn compile(source: &document::Selector) -> Result<Selector, SelectorError> {
-        let mut unlimited = u64::MAX;
-        Selector::compile_within(source, &mut unlimited)
-    }
-
     /// Compiles a selector whose pattern must also fit in `budget` (the weight the
     /// policy's patterns have left, see [`pattern::weight`]); the budget shrinks by
     /// the pattern's weight. Nothing is built when the pattern does not fit.
@@ -90,7 +83,7 @@ impl Selector {
                     kind: pattern::PatternErrorKind::RegexTooLarge,
                     message: format!(
                         "the policy's patterns together may weigh at most {} units of compiled program; this one weighs {weight} and only {} are left",
-                        crate::limits::MAX_POLICY_WEIGHT,
+                        crate::Limits::MAX_POLICY_WEIGHT,
                         *budget
                     ),
                     offset: None,
@@ -121,7 +114,7 @@ impl Selector {
             },
             ast,
             hir,
-            display: display(source).into(),
+            display: source.display().into(),
         })
     }
 
@@ -185,23 +178,26 @@ impl Selector {
     }
 }
 
-/// The text shown as `pattern` in decisions: the regex itself, or the globs joined
-/// by commas as Harbor shows them, prefixed `excluding` when they exclude.
-pub fn display(source: &document::Selector) -> String {
-    match source {
-        document::Selector::Regex(re) => re.clone(),
-        document::Selector::Matching(globs) => globs.join(","),
-        document::Selector::Excluding(globs) => format!("excluding {}", globs.join(",")),
+impl document::Selector {
+    /// The text shown as `pattern` in decisions: the regex itself, or the globs
+    /// joined by commas as Harbor shows them, prefixed `excluding` when they exclude.
+    pub fn display(&self) -> String {
+        match self {
+            document::Selector::Regex(re) => re.clone(),
+            document::Selector::Matching(globs) => globs.join(","),
+            document::Selector::Excluding(globs) => format!("excluding {}", globs.join(",")),
+        }
     }
-}
 
-/// The length a selector counts against `max_pattern_length`, in characters:
-/// a regex's length, or a glob list joined by commas (as Harbor stores it).
-pub fn pattern_length(source: &document::Selector) -> usize {
-    match source {
-        document::Selector::Regex(re) => re.chars().count(),
-        document::Selector::Matching(globs) | document::Selector::Excluding(globs) => {
-            globs.iter().map(|g| g.chars().count()).sum::<usize>() + globs.len().saturating_sub(1)
+    /// The length the selector counts against `max_pattern_length`, in characters:
+    /// a regex's length, or a glob list joined by commas (as Harbor stores it).
+    pub fn pattern_length(&self) -> usize {
+        match self {
+            document::Selector::Regex(re) => re.chars().count(),
+            document::Selector::Matching(globs) | document::Selector::Excluding(globs) => {
+                globs.iter().map(|g| g.chars().count()).sum::<usize>()
+                    + globs.len().saturating_sub(1)
+            }
         }
     }
 }

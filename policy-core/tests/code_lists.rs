@@ -14,8 +14,8 @@
     missing_docs
 )]
 
+use policy_core::ActorKind;
 use policy_core::document::{IdenticalRepush, Mode, Protect, Publish, ReferrerTags};
-use policy_core::request::ActorKind;
 use policy_core::{ErrorCode, LintCode, LoadErrorCode, Reason, Role, TagVerdict};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@ use proptest::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// `policy_core::json::from_json` as it was, on `serde_path_to_error`.
+/// `policy_core::from_json` as it was, on `serde_path_to_error`.
 fn reference<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
     fn located(path: String, err: &serde_json::Error) -> JsonError {
         let text = err.to_string();
@@ -62,7 +62,7 @@ fn reference<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
 /// The same error both ways, for every type parsed from text.
 fn same_errors(text: &str) -> Result<(), TestCaseError> {
     fn one<T: DeserializeOwned + std::fmt::Debug>(text: &str) -> Result<(), TestCaseError> {
-        let new = policy_core::json::from_json::<T>(text).err();
+        let new = policy_core::from_json::<T>(text).err();
         let old = reference::<T>(text).err();
         prop_assert_eq!(&new, &old, "{} on {:?}", std::any::type_name::<T>(), text);
         Ok(())

@@ -33,7 +33,7 @@ impl wit::GuestPolicy for LoadedPolicy {
     fn from_json(json: String) -> Result<wit::Policy, Vec<wit::LoadError>> {
         match core::Policy::from_json(&json) {
             Ok(policy) => Ok(wit::Policy::new(LoadedPolicy(policy))),
-            Err(errors) => Err(errors.0.into_iter().map(load_error).collect()),
+            Err(errors) => Err(errors.into_iter().map(load_error).collect()),
         }
     }
 
@@ -159,6 +159,7 @@ fn actor(actor: wit::Actor) -> core::Actor {
 
 fn decision(decision: core::Decision) -> wit::Decision {
     let status = decision.status();
+    let decision = decision.into_parts();
     wit::Decision {
         allowed: decision.allowed,
         would_deny: decision.would_deny,
@@ -171,8 +172,8 @@ fn decision(decision: core::Decision) -> wit::Decision {
             core::Reason::PipelinesOnly => wit::Reason::PipelinesOnly,
             core::Reason::TagImmutable => wit::Reason::TagImmutable,
         },
-        message: decision.message.into_owned(),
-        rule: decision.rule.map(|rule| rule.as_ref().to_owned()),
+        message: decision.message,
+        rule: decision.rule,
         protected_tags: decision.protected_tags,
         status,
         detail: decision.detail.map(|detail| wit::Detail {

@@ -7,11 +7,11 @@
 //! thrown to JS as a JSON string `{"message": …, "errors"|"error": …}` that
 //! `host-js/index.js` turns into its typed errors; nothing here can trap the instance.
 
+use policy_core::Limits;
 use policy_core::document::{
     IdenticalRepush, ImmutabilityDocument, LimitsSpec, Mode, Protect, Publish, ReferrerTags,
     Selector,
 };
-use policy_core::limits::Limits;
 use policy_core::{Decision, JsonError, LoadErrors, Policy, Request};
 use serde::Serialize;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -85,7 +85,7 @@ impl WasmPolicy {
 /// before the policy loads.
 #[wasm_bindgen(js_name = limitsFor)]
 pub fn limits_for(spec: &str) -> Result<String, String> {
-    let spec: LimitsSpec = policy_core::json::from_json(spec).map_err(|err| json_error(&err))?;
+    let spec: LimitsSpec = policy_core::from_json(spec).map_err(|err| json_error(&err))?;
     Ok(to_text(&Limits::from(spec)))
 }
 
@@ -137,9 +137,8 @@ struct PermissionsDefaults {
 /// `{"excluding": […]}`) counts against `max_pattern_length`.
 #[wasm_bindgen(js_name = patternLength)]
 pub fn pattern_length(selector: &str) -> Result<usize, String> {
-    let selector: Selector =
-        policy_core::json::from_json(selector).map_err(|err| json_error(&err))?;
-    Ok(policy_core::selector::pattern_length(&selector))
+    let selector: Selector = policy_core::from_json(selector).map_err(|err| json_error(&err))?;
+    Ok(selector.pattern_length())
 }
 
 /// What `load` throws for a refused policy.

@@ -74,13 +74,10 @@ pub(crate) async fn proxy(
         Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
     };
     let pass = state.identity.pass_through(request.headers());
-    let must_log_in = !actor.is_authenticated() && state.identity.mode() != AuthMode::None;
+    if let Some(refusal) = route.login_required(&actor, state.identity.mode().credentials()) {
+        return state.refuse(exchange, Some(&actor), refusal);
+    }
     match route {
-        Route::Base | Route::Catalog if must_log_in => state.refuse(
-            exchange,
-            Some(&actor),
-            Refusal::unauthorized("log in first (docker login, or skopeo --creds)"),
-        ),
         Route::Base => {
             state
                 .forward(exchange, &actor, request, pass, None, Held::Nothing)
@@ -210,7 +207,7 @@ async fn catalog(
     let shown = catalog::visible(&bytes, &actor, |asked| {
         policy
             .evaluate(asked)
-            .is_ok_and(|decision| decision.allowed)
+            .is_ok_and(|decision| decision.allowed())
     });
     let body = match shown {
         Ok(body) => body,
@@ -380,23 +377,23 @@ impl AppState {
                 }
             }
         }
-        if decision.would_deny {
+        if decision.would_deny() {
             tracing::warn!(
                 image = request.image(),
-                reason = decision.reason.as_str(),
+                reason = decision.reason().as_str(),
                 "audit mode let through: {}",
-                decision.message
+                decision.message()
             );
         }
-        if decision.allowed {
+        if decision.allowed() {
             return Ok(decision);
         }
         tracing::info!(
             image = request.image(),
             actor = request.actor().id.as_str(),
-            reason = decision.reason.as_str(),
+            reason = decision.reason().as_str(),
             "denied: {}",
-            decision.message
+            decision.message()
         );
         Err(Box::new(oci::response(Reply::denial(
             &decision,

@@ -10,6 +10,7 @@ use policy_core::{Actor, ActorKind};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use taglock_gateway::Credentials;
 use taglock_gateway::Refusal as ProxyError;
 
 /// How the proxy learns the actor of a request: `--auth` on the command line,
@@ -43,6 +44,14 @@ impl AuthMode {
             AuthMode::Basic => "basic",
             AuthMode::TrustedHeaders => "trusted-headers",
             AuthMode::None => "none",
+        }
+    }
+
+    /// The credentials clients are told to send when asked to log in.
+    pub fn credentials(self) -> Credentials {
+        match self {
+            AuthMode::Basic | AuthMode::TrustedHeaders => Credentials::Password,
+            AuthMode::None => Credentials::None,
         }
     }
 }

@@ -195,7 +195,7 @@ impl Metrics {
 
     /// Counts one decision and its evaluation time.
     pub fn decision(&self, request: &Request, decision: &Decision, took: Duration) {
-        let outcome = match (decision.allowed, decision.would_deny) {
+        let outcome = match (decision.allowed(), decision.would_deny()) {
             (true, true) => "would_deny",
             (true, false) => "allow",
             (false, _) => "deny",
@@ -203,7 +203,7 @@ impl Metrics {
         self.decisions
             .get_or_create(&DecisionLabels {
                 operation: operation(request),
-                reason: decision.reason.as_str(),
+                reason: decision.reason().as_str(),
                 outcome,
             })
             .inc();
@@ -277,7 +277,7 @@ mod tests {
         metrics.connection_limit_reached();
         metrics.connection_timeout(ConnectionTimeout::Header);
         let text = metrics.render();
-        let reason = decision.reason.as_str();
+        let reason = decision.reason().as_str();
         assert!(
             text.contains(&format!(
                 "taglock_decisions_total{{operation=\"pull\",reason=\"{reason}\",outcome=\""

@@ -296,6 +296,6 @@ pub(crate) fn load_policy(
 /// Whether the policy document has a `permissions` section (display only: the
 /// component decides what it means).
 fn declares_permissions(text: &str) -> bool {
-    policy_core::json::from_json::<policy_core::PolicyDocument>(text)
+    policy_core::from_json::<policy_core::PolicyDocument>(text)
         .is_ok_and(|doc| doc.permissions.is_some())
 }

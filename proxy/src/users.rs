@@ -15,7 +15,7 @@
 //! problem is listed, each located by entry index, name and field, or by line and
 //! column when the text is not JSON of the right shape.
 
-use policy_core::json::{self, JsonError};
+use policy_core::JsonError;
 use policy_core::{Actor, ActorKind};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -186,10 +186,11 @@ impl UsersFile {
         struct Document {
             users: Vec<UserEntry>,
         }
-        let document: Document = json::from_json(text).map_err(|error| UsersError::Json {
-            user: entry_name_at(text, &error.path),
-            error,
-        })?;
+        let document: Document =
+            policy_core::from_json(text).map_err(|error| UsersError::Json {
+                user: entry_name_at(text, &error.path),
+                error,
+            })?;
         let mut problems = Vec::new();
         // Each name's first entry: one lookup per entry, not a scan of the ones before.
         let mut first_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();

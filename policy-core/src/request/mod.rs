@@ -94,7 +94,7 @@ pub struct TagState {
     /// deleted manifest itself. Other requests ignore it.
     ///
     /// Every entry must be a valid digest and there may be at most
-    /// [`MAX_VIA`](crate::limits::MAX_VIA) of them; otherwise the request is
+    /// [`MAX_VIA`](crate::Limits::MAX_VIA) of them; otherwise the request is
     /// `invalid_request`. A tag listed in a digest delete's `tags` is judged the same
     /// whether it reaches the manifest directly or through indexes: `via` only names
     /// the path in the decision.

@@ -18,12 +18,12 @@
     clippy::result_large_err
 )]
 
+use policy_core::Role;
 use policy_core::document::{
     IdenticalRepush, Mode, PermissionsDocument, PolicyDocument, Protect, Publish, ReferrerTags,
     Selector,
 };
-use policy_core::request::{Actor, ActorKind, DeleteTarget, Request, TagState};
-use policy_core::role::Role;
+use policy_core::{Actor, ActorKind, DeleteTarget, Request, TagState};
 use regex::bytes::RegexBuilder;
 use serde_json::Value;
 

@@ -35,7 +35,7 @@ impl Engine for Native {
     fn evaluate(&mut self, policy: &Policy, request: &str) -> Result<Value, String> {
         let request = Request::from_json(request)
             .map_err(|err| format!("the request does not parse: {err}"))?;
-        Ok(policy.evaluate(&request).to_json_value())
+        to_json(policy.evaluate(&request))
     }
 
     fn test_tag(&mut self, policy: &Policy, image: &str, tag: &str) -> Result<Value, String> {
