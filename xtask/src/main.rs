@@ -243,10 +243,20 @@ fn embed(root: &Path, dir: &str, artifact: &Artifact, check: bool) -> Result<()>
         println!("{dir}/ is up to date ({digest})");
         return Ok(());
     }
+    // Written only when they change: the crates that embed them (`include_bytes!`)
+    // rebuild whenever the file's mtime moves, in every profile — the release CLI
+    // alone takes minutes.
+    let sum = format!("{digest}\n");
+    if std::fs::read(&wasm_path).is_ok_and(|bytes| bytes == artifact.bytes)
+        && std::fs::read_to_string(&sum_path).is_ok_and(|text| text == sum)
+    {
+        println!("embedded artifact unchanged: {}", wasm_path.display());
+        return Ok(());
+    }
     std::fs::create_dir_all(&path)?;
     std::fs::write(&wasm_path, &artifact.bytes)
         .with_context(|| format!("cannot write {}", wasm_path.display()))?;
-    std::fs::write(&sum_path, format!("{digest}\n"))
+    std::fs::write(&sum_path, sum)
         .with_context(|| format!("cannot write {}", sum_path.display()))?;
     println!("embedded artifact refreshed: {}", wasm_path.display());
     Ok(())
@@ -275,4 +285,33 @@ fn workspace_root() -> Result<PathBuf> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Artifact, embed};
+
+    /// Refreshing an embedded artifact that did not change leaves the file alone:
+    /// a new mtime would rebuild every crate that embeds it, in every profile.
+    #[test]
+    fn an_unchanged_artifact_is_not_rewritten() -> anyhow::Result<()> {
+        let root = std::env::temp_dir().join(format!("taglock-xtask-embed-{}", std::process::id()));
+        let artifact = |bytes: &[u8]| Artifact {
+            name: "a.wasm".to_owned(),
+            bytes: bytes.to_vec(),
+        };
+        let file = root.join("out/a.wasm");
+        embed(&root, "out", &artifact(b"one"), false)?;
+        let first = std::fs::metadata(&file)?.modified()?;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        embed(&root, "out", &artifact(b"one"), false)?;
+        assert_eq!(std::fs::metadata(&file)?.modified()?, first);
+        embed(&root, "out", &artifact(b"two"), false)?;
+        assert_eq!(std::fs::read(&file)?, b"two");
+        assert!(std::fs::metadata(&file)?.modified()? > first);
+        embed(&root, "out", &artifact(b"two"), true)?;
+        assert!(embed(&root, "out", &artifact(b"three"), true).is_err());
+        std::fs::remove_dir_all(&root)?;
+        Ok(())
+    }
 }
