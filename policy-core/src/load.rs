@@ -351,52 +351,70 @@ fn compile_selector(
         return None;
     }
     let length = selector::pattern_length(source);
-    let mut ok = true;
-    if length > limits.max_pattern_length {
-        let what = if globs.is_some() {
-            "the glob list (joined by commas)"
-        } else {
-            "the pattern"
-        };
-        problems.push(
-            LoadError::new(
-                LoadErrorCode::PatternTooLong,
-                path.clone(),
-                format!(
-                    "{what} has {length} characters, but the limits allow at most {}",
-                    limits.max_pattern_length
-                ),
-            )
-            .in_rule(rule)
-            .at_offset(Some(limits.max_pattern_length)),
-        );
-        ok = false;
+    let fits = length <= limits.max_pattern_length;
+    if !fits {
+        problems.push(pattern_too_long(
+            &path,
+            rule,
+            length,
+            globs.is_some(),
+            limits,
+        ));
         if length > CEILING.max_pattern_length {
             // Too long to be worth compiling: nothing good can come of it.
             return None;
         }
     }
     match Selector::compile_within(source, &mut problems.1) {
-        Ok(selector) => ok.then_some(selector),
-        Err(SelectorError { glob, error }) => {
-            let code = match error.kind {
-                PatternErrorKind::RegexSyntax => LoadErrorCode::RegexSyntax,
-                PatternErrorKind::RegexUnsupported => LoadErrorCode::RegexUnsupported,
-                PatternErrorKind::RegexTooLarge => LoadErrorCode::RegexTooLarge,
-                PatternErrorKind::GlobSyntax => LoadErrorCode::GlobSyntax,
-            };
-            let path = match glob {
-                Some(index) => format!("{path}[{index}]"),
-                None => path,
-            };
-            problems.push(
-                LoadError::new(code, path, error.message)
-                    .in_rule(rule)
-                    .at_offset(error.offset),
-            );
+        Ok(selector) => fits.then_some(selector),
+        Err(error) => {
+            problems.push(selector_error(error, path, rule));
             None
         }
     }
+}
+
+/// `pattern-too-long`, located at the limit.
+fn pattern_too_long(
+    path: &str,
+    rule: Option<&str>,
+    length: usize,
+    globs: bool,
+    limits: Limits,
+) -> LoadError {
+    let what = if globs {
+        "the glob list (joined by commas)"
+    } else {
+        "the pattern"
+    };
+    LoadError::new(
+        LoadErrorCode::PatternTooLong,
+        path,
+        format!(
+            "{what} has {length} characters, but the limits allow at most {}",
+            limits.max_pattern_length
+        ),
+    )
+    .in_rule(rule)
+    .at_offset(Some(limits.max_pattern_length))
+}
+
+/// A selector that does not compile, located at its glob when one is to blame.
+fn selector_error(error: SelectorError, path: String, rule: Option<&str>) -> LoadError {
+    let SelectorError { glob, error } = error;
+    let code = match error.kind {
+        PatternErrorKind::RegexSyntax => LoadErrorCode::RegexSyntax,
+        PatternErrorKind::RegexUnsupported => LoadErrorCode::RegexUnsupported,
+        PatternErrorKind::RegexTooLarge => LoadErrorCode::RegexTooLarge,
+        PatternErrorKind::GlobSyntax => LoadErrorCode::GlobSyntax,
+    };
+    let path = match glob {
+        Some(index) => format!("{path}[{index}]"),
+        None => path,
+    };
+    LoadError::new(code, path, error.message)
+        .in_rule(rule)
+        .at_offset(error.offset)
 }
 
 /// Compiles the `permissions` section: admins, repositories' grants, image links.

@@ -232,6 +232,27 @@ impl Access<'_> {
         None
     }
 
+    /// `permission_denied` in words: the role needed and the role held.
+    fn permission_denied(&self, image: &str, actor: &Actor, action: Action, verb: &str) -> String {
+        let on = match self.link {
+            Some(link) => format!(" on repository {}", link.image.repository),
+            None => String::new(),
+        };
+        let why = if action.creates() && self.required == Role::Admin {
+            format!(
+                " (image {image} has no record yet: a repository admin pushes it first, or adds a record so writers can)"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{} needs {}{on} to {verb} {image}, but has {}{why}",
+            describe_actor(actor),
+            self.required,
+            self.role
+        )
+    }
+
     /// A refusal in words: `verb` completes "… needs write to {verb} {image}".
     fn deny(
         &self,
@@ -241,7 +262,6 @@ impl Access<'_> {
         action: Action,
         verb: &str,
     ) -> Denial {
-        let repository = self.link.map(|l| &*l.image.repository);
         match refusal {
             Refusal::AuthenticationRequired => Denial::new(
                 Reason::AuthenticationRequired,
@@ -255,31 +275,13 @@ impl Access<'_> {
                     "image {image} is not linked to a repository; a workspace admin must link it in the policy before anyone can {verb} it"
                 ),
             ),
-            Refusal::PermissionDenied => {
-                let on = match repository {
-                    Some(repository) => format!(" on repository {repository}"),
-                    None => String::new(),
-                };
-                let why = if action.creates() && self.required == Role::Admin {
-                    format!(
-                        " (image {image} has no record yet: a repository admin pushes it first, or adds a record so writers can)"
-                    )
-                } else {
-                    String::new()
-                };
-                Denial::new(
-                    Reason::PermissionDenied,
-                    format!(
-                        "{} needs {}{on} to {verb} {image}, but has {}{why}",
-                        describe_actor(actor),
-                        self.required,
-                        self.role
-                    ),
-                )
-            }
+            Refusal::PermissionDenied => Denial::new(
+                Reason::PermissionDenied,
+                self.permission_denied(image, actor, action, verb),
+            ),
             Refusal::PipelinesOnly => {
-                let through = match repository {
-                    Some(repository) => format!(" of {repository}"),
+                let through = match self.link {
+                    Some(link) => format!(" of {}", link.image.repository),
                     None => String::new(),
                 };
                 Denial::new(
