@@ -50,8 +50,8 @@ impl std::fmt::Display for Protection<'_> {
 pub(crate) enum Verdict<'p> {
     /// Protected, by `protect: all` or by the first matching rule.
     Protected(Protection<'p>),
-    /// What would protect it, and the index of the first exception that exempts it.
-    Exempted(Protection<'p>, usize),
+    /// What would protect it, were it not for an exception.
+    Exempted(Protection<'p>),
     /// A referrer tag while `referrer_tags` is `mutable`.
     Referrer,
     /// `protect: some` and no rule matches.
@@ -66,7 +66,7 @@ impl<'p> Verdict<'p> {
     pub(crate) fn protection(self) -> Option<Protection<'p>> {
         match self {
             Verdict::Protected(protection) => Some(protection),
-            Verdict::Exempted(..) | Verdict::Referrer | Verdict::NoRule | Verdict::ModeNone => None,
+            Verdict::Exempted(_) | Verdict::Referrer | Verdict::NoRule | Verdict::ModeNone => None,
         }
     }
 
@@ -75,7 +75,7 @@ impl<'p> Verdict<'p> {
         match self {
             Verdict::Protected(Protection::All) => TagVerdict::All,
             Verdict::Protected(Protection::Rule(_)) => TagVerdict::Rule,
-            Verdict::Exempted(..) => TagVerdict::Exception,
+            Verdict::Exempted(_) => TagVerdict::Exception,
             Verdict::Referrer => TagVerdict::Referrer,
             Verdict::NoRule => TagVerdict::NoRule,
             Verdict::ModeNone => TagVerdict::ModeNone,
@@ -86,7 +86,6 @@ impl<'p> Verdict<'p> {
 impl Immutability {
     /// The verdict on `tag` of `image` once it exists (both already validated):
     /// `protect: none`, then referrer tags, then what protects it, then exceptions.
-    #[inline]
     pub(crate) fn verdict(&self, image: &str, tag: &str) -> Verdict<'_> {
         if self.protect == Protect::None {
             return Verdict::ModeNone;
@@ -97,9 +96,10 @@ impl Immutability {
         let Some(protection) = self.would_protect(image, tag) else {
             return Verdict::NoRule;
         };
-        match self.exception_for(tag) {
-            Some(exception) => Verdict::Exempted(protection, exception),
-            None => Verdict::Protected(protection),
+        if self.exempts(tag) {
+            Verdict::Exempted(protection)
+        } else {
+            Verdict::Protected(protection)
         }
     }
 
@@ -111,7 +111,6 @@ impl Immutability {
 
     /// What protects `tag` of `image` before exceptions: `all`, or the first rule
     /// (in document order) whose selectors match.
-    #[inline]
     fn would_protect(&self, image: &str, tag: &str) -> Option<Protection<'_>> {
         match self.protect {
             Protect::None => None,
@@ -124,8 +123,12 @@ impl Immutability {
         }
     }
 
+    /// Whether an exception exempts `tag`.
+    pub(crate) fn exempts(&self, tag: &str) -> bool {
+        self.exceptions.iter().any(|e| e.matches(tag))
+    }
+
     /// The index of the first exception that exempts `tag`.
-    #[inline]
     pub(crate) fn exception_for(&self, tag: &str) -> Option<usize> {
         self.exceptions.iter().position(|e| e.matches(tag))
     }
@@ -236,22 +239,29 @@ impl Policy {
         let imm = &self.immutability;
         let verdict = imm.verdict(image, tag);
         let matches = imm.rule_matches(image, tag);
+        let exception = imm.exception_for(tag);
         TagTest {
             tag: tag.to_owned(),
             error: None,
             protected: verdict.protection().is_some(),
             rule: verdict.protection().and_then(Protection::rule_name),
             because: verdict.code(),
-            why: imm.explain(verdict, &matches),
+            why: imm.explain(verdict, &matches, exception),
             matches,
-            exception: imm.exception_for(tag),
+            exception,
         }
     }
 }
 
 impl Immutability {
-    /// A valid tag's verdict in words; `matches` names the other rules that match.
-    fn explain(&self, verdict: Verdict<'_>, matches: &[RuleMatch]) -> String {
+    /// A valid tag's verdict in words; `matches` names the other rules that match,
+    /// `exception` is the first exception that exempts the tag.
+    fn explain(
+        &self,
+        verdict: Verdict<'_>,
+        matches: &[RuleMatch],
+        exception: Option<usize>,
+    ) -> String {
         match verdict {
             Verdict::Protected(Protection::Rule(rule)) => {
                 let mut text = format!("rule \"{}\" ({})", rule.name, rule.tags.display());
@@ -268,9 +278,9 @@ impl Immutability {
             Verdict::Protected(Protection::All) => {
                 "all tags are protected (protect: all)".to_owned()
             }
-            Verdict::Exempted(protection, index) => {
-                let mut text = match self.exceptions.get(index) {
-                    Some(exception) => format!(
+            Verdict::Exempted(protection) => {
+                let mut text = match exception.and_then(|i| Some((i, self.exceptions.get(i)?))) {
+                    Some((index, exception)) => format!(
                         "exempted by exception {} ({})",
                         index + 1,
                         exception.display()

@@ -79,6 +79,13 @@ fn lint(code: LintCode, path: String, rule: Option<&str>, message: String) -> Li
     }
 }
 
+/// Adds a lint, if a check produced one.
+fn report(out: &mut Vec<Lint>, lint: Option<Lint>) {
+    if let Some(lint) = lint {
+        out.push(lint);
+    }
+}
+
 /// Which names a selector is matched against.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Alphabet {
@@ -113,10 +120,7 @@ impl Alphabet {
     /// Whether one glob matches every name: `*` or `**` for a tag, `**` for an
     /// image name (whose `*` stops at `/`).
     fn glob_matches_all(self, glob: &str) -> bool {
-        match self {
-            Alphabet::Tag => glob == "*" || glob == "**",
-            Alphabet::Image => glob == "**",
-        }
+        glob == "**" || (self == Alphabet::Tag && glob == "*")
     }
 }
 
@@ -125,19 +129,20 @@ impl Alphabet {
 /// image link.
 pub(crate) fn lints(policy: &Policy) -> Vec<Lint> {
     let mut out = Vec::new();
-    out.extend(no_rules(policy));
-    out.extend(rules_ignored(policy));
+    report(&mut out, no_rules(policy));
+    report(&mut out, rules_ignored(policy));
     if policy.immutability.protect == Protect::Some {
-        for index in 0..policy.immutability.rules.len() {
-            rule_lints(policy, index, &mut out);
+        let sources = &policy.document.immutability.rules;
+        for (index, (source, rule)) in sources.iter().zip(&policy.immutability.rules).enumerate() {
+            rule_lints(policy, index, source, rule, &mut out);
         }
     }
-    out.extend(exceptions_cancel_rules(policy));
-    out.extend(all_protects_latest(policy));
+    report(&mut out, exceptions_cancel_rules(policy));
+    report(&mut out, all_protects_latest(policy));
     exception_lints(policy, &mut out);
     if let Some(permissions) = &policy.document.permissions {
         for (index, image) in permissions.images.iter().enumerate() {
-            out.extend(unknown_repository(permissions, index, image));
+            report(&mut out, unknown_repository(permissions, index, image));
         }
     }
     out
@@ -176,46 +181,39 @@ fn rules_ignored(policy: &Policy) -> Option<Lint> {
     ))
 }
 
-/// A check of the rule at an index among the policy's rules.
-type RuleLint = fn(&Policy, usize, &Rule) -> Option<Lint>;
-
-/// The lints of one rule among the others, in the order they are reported
-/// (after those of its selectors).
-const RULE_LINTS: [RuleLint; 3] = [excluding_does_not_subtract, shadowed_rule, protects_latest];
-
-/// Every lint of the rule at `index` (`protect: some`): its selectors', then [`RULE_LINTS`].
-fn rule_lints(policy: &Policy, index: usize, out: &mut Vec<Lint>) {
-    let (Some(source), Some(rule)) = (
-        policy.document.immutability.rules.get(index),
-        policy.immutability.rules.get(index),
-    ) else {
-        return;
-    };
+/// Every lint of one rule (`protect: some`), in the order they are reported: its
+/// selectors', then its own among the other rules'.
+fn rule_lints(
+    policy: &Policy,
+    index: usize,
+    source: &document::RuleDocument,
+    rule: &Rule,
+    out: &mut Vec<Lint>,
+) {
+    let path = format!("immutability.rules[{index}]");
     let name = Some(&*rule.name);
-    let path = format!("immutability.rules[{index}].tags");
+    let tags = format!("{path}.tags");
     selector_lints(
-        &site(&source.tags, &rule.tags, &path, name, Alphabet::Tag),
+        &site(&source.tags, &rule.tags, &tags, name, Alphabet::Tag),
         out,
     );
     if let (Some(source), Some(compiled)) = (&source.repositories, &rule.repositories) {
-        let path = format!("immutability.rules[{index}].repositories");
+        let path = format!("{path}.repositories");
         selector_lints(&site(source, compiled, &path, name, Alphabet::Image), out);
     }
-    out.extend(
-        RULE_LINTS
-            .iter()
-            .filter_map(|check| check(policy, index, rule)),
-    );
+    report(out, excluding_does_not_subtract(policy, &path, rule));
+    report(out, shadowed_rule(policy, index, &path, rule));
+    report(out, protects_latest(policy, &path, rule));
 }
 
 /// An `excluding` rule next to other rules: it does not subtract from them.
-fn excluding_does_not_subtract(policy: &Policy, index: usize, rule: &Rule) -> Option<Lint> {
+fn excluding_does_not_subtract(policy: &Policy, path: &str, rule: &Rule) -> Option<Lint> {
     if rule.tags.kind() != SelectorKind::Excluding || policy.immutability.rules.len() <= 1 {
         return None;
     }
     Some(lint(
         LintCode::ExcludingDoesNotSubtract,
-        format!("immutability.rules[{index}].tags.excluding"),
+        format!("{path}.tags.excluding"),
         Some(&rule.name),
         format!(
             "rule \"{}\" protects every tag except its list on its own; it does not subtract from the other rules (rules are OR-ed). To exempt tags from every rule, use `exceptions`",
@@ -225,7 +223,7 @@ fn excluding_does_not_subtract(policy: &Policy, index: usize, rule: &Rule) -> Op
 }
 
 /// A rule an earlier rule always pre-empts.
-fn shadowed_rule(policy: &Policy, index: usize, rule: &Rule) -> Option<Lint> {
+fn shadowed_rule(policy: &Policy, index: usize, path: &str, rule: &Rule) -> Option<Lint> {
     let earlier = policy
         .immutability
         .rules
@@ -234,7 +232,7 @@ fn shadowed_rule(policy: &Policy, index: usize, rule: &Rule) -> Option<Lint> {
         .find(|earlier| covers(earlier, rule))?;
     Some(lint(
         LintCode::ShadowedRule,
-        format!("immutability.rules[{index}]"),
+        path.to_owned(),
         Some(&rule.name),
         format!(
             "rule \"{}\" is shadowed by the earlier rule \"{}\": every tag it protects is already protected by it, so decisions never name it",
@@ -244,13 +242,13 @@ fn shadowed_rule(policy: &Policy, index: usize, rule: &Rule) -> Option<Lint> {
 }
 
 /// A rule that protects `latest`, which no exception exempts.
-fn protects_latest(policy: &Policy, index: usize, rule: &Rule) -> Option<Lint> {
+fn protects_latest(policy: &Policy, path: &str, rule: &Rule) -> Option<Lint> {
     if !rule.tags.matches("latest") || excepted(policy, "latest") {
         return None;
     }
     Some(lint(
         LintCode::ProtectsLatest,
-        format!("immutability.rules[{index}].tags"),
+        format!("{path}.tags"),
         Some(&rule.name),
         format!(
             "rule \"{}\" protects `latest`: once pushed it can never move to a newer image. Add {{\"matching\": [\"latest\"]}} to `exceptions` if it should keep moving",
@@ -289,14 +287,10 @@ fn cancelled(imm: &Immutability) -> bool {
         })
 }
 
-/// `protect: all` and no exception for `latest` (unless an exception cancels
-/// everything: [`exceptions_cancel_rules`] says so).
+/// `protect: all` and no exception for `latest`. (An exception that matches every
+/// tag, which [`exceptions_cancel_rules`] reports, matches `latest` too.)
 fn all_protects_latest(policy: &Policy) -> Option<Lint> {
-    let imm = &policy.immutability;
-    if imm.protect != Protect::All
-        || imm.exceptions.iter().any(matches_every_tag)
-        || excepted(policy, "latest")
-    {
+    if policy.immutability.protect != Protect::All || excepted(policy, "latest") {
         return None;
     }
     Some(lint(
@@ -344,7 +338,7 @@ fn unknown_repository(
 
 /// Whether an exception exempts `tag`.
 fn excepted(policy: &Policy, tag: &str) -> bool {
-    policy.immutability.exception_for(tag).is_some()
+    policy.immutability.exempts(tag)
 }
 
 /// One selector under lint: as written, compiled, where, and in which rule.
@@ -384,32 +378,21 @@ impl Site<'_> {
         };
         lint(code, format!("{}.{field}", self.path), self.rule, message)
     }
-
-    /// The regex, if the selector is one.
-    fn regex(&self) -> Option<&str> {
-        match self.source {
-            document::Selector::Regex(re) => Some(re),
-            document::Selector::Matching(_) | document::Selector::Excluding(_) => None,
-        }
-    }
 }
 
-/// The lints of one selector on its own, in the order they are reported.
-const SELECTOR_LINTS: [fn(&Site<'_>) -> Option<Lint>; 4] = [
-    unanchored_regex,
-    unescaped_dot,
-    regex_matches_every_tag,
-    never_matches,
-];
-
-/// Lints about one selector on its own: [`SELECTOR_LINTS`].
+/// Lints about one selector on its own, in the order they are reported.
 fn selector_lints(site: &Site<'_>, out: &mut Vec<Lint>) {
-    out.extend(SELECTOR_LINTS.iter().filter_map(|check| check(site)));
+    report(out, unanchored_regex(site));
+    report(out, unescaped_dot(site));
+    report(out, regex_matches_every_tag(site));
+    report(out, never_matches(site));
 }
 
 /// A regex not anchored at both ends.
 fn unanchored_regex(site: &Site<'_>) -> Option<Lint> {
-    let source = site.regex()?;
+    let document::Selector::Regex(source) = site.source else {
+        return None;
+    };
     let hir = site.compiled.hir();
     let props = hir.properties();
     let start = anchored_start(hir);
@@ -445,7 +428,9 @@ fn unanchored_regex(site: &Site<'_>) -> Option<Lint> {
 
 /// A lone `.` in a regex, located at it.
 fn unescaped_dot(site: &Site<'_>) -> Option<Lint> {
-    let source = site.regex()?;
+    let document::Selector::Regex(source) = site.source else {
+        return None;
+    };
     let offset = lone_dot(site.compiled.ast())?;
     Some(Lint {
         offset: Some(pattern::char_offset(source, offset)),
@@ -458,7 +443,9 @@ fn unescaped_dot(site: &Site<'_>) -> Option<Lint> {
 
 /// A tag regex that can match the empty string somewhere, so every tag.
 fn regex_matches_every_tag(site: &Site<'_>) -> Option<Lint> {
-    let source = site.regex()?;
+    let document::Selector::Regex(source) = site.source else {
+        return None;
+    };
     if site.alphabet != Alphabet::Tag || !matches_empty_anywhere(site.compiled.hir()) {
         return None;
     }

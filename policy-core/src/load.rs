@@ -212,7 +212,9 @@ fn compile_rules(
     let mut names = BTreeSet::new();
     let mut compiled = Vec::with_capacity(rules.len().min(limits.max_rules));
     for (index, rule) in rules.iter().enumerate().take(limits.max_rules) {
-        compiled.extend(compile_rule(index, rule, limits, &mut names, problems));
+        if let Some(rule) = compile_rule(index, rule, limits, &mut names, problems) {
+            compiled.push(rule);
+        }
     }
     compiled
 }
@@ -507,7 +509,9 @@ fn compile_images(
             (Some(name), None) => add_record(&mut records, name, link, &path, problems),
             (None, Some(pattern)) => {
                 let compiled = compile_image_pattern(pattern, &path, limits, problems);
-                patterns.extend(compiled.map(|selector| (selector, link)));
+                if let Some(selector) = compiled {
+                    patterns.push((selector, link));
+                }
             }
             _ => problems.push(LoadError::new(
                 LoadErrorCode::InvalidImageEntry,

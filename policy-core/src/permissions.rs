@@ -27,7 +27,6 @@ pub(crate) enum Action {
 impl Action {
     /// The role the action needs; `record`: the image has an exact record (or a
     /// host-resolved role vouches for it), so writers may create it.
-    #[inline]
     fn requires(self, record: bool) -> Role {
         match self {
             Action::Read => Role::Read,
@@ -43,7 +42,6 @@ impl Action {
     }
 
     /// Whether the action creates the image (a first push, upload or mount).
-    #[inline]
     fn creates(self) -> bool {
         matches!(
             self,
@@ -137,7 +135,6 @@ impl Policy {
 
     /// What the policy knows of `actor` on `image` for `action`; `None` when
     /// permissions are not checked (no permissions section, no host-resolved role).
-    #[inline]
     fn access(&self, image: &str, actor: &Actor, action: Action) -> Option<Access<'_>> {
         let link = match &self.permissions {
             Some(permissions) => permissions.link(image),
@@ -160,7 +157,6 @@ impl Policy {
 
     /// The actor's role on a (maybe unlinked) image: admin for a workspace admin,
     /// else the host-resolved role, else the policy's grants.
-    #[inline]
     fn role(&self, actor: &Actor, link: Option<Link<'_>>, workspace_admin: bool) -> Role {
         if workspace_admin {
             return Role::Admin;
@@ -205,7 +201,6 @@ enum Refusal {
 
 impl Access<'_> {
     /// The first refusal in check order, if any.
-    #[inline]
     fn refusal(&self, actor: &Actor, action: Action) -> Option<Refusal> {
         let public_read = action == Action::Read
             && self.link.is_some_and(|l| l.image.public)
