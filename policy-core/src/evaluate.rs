@@ -222,90 +222,102 @@ impl Policy {
         if self.immutability.admin_delete && self.is_workspace_admin(&request.actor) {
             return None;
         }
-        let image = request.image.as_str();
-        let imm = &self.immutability;
-        let tail = if imm.admin_delete {
+        match (&request.target, &request.tags) {
+            (DeleteTarget::Tag(tag), _) => self.tag_delete_immutability(request, tag),
+            (target, None) => self.unknown_tags_immutability(&request.image, target),
+            (target, Some(tags)) => self.tagged_delete_immutability(&request.image, target, tags),
+        }
+    }
+
+    /// Who may still delete a protected tag: "…; {tail}".
+    fn delete_tail(&self) -> &'static str {
+        if self.immutability.admin_delete {
             "only a workspace admin may delete it"
         } else {
             "nobody may delete it (admin_delete is off)"
-        };
-        let current_of = |name: &str| {
-            request
-                .tags
-                .iter()
-                .flatten()
-                .find(|t| t.name == name)
-                .and_then(|t| t.current.as_deref())
-        };
-        match &request.target {
-            DeleteTarget::Tag(tag) => {
-                // A tag being deleted exists, whatever the host knows of its digest.
-                let protection = imm.protection(image, tag)?;
-                let message = format!("tag {tag} of {image} is immutable ({}); {tail}", protection);
-                Some(Denial::immutable(
-                    protection,
-                    Some(tag),
-                    current_of(tag),
-                    message,
-                ))
-            }
-            DeleteTarget::Digest(_) | DeleteTarget::Image if request.tags.is_none() => {
-                let protection = imm.could_protect(image)?;
-                let what = match &request.target {
-                    DeleteTarget::Digest(digest) => {
-                        format!("manifest {} of {image}", short_digest(digest))
-                    }
-                    _ => format!("image {image}"),
-                };
-                let message = format!(
-                    "the tags of {what} are unknown and {} could protect them, so the delete is refused (fail closed); {tail}",
-                    match protection {
-                        Protection::All => "protect: all".to_owned(),
-                        Protection::Rule(rule) => format!("rule \"{}\"", rule.name),
-                    }
-                );
-                Some(Denial::immutable(protection, None, None, message))
-            }
-            target => {
-                let (tag, protection) = request
-                    .tags
-                    .iter()
-                    .flatten()
-                    .find_map(|t| imm.protection(image, &t.name).map(|p| (t, p)))?;
-                let name = &tag.name;
-                let why = protection;
-                let (message, via) = match target {
-                    DeleteTarget::Digest(digest) if tag.via.is_empty() => (
-                        format!(
-                            "manifest {} of {image} is referenced by immutable tag {name} ({why}); {tail}",
-                            short_digest(digest)
-                        ),
-                        Vec::new(),
-                    ),
-                    DeleteTarget::Digest(digest) => (
-                        format!(
-                            "manifest {} of {image} is reachable from immutable tag {name} ({why}) through {} {}; {tail}",
-                            short_digest(digest),
-                            if tag.via.len() == 1 {
-                                "index"
-                            } else {
-                                "indexes"
-                            },
-                            Path(&tag.via)
-                        ),
-                        tag.via.clone(),
-                    ),
-                    _ => (
-                        format!("image {image} holds immutable tag {name} ({why}); {tail}"),
-                        Vec::new(),
-                    ),
-                };
-                let mut denial =
-                    Denial::immutable(protection, Some(name), tag.current.as_deref(), message);
-                denial.detail.via = via;
-                Some(denial)
-            }
         }
+    }
+
+    /// A tag delete: the tag being deleted exists, whatever the host knows of its digest.
+    fn tag_delete_immutability(&self, request: &DeleteRequest, tag: &str) -> Option<Denial> {
+        let image = request.image.as_str();
+        let protection = self.immutability.protection(image, tag)?;
+        let current = request
+            .tags
+            .iter()
+            .flatten()
+            .find(|t| t.name == tag)
+            .and_then(|t| t.current.as_deref());
+        let message = format!(
+            "tag {tag} of {image} is immutable ({protection}); {}",
+            self.delete_tail()
+        );
+        Some(Denial::immutable(protection, Some(tag), current, message))
+    }
+
+    /// A digest or image delete whose tags the host does not know: refused when
+    /// some rule could protect one of them (fail closed).
+    fn unknown_tags_immutability(&self, image: &str, target: &DeleteTarget) -> Option<Denial> {
+        let protection = self.immutability.could_protect(image)?;
+        let what = match target {
+            DeleteTarget::Digest(digest) => {
+                format!("manifest {} of {image}", short_digest(digest))
+            }
+            _ => format!("image {image}"),
+        };
+        let message = format!(
+            "the tags of {what} are unknown and {} could protect them, so the delete is refused (fail closed); {}",
+            match protection {
+                Protection::All => "protect: all".to_owned(),
+                Protection::Rule(rule) => format!("rule \"{}\"", rule.name),
+            },
+            self.delete_tail()
+        );
+        Some(Denial::immutable(protection, None, None, message))
+    }
+
+    /// A digest or image delete with its tags known: the first protected one refuses it.
+    fn tagged_delete_immutability(
+        &self,
+        image: &str,
+        target: &DeleteTarget,
+        tags: &[TagState],
+    ) -> Option<Denial> {
+        let (tag, protection) = tags
+            .iter()
+            .find_map(|t| self.immutability.protection(image, &t.name).map(|p| (t, p)))?;
+        let name = &tag.name;
+        let why = protection;
+        let tail = self.delete_tail();
+        let (message, via) = match target {
+            DeleteTarget::Digest(digest) if tag.via.is_empty() => (
+                format!(
+                    "manifest {} of {image} is referenced by immutable tag {name} ({why}); {tail}",
+                    short_digest(digest)
+                ),
+                Vec::new(),
+            ),
+            DeleteTarget::Digest(digest) => (
+                format!(
+                    "manifest {} of {image} is reachable from immutable tag {name} ({why}) through {} {}; {tail}",
+                    short_digest(digest),
+                    if tag.via.len() == 1 {
+                        "index"
+                    } else {
+                        "indexes"
+                    },
+                    Path(&tag.via)
+                ),
+                tag.via.clone(),
+            ),
+            _ => (
+                format!("image {image} holds immutable tag {name} ({why}); {tail}"),
+                Vec::new(),
+            ),
+        };
+        let mut denial = Denial::immutable(protection, Some(name), tag.current.as_deref(), message);
+        denial.detail.via = via;
+        Some(denial)
     }
 
     /// Decides a blob upload: judged like a push with no tags.

@@ -44,29 +44,93 @@ impl std::fmt::Display for Protection<'_> {
     }
 }
 
+/// A valid tag's verdict: whether it is protected, and why (or why not). Pushes,
+/// deletes and the pattern tester all read it, so they cannot disagree.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Verdict<'p> {
+    /// Protected, by `protect: all` or by the first matching rule.
+    Protected(Protection<'p>),
+    /// What would protect it, were it not for an exception.
+    Exempted(Protection<'p>),
+    /// A referrer tag while `referrer_tags` is `mutable`.
+    Referrer,
+    /// `protect: some` and no rule matches.
+    NoRule,
+    /// `protect: none`.
+    ModeNone,
+}
+
+impl<'p> Verdict<'p> {
+    /// What protects the tag, if it is protected.
+    #[inline]
+    pub(crate) fn protection(self) -> Option<Protection<'p>> {
+        match self {
+            Verdict::Protected(protection) => Some(protection),
+            Verdict::Exempted(_) | Verdict::Referrer | Verdict::NoRule | Verdict::ModeNone => None,
+        }
+    }
+
+    /// The verdict's stable code.
+    fn code(self) -> TagVerdict {
+        match self {
+            Verdict::Protected(Protection::All) => TagVerdict::All,
+            Verdict::Protected(Protection::Rule(_)) => TagVerdict::Rule,
+            Verdict::Exempted(_) => TagVerdict::Exception,
+            Verdict::Referrer => TagVerdict::Referrer,
+            Verdict::NoRule => TagVerdict::NoRule,
+            Verdict::ModeNone => TagVerdict::ModeNone,
+        }
+    }
+}
+
 impl Immutability {
+    /// The verdict on `tag` of `image` once it exists (both already validated):
+    /// `protect: none`, then referrer tags, then what protects it, then exceptions.
+    pub(crate) fn verdict(&self, image: &str, tag: &str) -> Verdict<'_> {
+        if self.protect == Protect::None {
+            return Verdict::ModeNone;
+        }
+        if self.referrer_tags == ReferrerTags::Mutable && names::is_referrer_tag(tag) {
+            return Verdict::Referrer;
+        }
+        let Some(protection) = self.would_protect(image, tag) else {
+            return Verdict::NoRule;
+        };
+        if self.exempts(tag) {
+            Verdict::Exempted(protection)
+        } else {
+            Verdict::Protected(protection)
+        }
+    }
+
     /// Whether `tag` of `image` is protected once it exists (both already validated).
     #[inline]
     pub(crate) fn protection(&self, image: &str, tag: &str) -> Option<Protection<'_>> {
+        self.verdict(image, tag).protection()
+    }
+
+    /// What protects `tag` of `image` before exceptions: `all`, or the first rule
+    /// (in document order) whose selectors match.
+    fn would_protect(&self, image: &str, tag: &str) -> Option<Protection<'_>> {
         match self.protect {
-            Protect::None => return None,
-            Protect::All | Protect::Some => {}
+            Protect::None => None,
+            Protect::All => Some(Protection::All),
+            Protect::Some => self
+                .rules
+                .iter()
+                .find(|r| r.applies_to(image) && r.tags.matches(tag))
+                .map(Protection::Rule),
         }
-        if self.referrer_tags == ReferrerTags::Mutable && names::is_referrer_tag(tag) {
-            return None;
-        }
-        let protection = match self.protect {
-            Protect::All => Protection::All,
-            _ => Protection::Rule(
-                self.rules
-                    .iter()
-                    .find(|r| r.applies_to(image) && r.tags.matches(tag))?,
-            ),
-        };
-        if self.exceptions.iter().any(|e| e.matches(tag)) {
-            return None;
-        }
-        Some(protection)
+    }
+
+    /// Whether an exception exempts `tag`.
+    pub(crate) fn exempts(&self, tag: &str) -> bool {
+        self.exceptions.iter().any(|e| e.matches(tag))
+    }
+
+    /// The index of the first exception that exempts `tag`.
+    pub(crate) fn exception_for(&self, tag: &str) -> Option<usize> {
+        self.exceptions.iter().position(|e| e.matches(tag))
     }
 
     /// What could protect some tag of `image` whose tags are unknown (fail closed).
@@ -80,6 +144,25 @@ impl Immutability {
                 .find(|r| r.applies_to(image))
                 .map(Protection::Rule),
         }
+    }
+
+    /// Every rule whose selectors match `tag` of `image`, in document order, with
+    /// the matched span (only `protect: some` reads rules).
+    fn rule_matches(&self, image: &str, tag: &str) -> Vec<RuleMatch> {
+        if self.protect != Protect::Some {
+            return Vec::new();
+        }
+        self.rules
+            .iter()
+            .filter(|r| r.applies_to(image))
+            .filter_map(|r| {
+                r.tags.find(tag).map(|span| RuleMatch {
+                    rule: Arc::clone(&r.name),
+                    start: span.start,
+                    end: span.end,
+                })
+            })
+            .collect()
     }
 }
 
@@ -140,75 +223,51 @@ impl Policy {
     /// Tests one tag of one image: protected or not, by which rule, and every rule
     /// that matches with the matched span (for highlighting).
     pub fn test_tag(&self, image: &str, tag: &str) -> TagTest {
-        let mut test = TagTest {
+        if let Err(err) = names::check_image_name(image).and_then(|()| names::check_tag(tag)) {
+            let error = err.to_string();
+            return TagTest {
+                tag: tag.to_owned(),
+                error: Some(error.clone()),
+                protected: false,
+                rule: None,
+                because: TagVerdict::Invalid,
+                matches: Vec::new(),
+                exception: None,
+                why: error,
+            };
+        }
+        let imm = &self.immutability;
+        let verdict = imm.verdict(image, tag);
+        let matches = imm.rule_matches(image, tag);
+        let exception = imm.exception_for(tag);
+        TagTest {
             tag: tag.to_owned(),
             error: None,
-            protected: false,
-            rule: None,
-            because: TagVerdict::Invalid,
-            matches: Vec::new(),
-            exception: None,
-            why: String::new(),
-        };
-        if let Err(err) = names::check_image_name(image).and_then(|()| names::check_tag(tag)) {
-            let err = err.to_string();
-            test.why.clone_from(&err);
-            test.error = Some(err);
-            return test;
+            protected: verdict.protection().is_some(),
+            rule: verdict.protection().and_then(Protection::rule_name),
+            because: verdict.code(),
+            why: imm.explain(verdict, &matches, exception),
+            matches,
+            exception,
         }
-        let imm = &self.immutability;
-        if imm.protect == crate::document::Protect::Some {
-            test.matches = imm
-                .rules
-                .iter()
-                .filter(|r| r.applies_to(image))
-                .filter_map(|r| {
-                    r.tags.find(tag).map(|span| RuleMatch {
-                        rule: Arc::clone(&r.name),
-                        start: span.start,
-                        end: span.end,
-                    })
-                })
-                .collect();
-        }
-        test.exception = imm.exceptions.iter().position(|e| e.matches(tag));
-        let protection = imm.protection(image, tag);
-        test.protected = protection.is_some();
-        test.rule = protection.and_then(Protection::rule_name);
-        test.because = match (protection, imm.protect) {
-            (Some(Protection::All), _) => TagVerdict::All,
-            (Some(Protection::Rule(_)), _) => TagVerdict::Rule,
-            (None, Protect::None) => TagVerdict::ModeNone,
-            (None, _)
-                if imm.referrer_tags == ReferrerTags::Mutable && names::is_referrer_tag(tag) =>
-            {
-                TagVerdict::Referrer
-            }
-            (None, Protect::All) => TagVerdict::Exception,
-            (None, _) if test.exception.is_some() && !test.matches.is_empty() => {
-                TagVerdict::Exception
-            }
-            (None, _) => TagVerdict::NoRule,
-        };
-        test.why = self.explain(&test);
-        test
     }
+}
 
-    /// A valid tag's verdict in words.
-    fn explain(&self, test: &TagTest) -> String {
-        let imm = &self.immutability;
-        let first_match = test.matches.first().map(|m| &*m.rule);
-        match test.because {
-            TagVerdict::Rule => {
-                let rule = test.rule.as_deref().or(first_match).unwrap_or_default();
-                let mut text = format!("rule \"{rule}\"");
-                if let Some(r) = imm.rules.iter().find(|r| &*r.name == rule) {
-                    text.push_str(&format!(" ({})", r.tags.display()));
-                }
-                let others: Vec<String> = test
-                    .matches
+impl Immutability {
+    /// A valid tag's verdict in words; `matches` names the other rules that match,
+    /// `exception` is the first exception that exempts the tag.
+    fn explain(
+        &self,
+        verdict: Verdict<'_>,
+        matches: &[RuleMatch],
+        exception: Option<usize>,
+    ) -> String {
+        match verdict {
+            Verdict::Protected(Protection::Rule(rule)) => {
+                let mut text = format!("rule \"{}\" ({})", rule.name, rule.tags.display());
+                let others: Vec<String> = matches
                     .iter()
-                    .filter(|m| &*m.rule != rule)
+                    .filter(|m| m.rule != rule.name)
                     .map(|m| format!("\"{}\"", m.rule))
                     .collect();
                 if !others.is_empty() {
@@ -216,32 +275,28 @@ impl Policy {
                 }
                 text
             }
-            TagVerdict::All => "all tags are protected (protect: all)".to_owned(),
-            TagVerdict::Exception => {
-                let mut text = match test
-                    .exception
-                    .and_then(|i| Some((i, imm.exceptions.get(i)?)))
-                {
-                    Some((index, exception)) => {
-                        format!(
-                            "exempted by exception {} ({})",
-                            index + 1,
-                            exception.display()
-                        )
-                    }
+            Verdict::Protected(Protection::All) => {
+                "all tags are protected (protect: all)".to_owned()
+            }
+            Verdict::Exempted(protection) => {
+                let mut text = match exception.and_then(|i| Some((i, self.exceptions.get(i)?))) {
+                    Some((index, exception)) => format!(
+                        "exempted by exception {} ({})",
+                        index + 1,
+                        exception.display()
+                    ),
                     None => "exempted by an exception".to_owned(),
                 };
-                if let Some(rule) = first_match {
-                    text.push_str(&format!("; rule \"{rule}\" would protect it"));
+                if let Protection::Rule(rule) = protection {
+                    text.push_str(&format!("; rule \"{}\" would protect it", rule.name));
                 }
                 text
             }
-            TagVerdict::Referrer => {
+            Verdict::Referrer => {
                 "referrer tag (sha256-…): stays mutable while referrer_tags is mutable".to_owned()
             }
-            TagVerdict::NoRule => "no rule matches".to_owned(),
-            TagVerdict::ModeNone => "protect: none, every tag stays mutable".to_owned(),
-            TagVerdict::Invalid => test.error.clone().unwrap_or_default(),
+            Verdict::NoRule => "no rule matches".to_owned(),
+            Verdict::ModeNone => "protect: none, every tag stays mutable".to_owned(),
         }
     }
 }

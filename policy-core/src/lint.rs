@@ -5,7 +5,7 @@
 use crate::document::{self, Protect};
 use crate::names;
 use crate::pattern;
-use crate::policy::{Policy, Rule};
+use crate::policy::{Immutability, Policy, Rule};
 use crate::selector::{Selector, SelectorKind};
 use crate::unit_enum::codes;
 use regex_syntax::ast::{Ast, RepetitionKind};
@@ -81,6 +81,13 @@ fn lint(code: LintCode, path: String, rule: Option<&str>, message: String) -> Li
     }
 }
 
+/// Adds a lint, if a check produced one.
+fn report(out: &mut Vec<Lint>, lint: Option<Lint>) {
+    if let Some(lint) = lint {
+        out.push(lint);
+    }
+}
+
 /// Which names a selector is matched against.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Alphabet {
@@ -103,245 +110,294 @@ impl Alphabet {
             Alphabet::Image => "image name",
         }
     }
+
+    /// The characters its names hold, in words.
+    fn characters(self) -> &'static str {
+        match self {
+            Alphabet::Tag => "letters, digits, `_`, `.` and `-`",
+            Alphabet::Image => "lowercase letters, digits, `_`, `.`, `-` and `/`",
+        }
+    }
+
+    /// Whether one glob matches every name: `*` or `**` for a tag, `**` for an
+    /// image name (whose `*` stops at `/`).
+    fn glob_matches_all(self, glob: &str) -> bool {
+        glob == "**" || (self == Alphabet::Tag && glob == "*")
+    }
 }
 
-/// Computes every lint of a compiled policy.
+/// Computes every lint of a compiled policy, in a stable order: the rules'
+/// presence, each rule, the exceptions against the rules, each exception, each
+/// image link.
 pub(crate) fn lints(policy: &Policy) -> Vec<Lint> {
     let mut out = Vec::new();
-    let doc = &policy.document.immutability;
-    let imm = &policy.immutability;
-    match (imm.protect, doc.rules.is_empty()) {
-        (Protect::Some, true) => out.push(lint(
-            LintCode::NoRules,
-            "immutability.protect".into(),
-            None,
-            "`protect` is `some` but there are no rules, so no tag is protected; add a rule or choose `all`".into(),
-        )),
-        (Protect::None | Protect::All, false) => out.push(lint(
-            LintCode::RulesIgnored,
-            "immutability.rules".into(),
-            None,
-            format!(
-                "rules are only meaningful under `protect: some`; under `{}` they are ignored",
-                if imm.protect == Protect::All { "all" } else { "none" }
-            ),
-        )),
-        _ => {}
-    }
-    if imm.protect == Protect::Some {
-        for (index, (source, rule)) in doc.rules.iter().zip(&imm.rules).enumerate() {
-            let path = format!("immutability.rules[{index}]");
-            let name = Some(&*rule.name);
-            selector_lints(
-                &source.tags,
-                &rule.tags,
-                &format!("{path}.tags"),
-                name,
-                Alphabet::Tag,
-                &mut out,
-            );
-            if let (Some(source), Some(compiled)) = (&source.repositories, &rule.repositories) {
-                let path = format!("{path}.repositories");
-                selector_lints(source, compiled, &path, name, Alphabet::Image, &mut out);
-            }
-            if rule.tags.kind() == SelectorKind::Excluding && imm.rules.len() > 1 {
-                out.push(lint(
-                    LintCode::ExcludingDoesNotSubtract,
-                    format!("{path}.tags.excluding"),
-                    name,
-                    format!(
-                        "rule \"{}\" protects every tag except its list on its own; it does not subtract from the other rules (rules are OR-ed). To exempt tags from every rule, use `exceptions`",
-                        rule.name
-                    ),
-                ));
-            }
-            let shadowing = imm
-                .rules
-                .iter()
-                .take(index)
-                .find(|earlier| covers(earlier, rule));
-            if let Some(earlier) = shadowing {
-                out.push(lint(
-                    LintCode::ShadowedRule,
-                    path.clone(),
-                    name,
-                    format!(
-                        "rule \"{}\" is shadowed by the earlier rule \"{}\": every tag it protects is already protected by it, so decisions never name it",
-                        rule.name, earlier.name
-                    ),
-                ));
-            }
-            if rule.tags.matches("latest") && !excepted(policy, "latest") {
-                out.push(lint(
-                    LintCode::ProtectsLatest,
-                    format!("{path}.tags"),
-                    name,
-                    format!(
-                        "rule \"{}\" protects `latest`: once pushed it can never move to a newer image. Add {{\"matching\": [\"latest\"]}} to `exceptions` if it should keep moving",
-                        rule.name
-                    ),
-                ));
-            }
-        }
-        let cancelled = !imm.rules.is_empty()
-            && imm.rules.iter().all(|rule| {
-                imm.exceptions
-                    .iter()
-                    .any(|e| selector_covers(e, &rule.tags))
-            });
-        if cancelled {
-            out.push(lint(
-                LintCode::ExceptionsCancelRules,
-                "immutability.exceptions".into(),
-                None,
-                "the exceptions exempt every tag the rules protect, so no tag is immutable".into(),
-            ));
+    report(&mut out, no_rules(policy));
+    report(&mut out, rules_ignored(policy));
+    if policy.immutability.protect == Protect::Some {
+        let sources = &policy.document.immutability.rules;
+        for (index, (source, rule)) in sources.iter().zip(&policy.immutability.rules).enumerate() {
+            rule_lints(policy, index, source, rule, &mut out);
         }
     }
-    if imm.protect == Protect::All {
-        if imm.exceptions.iter().any(matches_every_tag) {
-            out.push(lint(
-                LintCode::ExceptionsCancelRules,
-                "immutability.exceptions".into(),
-                None,
-                "an exception matches every tag, which cancels `protect: all`: no tag is immutable"
-                    .into(),
-            ));
-        } else if !excepted(policy, "latest") {
-            out.push(lint(
-                LintCode::ProtectsLatest,
-                "immutability.protect".into(),
-                None,
-                "`protect: all` makes `latest` immutable: once pushed it can never move to a newer image. Add {\"matching\": [\"latest\"]} to `exceptions` if it should keep moving".into(),
-            ));
-        }
-    }
-    for (index, (source, compiled)) in doc.exceptions.iter().zip(&imm.exceptions).enumerate() {
-        let path = format!("immutability.exceptions[{index}]");
-        selector_lints(source, compiled, &path, None, Alphabet::Tag, &mut out);
-    }
+    report(&mut out, exceptions_cancel_rules(policy));
+    report(&mut out, all_protects_latest(policy));
+    exception_lints(policy, &mut out);
     if let Some(permissions) = &policy.document.permissions {
         for (index, image) in permissions.images.iter().enumerate() {
-            if !permissions.repositories.is_empty()
-                && !permissions.repositories.contains_key(&image.repository)
-            {
-                out.push(lint(
-                    LintCode::UnknownRepository,
-                    format!("permissions.images[{index}].repository"),
-                    None,
-                    format!(
-                        "repository `{}` has no grants in `permissions.repositories`, so only workspace admins (and overrides) reach this image; is the name misspelled?",
-                        image.repository
-                    ),
-                ));
-            }
+            report(&mut out, unknown_repository(permissions, index, image));
         }
     }
     out
 }
 
-fn excepted(policy: &Policy, tag: &str) -> bool {
-    policy
-        .immutability
-        .exceptions
-        .iter()
-        .any(|e| e.matches(tag))
+/// `protect: some` with no rules.
+fn no_rules(policy: &Policy) -> Option<Lint> {
+    if policy.immutability.protect != Protect::Some
+        || !policy.document.immutability.rules.is_empty()
+    {
+        return None;
+    }
+    Some(lint(
+        LintCode::NoRules,
+        "immutability.protect".into(),
+        None,
+        "`protect` is `some` but there are no rules, so no tag is protected; add a rule or choose `all`".into(),
+    ))
 }
 
-/// Lints about one selector on its own.
-fn selector_lints(
-    source: &document::Selector,
-    compiled: &Selector,
-    path: &str,
-    rule: Option<&str>,
-    alphabet: Alphabet,
+/// Rules under `protect: none` or `all`.
+fn rules_ignored(policy: &Policy) -> Option<Lint> {
+    let mode = match policy.immutability.protect {
+        Protect::All => "all",
+        Protect::None => "none",
+        Protect::Some => return None,
+    };
+    if policy.document.immutability.rules.is_empty() {
+        return None;
+    }
+    Some(lint(
+        LintCode::RulesIgnored,
+        "immutability.rules".into(),
+        None,
+        format!("rules are only meaningful under `protect: some`; under `{mode}` they are ignored"),
+    ))
+}
+
+/// Every lint of one rule (`protect: some`), in the order they are reported: its
+/// selectors', then its own among the other rules'.
+fn rule_lints(
+    policy: &Policy,
+    index: usize,
+    source: &document::RuleDocument,
+    rule: &Rule,
     out: &mut Vec<Lint>,
 ) {
-    let noun = alphabet.noun();
-    match source {
-        document::Selector::Regex(re) => {
-            let path = format!("{path}.regex");
-            if let Some(message) = unanchored(re, compiled.hir(), noun) {
-                out.push(lint(LintCode::UnanchoredRegex, path.clone(), rule, message));
-            }
-            if let Some(offset) = lone_dot(compiled.ast()) {
-                out.push(Lint {
-                    offset: Some(pattern::char_offset(re, offset)),
-                    ..lint(
-                        LintCode::UnescapedDot,
-                        path.clone(),
-                        rule,
-                        "`.` matches any character, so a pattern like `v1.2` also matches `v1x2`; write `\\.` for a literal dot".to_owned(),
-                    )
-                });
-            }
-            if alphabet == Alphabet::Tag && matches_empty_anywhere(compiled.hir()) {
-                out.push(lint(
-                    LintCode::MatchesEveryTag,
-                    path.clone(),
-                    rule,
-                    format!(
-                        "regex `{re}` can match the empty string, and a regex matches anywhere in a tag, so it matches every tag: {}; did you mean `.+` (or `.*` after a prefix) instead of `*`, or a `?` too many?",
-                        if rule.is_some() {
-                            "the rule protects them all, `latest` included"
-                        } else {
-                            "the exception exempts them all"
-                        }
-                    ),
-                ));
-            }
-            if !can_match(compiled.hir(), alphabet) || anchored_empty(compiled.hir()) {
-                out.push(lint(
-                    LintCode::NeverMatches,
-                    path,
-                    rule,
-                    format!(
-                        "regex `{re}` can never match a valid {noun}, so the rule protects nothing"
-                    ),
-                ));
-            }
+    let path = format!("immutability.rules[{index}]");
+    let name = Some(&*rule.name);
+    let tags = format!("{path}.tags");
+    selector_lints(
+        &site(&source.tags, &rule.tags, &tags, name, Alphabet::Tag),
+        out,
+    );
+    if let (Some(source), Some(compiled)) = (&source.repositories, &rule.repositories) {
+        let path = format!("{path}.repositories");
+        selector_lints(&site(source, compiled, &path, name, Alphabet::Image), out);
+    }
+    report(out, excluding_does_not_subtract(policy, &path, rule));
+    report(out, shadowed_rule(policy, index, &path, rule));
+    report(out, protects_latest(policy, &path, rule));
+}
+
+/// An `excluding` rule next to other rules: it does not subtract from them.
+fn excluding_does_not_subtract(policy: &Policy, path: &str, rule: &Rule) -> Option<Lint> {
+    if rule.tags.kind() != SelectorKind::Excluding || policy.immutability.rules.len() <= 1 {
+        return None;
+    }
+    Some(lint(
+        LintCode::ExcludingDoesNotSubtract,
+        format!("{path}.tags.excluding"),
+        Some(&rule.name),
+        format!(
+            "rule \"{}\" protects every tag except its list on its own; it does not subtract from the other rules (rules are OR-ed). To exempt tags from every rule, use `exceptions`",
+            rule.name
+        ),
+    ))
+}
+
+/// A rule an earlier rule always pre-empts.
+fn shadowed_rule(policy: &Policy, index: usize, path: &str, rule: &Rule) -> Option<Lint> {
+    let earlier = policy
+        .immutability
+        .rules
+        .iter()
+        .take(index)
+        .find(|earlier| covers(earlier, rule))?;
+    Some(lint(
+        LintCode::ShadowedRule,
+        path.to_owned(),
+        Some(&rule.name),
+        format!(
+            "rule \"{}\" is shadowed by the earlier rule \"{}\": every tag it protects is already protected by it, so decisions never name it",
+            rule.name, earlier.name
+        ),
+    ))
+}
+
+/// A rule that protects `latest`, which no exception exempts.
+fn protects_latest(policy: &Policy, path: &str, rule: &Rule) -> Option<Lint> {
+    if !rule.tags.matches("latest") || excepted(policy, "latest") {
+        return None;
+    }
+    Some(lint(
+        LintCode::ProtectsLatest,
+        format!("{path}.tags"),
+        Some(&rule.name),
+        format!(
+            "rule \"{}\" protects `latest`: once pushed it can never move to a newer image. Add {{\"matching\": [\"latest\"]}} to `exceptions` if it should keep moving",
+            rule.name
+        ),
+    ))
+}
+
+/// The exceptions exempt everything the rules protect (`some`), or every tag (`all`).
+fn exceptions_cancel_rules(policy: &Policy) -> Option<Lint> {
+    let imm = &policy.immutability;
+    let message = match imm.protect {
+        Protect::Some if cancelled(imm) => {
+            "the exceptions exempt every tag the rules protect, so no tag is immutable"
         }
-        document::Selector::Matching(globs) => {
-            if !can_match(compiled.hir(), alphabet) {
-                out.push(lint(
-                    LintCode::NeverMatches,
-                    format!("{path}.matching"),
-                    rule,
-                    format!(
-                        "no glob of `{}` can match a valid {noun} ({noun}s hold only {}), so the selector matches nothing",
-                        globs.join(","),
-                        match alphabet {
-                            Alphabet::Tag => "letters, digits, `_`, `.` and `-`",
-                            Alphabet::Image => "lowercase letters, digits, `_`, `.`, `-` and `/`",
-                        }
-                    ),
-                ));
-            }
+        Protect::All if imm.exceptions.iter().any(matches_every_tag) => {
+            "an exception matches every tag, which cancels `protect: all`: no tag is immutable"
         }
-        document::Selector::Excluding(globs) => {
-            let everything = match alphabet {
-                Alphabet::Tag => globs.iter().any(|g| g == "*" || g == "**"),
-                Alphabet::Image => globs.iter().any(|g| g == "**"),
-            };
-            if everything {
-                out.push(lint(
-                    LintCode::NeverMatches,
-                    format!("{path}.excluding"),
-                    rule,
-                    format!(
-                        "excluding `{}` excludes every {noun}, so the selector matches nothing",
-                        globs.join(",")
-                    ),
-                ));
-            }
-        }
+        _ => return None,
+    };
+    Some(lint(
+        LintCode::ExceptionsCancelRules,
+        "immutability.exceptions".into(),
+        None,
+        message.into(),
+    ))
+}
+
+/// Whether there are rules and every one is covered by an exception.
+fn cancelled(imm: &Immutability) -> bool {
+    !imm.rules.is_empty()
+        && imm.rules.iter().all(|rule| {
+            imm.exceptions
+                .iter()
+                .any(|e| selector_covers(e, &rule.tags))
+        })
+}
+
+/// `protect: all` and no exception for `latest`. (An exception that matches every
+/// tag, which [`exceptions_cancel_rules`] reports, matches `latest` too.)
+fn all_protects_latest(policy: &Policy) -> Option<Lint> {
+    if policy.immutability.protect != Protect::All || excepted(policy, "latest") {
+        return None;
+    }
+    Some(lint(
+        LintCode::ProtectsLatest,
+        "immutability.protect".into(),
+        None,
+        "`protect: all` makes `latest` immutable: once pushed it can never move to a newer image. Add {\"matching\": [\"latest\"]} to `exceptions` if it should keep moving".into(),
+    ))
+}
+
+/// The selector lints of every exception.
+fn exception_lints(policy: &Policy, out: &mut Vec<Lint>) {
+    let sources = &policy.document.immutability.exceptions;
+    for (index, (source, compiled)) in sources
+        .iter()
+        .zip(&policy.immutability.exceptions)
+        .enumerate()
+    {
+        let path = format!("immutability.exceptions[{index}]");
+        selector_lints(&site(source, compiled, &path, None, Alphabet::Tag), out);
     }
 }
 
-/// The message for a regex that is not anchored at both ends, if it is not.
-fn unanchored(source: &str, hir: &Hir, noun: &str) -> Option<String> {
+/// An image linked to a repository that has no grants (when some repository has).
+fn unknown_repository(
+    permissions: &document::PermissionsDocument,
+    index: usize,
+    image: &document::ImageDocument,
+) -> Option<Lint> {
+    if permissions.repositories.is_empty()
+        || permissions.repositories.contains_key(&image.repository)
+    {
+        return None;
+    }
+    Some(lint(
+        LintCode::UnknownRepository,
+        format!("permissions.images[{index}].repository"),
+        None,
+        format!(
+            "repository `{}` has no grants in `permissions.repositories`, so only workspace admins (and overrides) reach this image; is the name misspelled?",
+            image.repository
+        ),
+    ))
+}
+
+/// Whether an exception exempts `tag`.
+fn excepted(policy: &Policy, tag: &str) -> bool {
+    policy.immutability.exempts(tag)
+}
+
+/// One selector under lint: as written, compiled, where, and in which rule.
+struct Site<'a> {
+    source: &'a document::Selector,
+    compiled: &'a Selector,
+    /// JSON path of the selector (its field, `.regex` or a glob list, is added).
+    path: &'a str,
+    rule: Option<&'a str>,
+    alphabet: Alphabet,
+}
+
+/// A [`Site`]; `rule` is `None` for an exception.
+fn site<'a>(
+    source: &'a document::Selector,
+    compiled: &'a Selector,
+    path: &'a str,
+    rule: Option<&'a str>,
+    alphabet: Alphabet,
+) -> Site<'a> {
+    Site {
+        source,
+        compiled,
+        path,
+        rule,
+        alphabet,
+    }
+}
+
+impl Site<'_> {
+    /// A lint at the selector's field (`regex`, `matching` or `excluding`).
+    fn lint(&self, code: LintCode, message: String) -> Lint {
+        let field = match self.source {
+            document::Selector::Regex(_) => "regex",
+            document::Selector::Matching(_) => "matching",
+            document::Selector::Excluding(_) => "excluding",
+        };
+        lint(code, format!("{}.{field}", self.path), self.rule, message)
+    }
+}
+
+/// Lints about one selector on its own, in the order they are reported.
+fn selector_lints(site: &Site<'_>, out: &mut Vec<Lint>) {
+    report(out, unanchored_regex(site));
+    report(out, unescaped_dot(site));
+    report(out, regex_matches_every_tag(site));
+    report(out, never_matches(site));
+}
+
+/// A regex not anchored at both ends.
+fn unanchored_regex(site: &Site<'_>) -> Option<Lint> {
+    let document::Selector::Regex(source) = site.source else {
+        return None;
+    };
+    let hir = site.compiled.hir();
     let props = hir.properties();
-    let start = props.look_set_prefix().contains(Look::Start);
+    let start = anchored_start(hir);
     // A pattern ending in `.*`, or in a separator (`^release-`, `^dev_`, `^v1\.`), is a
     // deliberate prefix match; one ending in a name or a number (`^prod`, `^v\d+`) is
     // probably meant to stop there.
@@ -353,21 +409,93 @@ fn unanchored(source: &str, hir: &Hir, noun: &str) -> Option<String> {
         HirKind::Literal(lit) => std::str::from_utf8(&lit.0).ok(),
         _ => None,
     };
-    match (start, end, literal) {
-        (true, true, _) => None,
-        (false, false, Some(lit)) => Some(format!(
+    let noun = site.alphabet.noun();
+    let message = match (start, end, literal) {
+        (true, true, _) => return None,
+        (false, false, Some(lit)) => format!(
             "regex `{source}` is not anchored: it matches any {noun} containing `{lit}`, such as `pre{lit}` or `{lit}-old`; write `^{lit}$` to match exactly"
-        )),
-        (false, false, None) => Some(format!(
+        ),
+        (false, false, None) => format!(
             "regex `{source}` is not anchored: it matches any {noun} that merely contains a match; add `^` and `$` to match whole {noun}s"
-        )),
-        (false, true, _) => Some(format!(
+        ),
+        (false, true, _) => format!(
             "regex `{source}` is not anchored at the start: it also matches {noun}s that only end with a match; start it with `^`"
-        )),
-        (true, false, _) => Some(format!(
+        ),
+        (true, false, _) => format!(
             "regex `{source}` is not anchored at the end: it also matches {noun}s that only start with a match (`v1.2.3` patterns also catch `v1.2.3-rc1`); end it with `$`"
-        )),
+        ),
+    };
+    Some(site.lint(LintCode::UnanchoredRegex, message))
+}
+
+/// A lone `.` in a regex, located at it.
+fn unescaped_dot(site: &Site<'_>) -> Option<Lint> {
+    let document::Selector::Regex(source) = site.source else {
+        return None;
+    };
+    let offset = lone_dot(site.compiled.ast())?;
+    Some(Lint {
+        offset: Some(pattern::char_offset(source, offset)),
+        ..site.lint(
+            LintCode::UnescapedDot,
+            "`.` matches any character, so a pattern like `v1.2` also matches `v1x2`; write `\\.` for a literal dot".to_owned(),
+        )
+    })
+}
+
+/// A tag regex that can match the empty string somewhere, so every tag.
+fn regex_matches_every_tag(site: &Site<'_>) -> Option<Lint> {
+    let document::Selector::Regex(source) = site.source else {
+        return None;
+    };
+    if site.alphabet != Alphabet::Tag || !matches_empty_anywhere(site.compiled.hir()) {
+        return None;
     }
+    let what = if site.rule.is_some() {
+        "the rule protects them all, `latest` included"
+    } else {
+        "the exception exempts them all"
+    };
+    Some(site.lint(
+        LintCode::MatchesEveryTag,
+        format!(
+            "regex `{source}` can match the empty string, and a regex matches anywhere in a tag, so it matches every tag: {what}; did you mean `.+` (or `.*` after a prefix) instead of `*`, or a `?` too many?"
+        ),
+    ))
+}
+
+/// A selector that can never match a valid name of its alphabet.
+fn never_matches(site: &Site<'_>) -> Option<Lint> {
+    let hir = site.compiled.hir();
+    let noun = site.alphabet.noun();
+    let message = match site.source {
+        document::Selector::Regex(re) => {
+            if can_match(hir, site.alphabet) && !anchored_empty(hir) {
+                return None;
+            }
+            format!("regex `{re}` can never match a valid {noun}, so the rule protects nothing")
+        }
+        document::Selector::Matching(globs) => {
+            if can_match(hir, site.alphabet) {
+                return None;
+            }
+            format!(
+                "no glob of `{}` can match a valid {noun} ({noun}s hold only {}), so the selector matches nothing",
+                globs.join(","),
+                site.alphabet.characters()
+            )
+        }
+        document::Selector::Excluding(globs) => {
+            if !globs.iter().any(|g| site.alphabet.glob_matches_all(g)) {
+                return None;
+            }
+            format!(
+                "excluding `{}` excludes every {noun}, so the selector matches nothing",
+                globs.join(",")
+            )
+        }
+    };
+    Some(site.lint(LintCode::NeverMatches, message))
 }
 
 /// Byte offset of the first `.` not under a repetition (`.*`, `.+`, `.?`, `.{n}` are deliberate).
@@ -410,21 +538,25 @@ fn can_match(hir: &Hir, alphabet: Alphabet) -> bool {
     }
 }
 
+/// Whether the regex is held by `^` at its start.
+fn anchored_start(hir: &Hir) -> bool {
+    hir.properties().look_set_prefix().contains(Look::Start)
+}
+
+/// Whether the regex is held by `^` and `$` at both ends.
+fn anchored_both(hir: &Hir) -> bool {
+    anchored_start(hir) && hir.properties().look_set_suffix().contains(Look::End)
+}
+
 /// `v*`, `(prod)?`, `^v*`: a regex that can match nothing, not held by anchors at
 /// both ends, finds that empty match in every tag.
 fn matches_empty_anywhere(hir: &Hir) -> bool {
-    let props = hir.properties();
-    props.minimum_len() == Some(0)
-        && !(props.look_set_prefix().contains(Look::Start)
-            && props.look_set_suffix().contains(Look::End))
+    hir.properties().minimum_len() == Some(0) && !anchored_both(hir)
 }
 
 /// `^$` and the like: anchored at both ends around nothing, so only an empty name matches.
 fn anchored_empty(hir: &Hir) -> bool {
-    let props = hir.properties();
-    props.look_set_prefix().contains(Look::Start)
-        && props.look_set_suffix().contains(Look::End)
-        && props.maximum_len() == Some(0)
+    anchored_both(hir) && hir.properties().maximum_len() == Some(0)
 }
 
 /// Whether the earlier rule `a` matches everything rule `b` matches.
@@ -463,7 +595,10 @@ fn matches_every_tag(selector: &Selector) -> bool {
             let props = selector.hir().properties();
             props.minimum_len() == Some(0) && props.look_set().is_empty()
         }
-        SelectorKind::Matching => selector.globs().iter().any(|g| &**g == "*" || &**g == "**"),
+        SelectorKind::Matching => selector
+            .globs()
+            .iter()
+            .any(|g| Alphabet::Tag.glob_matches_all(g)),
         SelectorKind::Excluding => false,
     }
 }

@@ -135,7 +135,7 @@ fn check_limits(spec: LimitsSpec, problems: &mut Problems) -> Limits {
         ),
     ];
     for (field, value, ceiling) in checks {
-        if value == 0 || value > ceiling {
+        if !within(value, ceiling) {
             problems.push(LoadError::new(
                 LoadErrorCode::InvalidLimits,
                 format!("limits.{field}"),
@@ -146,10 +146,10 @@ fn check_limits(spec: LimitsSpec, problems: &mut Problems) -> Limits {
     // An invalid number is already reported; check the rest against the ceiling so
     // it does not cause a cascade of spurious errors.
     let valid_or_ceiling = |value: usize, ceiling: usize| {
-        if value == 0 || value > ceiling {
-            ceiling
-        } else {
+        if within(value, ceiling) {
             value
+        } else {
+            ceiling
         }
     };
     Limits {
@@ -158,100 +158,160 @@ fn check_limits(spec: LimitsSpec, problems: &mut Problems) -> Limits {
     }
 }
 
+/// Whether a limit is valid: between 1 and its ceiling.
+fn within(value: usize, ceiling: usize) -> bool {
+    value != 0 && value <= ceiling
+}
+
+/// Compiles the `immutability` section: its rules, its exceptions, and its
+/// settings as written (each has a default in the document).
 fn compile_immutability(
     doc: &document::ImmutabilityDocument,
     limits: Limits,
     problems: &mut Problems,
 ) -> Immutability {
-    if doc.rules.len() > limits.max_rules {
-        problems.push(LoadError::new(
-            LoadErrorCode::TooManyRules,
-            "immutability.rules",
-            too_many(doc.rules.len(), "rules", limits.max_rules),
-        ));
+    problems.extend(check_count(
+        doc.rules.len(),
+        limits.max_rules,
+        "immutability.rules",
+        "rules",
+    ));
+    problems.extend(check_count(
+        doc.exceptions.len(),
+        limits.max_rules,
+        "immutability.exceptions",
+        "exceptions",
+    ));
+    Immutability {
+        protect: doc.protect,
+        rules: compile_rules(&doc.rules, limits, problems),
+        exceptions: compile_exceptions(&doc.exceptions, limits, problems),
+        identical_repush: doc.identical_repush,
+        admin_delete: doc.admin_delete,
+        referrer_tags: doc.referrer_tags,
     }
-    if doc.exceptions.len() > limits.max_rules {
-        problems.push(LoadError::new(
+}
+
+/// A list's problem if it holds more than `max` entries: `too-many-rules`.
+fn check_count(count: usize, max: usize, path: &str, what: &str) -> Option<LoadError> {
+    (count > max).then(|| {
+        LoadError::new(
             LoadErrorCode::TooManyRules,
-            "immutability.exceptions",
-            too_many(doc.exceptions.len(), "exceptions", limits.max_rules),
-        ));
-    }
+            path,
+            too_many(count, what, max),
+        )
+    })
+}
+
+/// Compiles the rules up to the limit; a rule with a problem is left out.
+fn compile_rules(
+    rules: &[document::RuleDocument],
+    limits: Limits,
+    problems: &mut Problems,
+) -> Vec<Rule> {
     let mut names = BTreeSet::new();
-    let mut rules = Vec::with_capacity(doc.rules.len().min(limits.max_rules));
-    for (index, rule) in doc.rules.iter().enumerate().take(limits.max_rules) {
-        let path = format!("immutability.rules[{index}]");
-        let name = rule.name.trim();
-        // A name that cannot be quoted (too long, or control characters) is not.
-        let mut quotable = true;
-        if let Some(error) = check_length(
-            &rule.name,
-            MAX_RULE_NAME_CHARS,
-            &format!("{path}.name"),
-            "the rule name",
-        ) {
-            problems.push(error);
-            quotable = false;
-        } else if let Some(at) = rule.name.chars().position(char::is_control) {
-            problems.push(
-                LoadError::new(
-                    LoadErrorCode::InvalidRuleName,
-                    format!("{path}.name"),
-                    "a rule name cannot hold control characters (line breaks, escapes): decisions, logs and terminals quote it",
-                )
-                .at_offset(Some(at)),
-            );
-            quotable = false;
+    let mut compiled = Vec::with_capacity(rules.len().min(limits.max_rules));
+    for (index, rule) in rules.iter().enumerate().take(limits.max_rules) {
+        if let Some(rule) = compile_rule(index, rule, limits, &mut names, problems) {
+            compiled.push(rule);
         }
-        if name.is_empty() {
-            problems.push(LoadError::new(
-                LoadErrorCode::EmptyRuleName,
-                format!("{path}.name"),
-                "every rule needs a name; decisions quote it",
-            ));
-        } else if !names.insert(rule.name.as_str()) && quotable {
-            problems.push(
-                LoadError::new(
-                    LoadErrorCode::DuplicateRuleName,
-                    format!("{path}.name"),
-                    format!(
-                        "another rule is already named `{}`; rule names are unique",
-                        rule.name
-                    ),
-                )
-                .in_rule(Some(&rule.name)),
-            );
-        }
-        let rule_name = (!name.is_empty() && quotable).then_some(rule.name.as_str());
-        let tags = compile_selector(
-            &rule.tags,
-            &format!("{path}.tags"),
+    }
+    compiled
+}
+
+/// Compiles one rule, checking its name (unique among `names`) and both selectors.
+fn compile_rule<'d>(
+    index: usize,
+    rule: &'d document::RuleDocument,
+    limits: Limits,
+    names: &mut BTreeSet<&'d str>,
+    problems: &mut Problems,
+) -> Option<Rule> {
+    let path = format!("immutability.rules[{index}]");
+    let rule_name = check_rule_name(&rule.name, &path, names, problems);
+    let tags = compile_selector(
+        &rule.tags,
+        &format!("{path}.tags"),
+        rule_name,
+        limits,
+        problems,
+    );
+    // `Some(None)`: the rule applies to every image; `None`: the selector failed.
+    let repositories = match &rule.repositories {
+        None => Some(None),
+        Some(s) => compile_selector(
+            s,
+            &format!("{path}.repositories"),
             rule_name,
             limits,
             problems,
-        );
-        // `Some(None)`: the rule applies to every image; `None`: the selector failed.
-        let repositories = match &rule.repositories {
-            None => Some(None),
-            Some(s) => compile_selector(
-                s,
-                &format!("{path}.repositories"),
-                rule_name,
-                limits,
-                problems,
-            )
-            .map(Some),
-        };
-        if let (Some(tags), Some(repositories)) = (tags, repositories) {
-            rules.push(Rule {
-                name: Arc::from(rule.name.as_str()),
-                tags,
-                repositories,
-            });
-        }
+        )
+        .map(Some),
+    };
+    Some(Rule {
+        name: Arc::from(rule.name.as_str()),
+        tags: tags?,
+        repositories: repositories?,
+    })
+}
+
+/// Checks a rule's name: quotable, not empty, unique among `names`. Returns the
+/// name when the rule's other problems may quote it.
+fn check_rule_name<'d>(
+    name: &'d str,
+    path: &str,
+    names: &mut BTreeSet<&'d str>,
+    problems: &mut Problems,
+) -> Option<&'d str> {
+    let unquotable = unquotable_name(name, path);
+    // A name that cannot be quoted (too long, or control characters) is not.
+    let quotable = unquotable.is_none();
+    problems.extend(unquotable);
+    if name.trim().is_empty() {
+        problems.push(LoadError::new(
+            LoadErrorCode::EmptyRuleName,
+            format!("{path}.name"),
+            "every rule needs a name; decisions quote it",
+        ));
+        return None;
     }
-    let exceptions = doc
-        .exceptions
+    if !names.insert(name) && quotable {
+        problems.push(
+            LoadError::new(
+                LoadErrorCode::DuplicateRuleName,
+                format!("{path}.name"),
+                format!("another rule is already named `{name}`; rule names are unique"),
+            )
+            .in_rule(Some(name)),
+        );
+    }
+    quotable.then_some(name)
+}
+
+/// Why a rule name cannot be quoted, if it cannot: too long, or control characters.
+fn unquotable_name(name: &str, path: &str) -> Option<LoadError> {
+    let path = format!("{path}.name");
+    if let Some(error) = check_length(name, MAX_RULE_NAME_CHARS, &path, "the rule name") {
+        return Some(error);
+    }
+    let at = name.chars().position(char::is_control)?;
+    Some(
+        LoadError::new(
+            LoadErrorCode::InvalidRuleName,
+            path,
+            "a rule name cannot hold control characters (line breaks, escapes): decisions, logs and terminals quote it",
+        )
+        .at_offset(Some(at)),
+    )
+}
+
+/// Compiles the exceptions up to the limit; one with a problem is left out.
+fn compile_exceptions(
+    exceptions: &[document::Selector],
+    limits: Limits,
+    problems: &mut Problems,
+) -> Vec<Selector> {
+    exceptions
         .iter()
         .enumerate()
         .take(limits.max_rules)
@@ -264,15 +324,7 @@ fn compile_immutability(
                 problems,
             )
         })
-        .collect();
-    Immutability {
-        protect: doc.protect,
-        rules,
-        exceptions,
-        identical_repush: doc.identical_repush,
-        admin_delete: doc.admin_delete,
-        referrer_tags: doc.referrer_tags,
-    }
+        .collect()
 }
 
 /// Compiles one selector, reporting its problems under `path`.
@@ -301,54 +353,73 @@ fn compile_selector(
         return None;
     }
     let length = source.pattern_length();
-    let mut ok = true;
-    if length > limits.max_pattern_length {
-        let what = if globs.is_some() {
-            "the glob list (joined by commas)"
-        } else {
-            "the pattern"
-        };
-        problems.push(
-            LoadError::new(
-                LoadErrorCode::PatternTooLong,
-                path.clone(),
-                format!(
-                    "{what} has {length} characters, but the limits allow at most {}",
-                    limits.max_pattern_length
-                ),
-            )
-            .in_rule(rule)
-            .at_offset(Some(limits.max_pattern_length)),
-        );
-        ok = false;
+    let fits = length <= limits.max_pattern_length;
+    if !fits {
+        problems.push(pattern_too_long(
+            &path,
+            rule,
+            length,
+            globs.is_some(),
+            limits,
+        ));
         if length > CEILING.max_pattern_length {
             // Too long to be worth compiling: nothing good can come of it.
             return None;
         }
     }
     match Selector::compile_within(source, &mut problems.1) {
-        Ok(selector) => ok.then_some(selector),
-        Err(SelectorError { glob, error }) => {
-            let code = match error.kind {
-                PatternErrorKind::RegexSyntax => LoadErrorCode::RegexSyntax,
-                PatternErrorKind::RegexUnsupported => LoadErrorCode::RegexUnsupported,
-                PatternErrorKind::RegexTooLarge => LoadErrorCode::RegexTooLarge,
-                PatternErrorKind::GlobSyntax => LoadErrorCode::GlobSyntax,
-            };
-            let path = match glob {
-                Some(index) => format!("{path}[{index}]"),
-                None => path,
-            };
-            problems.push(
-                LoadError::new(code, path, error.message)
-                    .in_rule(rule)
-                    .at_offset(error.offset),
-            );
+        Ok(selector) => fits.then_some(selector),
+        Err(error) => {
+            problems.push(selector_error(error, path, rule));
             None
         }
     }
 }
 
+/// `pattern-too-long`, located at the limit.
+fn pattern_too_long(
+    path: &str,
+    rule: Option<&str>,
+    length: usize,
+    globs: bool,
+    limits: Limits,
+) -> LoadError {
+    let what = if globs {
+        "the glob list (joined by commas)"
+    } else {
+        "the pattern"
+    };
+    LoadError::new(
+        LoadErrorCode::PatternTooLong,
+        path,
+        format!(
+            "{what} has {length} characters, but the limits allow at most {}",
+            limits.max_pattern_length
+        ),
+    )
+    .in_rule(rule)
+    .at_offset(Some(limits.max_pattern_length))
+}
+
+/// A selector that does not compile, located at its glob when one is to blame.
+fn selector_error(error: SelectorError, path: String, rule: Option<&str>) -> LoadError {
+    let SelectorError { glob, error } = error;
+    let code = match error.kind {
+        PatternErrorKind::RegexSyntax => LoadErrorCode::RegexSyntax,
+        PatternErrorKind::RegexUnsupported => LoadErrorCode::RegexUnsupported,
+        PatternErrorKind::RegexTooLarge => LoadErrorCode::RegexTooLarge,
+        PatternErrorKind::GlobSyntax => LoadErrorCode::GlobSyntax,
+    };
+    let path = match glob {
+        Some(index) => format!("{path}[{index}]"),
+        None => path,
+    };
+    LoadError::new(code, path, error.message)
+        .in_rule(rule)
+        .at_offset(error.offset)
+}
+
+/// Compiles the `permissions` section: admins, repositories' grants, image links.
 fn compile_permissions(
     doc: &PermissionsDocument,
     limits: Limits,
@@ -359,6 +430,19 @@ fn compile_permissions(
         "permissions.workspace_admins",
         problems,
     );
+    let repositories = compile_grants(doc, problems);
+    let (records, patterns) = compile_images(doc, limits, problems);
+    Permissions {
+        workspace_admins,
+        repositories,
+        records,
+        patterns,
+        pipelines_inherit_write: doc.pipelines_inherit_write,
+    }
+}
+
+/// Each repository's grants, strongest role first.
+fn compile_grants(doc: &PermissionsDocument, problems: &mut Problems) -> Grants {
     // The document's map gives the names sorted: `Grants` keeps them so.
     let mut repositories = Grants::default();
     for (name, grants) in &doc.repositories {
@@ -390,16 +474,25 @@ fn compile_permissions(
         }
         repositories.push(name.clone(), list);
     }
+    repositories
+}
+
+/// The image links: exact records by name, and patterns (up to
+/// [`MAX_IMAGE_PATTERNS`]) in order.
+fn compile_images(
+    doc: &PermissionsDocument,
+    limits: Limits,
+    problems: &mut Problems,
+) -> (BTreeMap<String, ImageLink>, Vec<(Selector, ImageLink)>) {
     let mut records = BTreeMap::new();
     let mut patterns = Vec::new();
     let pattern_count = doc.images.iter().filter(|i| i.pattern.is_some()).count();
-    if pattern_count > MAX_IMAGE_PATTERNS {
-        problems.push(LoadError::new(
-            LoadErrorCode::TooManyRules,
-            "permissions.images",
-            too_many(pattern_count, "image patterns", MAX_IMAGE_PATTERNS),
-        ));
-    }
+    problems.extend(check_count(
+        pattern_count,
+        MAX_IMAGE_PATTERNS,
+        "permissions.images",
+        "image patterns",
+    ));
     let mut patterns_seen = 0usize;
     for (index, image) in doc.images.iter().enumerate() {
         let path = format!("permissions.images[{index}]");
@@ -413,35 +506,9 @@ fn compile_permissions(
             continue;
         };
         match (&image.name, &image.pattern) {
-            (Some(name), None) => {
-                if let Err(err) = names::check_image_name(name) {
-                    problems.push(
-                        LoadError::new(
-                            LoadErrorCode::InvalidImageName,
-                            format!("{path}.name"),
-                            err.to_string(),
-                        )
-                        .at_offset(err.offset),
-                    );
-                } else if records.insert(name.clone(), link).is_some() {
-                    problems.push(LoadError::new(
-                        LoadErrorCode::DuplicateImage,
-                        format!("{path}.name"),
-                        format!("image `{name}` has two records; keep one"),
-                    ));
-                }
-            }
+            (Some(name), None) => add_record(&mut records, name, link, &path, problems),
             (None, Some(pattern)) => {
-                let source = document::Selector::Matching(vec![pattern.clone()]);
-                // The pattern is compiled as a one-glob list; locate its problems at
-                // the `pattern` field the admin wrote, not at an invisible `matching`.
-                let mut local = Problems(Vec::new(), problems.1);
-                let compiled = compile_selector(&source, &path, None, limits, &mut local);
-                problems.1 = local.1;
-                for mut problem in local.0 {
-                    problem.path = format!("{path}.pattern");
-                    problems.push(problem);
-                }
+                let compiled = compile_image_pattern(pattern, &path, limits, problems);
                 if let Some(selector) = compiled {
                     patterns.push((selector, link));
                 }
@@ -453,13 +520,52 @@ fn compile_permissions(
             )),
         }
     }
-    Permissions {
-        workspace_admins,
-        repositories,
-        records,
-        patterns,
-        pipelines_inherit_write: doc.pipelines_inherit_write,
+    (records, patterns)
+}
+
+/// Adds an exact record: a valid image name, recorded once.
+fn add_record(
+    records: &mut BTreeMap<String, ImageLink>,
+    name: &str,
+    link: ImageLink,
+    path: &str,
+    problems: &mut Problems,
+) {
+    if let Err(err) = names::check_image_name(name) {
+        problems.push(
+            LoadError::new(
+                LoadErrorCode::InvalidImageName,
+                format!("{path}.name"),
+                err.to_string(),
+            )
+            .at_offset(err.offset),
+        );
+    } else if records.insert(name.to_owned(), link).is_some() {
+        problems.push(LoadError::new(
+            LoadErrorCode::DuplicateImage,
+            format!("{path}.name"),
+            format!("image `{name}` has two records; keep one"),
+        ));
     }
+}
+
+/// Compiles an image pattern as a one-glob list; its problems are located at the
+/// `pattern` field the admin wrote, not at an invisible `matching`.
+fn compile_image_pattern(
+    pattern: &str,
+    path: &str,
+    limits: Limits,
+    problems: &mut Problems,
+) -> Option<Selector> {
+    let source = document::Selector::Matching(vec![pattern.to_owned()]);
+    let mut local = Problems(Vec::new(), problems.1);
+    let compiled = compile_selector(&source, path, None, limits, &mut local);
+    problems.1 = local.1;
+    for mut problem in local.0 {
+        problem.path = format!("{path}.pattern");
+        problems.push(problem);
+    }
+    compiled
 }
 
 fn image_link(

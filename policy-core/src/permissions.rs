@@ -24,6 +24,34 @@ pub(crate) enum Action {
     DeleteContent,
 }
 
+impl Action {
+    /// The role the action needs; `record`: the image has an exact record (or a
+    /// host-resolved role vouches for it), so writers may create it.
+    fn requires(self, record: bool) -> Role {
+        match self {
+            Action::Read => Role::Read,
+            Action::Publish { image_exists: true } | Action::DeleteTag => Role::Write,
+            Action::Publish {
+                image_exists: false,
+            } if record => Role::Write,
+            Action::Publish {
+                image_exists: false,
+            }
+            | Action::DeleteContent => Role::Admin,
+        }
+    }
+
+    /// Whether the action creates the image (a first push, upload or mount).
+    fn creates(self) -> bool {
+        matches!(
+            self,
+            Action::Publish {
+                image_exists: false
+            }
+        )
+    }
+}
+
 /// How an image is linked to a repository.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Link<'p> {
@@ -100,111 +128,166 @@ impl Policy {
         action: Action,
         verb: &str,
     ) -> Option<Denial> {
-        let workspace_admin = self.is_workspace_admin(actor);
+        let access = self.access(image, actor, action)?;
+        let refusal = access.refusal(actor, action)?;
+        Some(access.deny(refusal, image, actor, action, verb))
+    }
+
+    /// What the policy knows of `actor` on `image` for `action`; `None` when
+    /// permissions are not checked (no permissions section, no host-resolved role).
+    fn access(&self, image: &str, actor: &Actor, action: Action) -> Option<Access<'_>> {
         let link = match &self.permissions {
             Some(permissions) => permissions.link(image),
             None if actor.role.is_some() => None,
-            // No permissions section and no host-resolved role: checks are off.
             None => return None,
         };
         // Without a permissions section, a host-resolved role vouches for the link.
         let vouched = self.permissions.is_none();
-        let role = if workspace_admin {
-            Role::Admin
-        } else if let Some(role) = actor.role {
-            role
-        } else {
-            match (&self.permissions, link) {
-                (Some(permissions), Some(link)) => permissions.granted_role(link, actor),
-                _ => Role::None,
-            }
-        };
-        let record = vouched || link.is_some_and(|l| l.record);
-        let required = match action {
-            Action::Read => Role::Read,
-            Action::Publish { image_exists: true } | Action::DeleteTag => Role::Write,
-            Action::Publish {
-                image_exists: false,
-            } if record => Role::Write,
-            Action::Publish {
-                image_exists: false,
-            }
-            | Action::DeleteContent => Role::Admin,
-        };
-        let public_read = action == Action::Read
-            && link.is_some_and(|l| l.image.public)
-            && actor.is_authenticated();
-        let sufficient = role >= required || public_read;
-        let repository = link.map(|l| &*l.image.repository);
+        let workspace_admin = self.is_workspace_admin(actor);
+        let role = self.role(actor, link, workspace_admin);
+        let required = action.requires(vouched || link.is_some_and(|l| l.record));
+        Some(Access {
+            link,
+            vouched,
+            workspace_admin,
+            role,
+            required,
+        })
+    }
 
-        if !actor.is_authenticated() && !sufficient {
-            return Some(Denial::new(
-                Reason::AuthenticationRequired,
-                format!(
-                    "authentication required to {verb} {image}: log in (docker login) and retry"
-                ),
-            ));
+    /// The actor's role on a (maybe unlinked) image: admin for a workspace admin,
+    /// else the host-resolved role, else the policy's grants.
+    fn role(&self, actor: &Actor, link: Option<Link<'_>>, workspace_admin: bool) -> Role {
+        if workspace_admin {
+            return Role::Admin;
         }
-        if link.is_none() && !vouched {
-            let creating = matches!(
-                action,
-                Action::Publish {
-                    image_exists: false
-                }
-            );
-            if creating || !workspace_admin {
-                return Some(Denial::new(
-                    Reason::ImageNotLinked,
-                    format!(
-                        "image {image} is not linked to a repository; a workspace admin must link it in the policy before anyone can {verb} it"
-                    ),
-                ));
-            }
+        if let Some(role) = actor.role {
+            return role;
+        }
+        match (&self.permissions, link) {
+            (Some(permissions), Some(link)) => permissions.granted_role(link, actor),
+            _ => Role::None,
+        }
+    }
+}
+
+/// What the policy knows of one actor on one image, for one action.
+#[derive(Debug, Clone, Copy)]
+struct Access<'p> {
+    /// The image's link, if the policy has one.
+    link: Option<Link<'p>>,
+    /// No permissions section: a host-resolved role vouches for the image.
+    vouched: bool,
+    /// Whether the actor is a workspace admin.
+    workspace_admin: bool,
+    /// The actor's role on the image.
+    role: Role,
+    /// The role the action needs.
+    required: Role,
+}
+
+/// Why an action is refused, before it is put into words.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// An anonymous actor without enough rights.
+    AuthenticationRequired,
+    /// The image has no link (and the actor cannot act without one).
+    ImageNotLinked,
+    /// The actor's role is below what the action needs.
+    PermissionDenied,
+    /// A push by someone other than a pipeline to a `pipelines-only` image.
+    PipelinesOnly,
+}
+
+impl Access<'_> {
+    /// The first refusal in check order, if any.
+    fn refusal(&self, actor: &Actor, action: Action) -> Option<Refusal> {
+        let public_read = action == Action::Read
+            && self.link.is_some_and(|l| l.image.public)
+            && actor.is_authenticated();
+        let sufficient = self.role >= self.required || public_read;
+        if !actor.is_authenticated() && !sufficient {
+            return Some(Refusal::AuthenticationRequired);
+        }
+        if self.link.is_none() && !self.vouched && (action.creates() || !self.workspace_admin) {
+            return Some(Refusal::ImageNotLinked);
         }
         if !sufficient {
-            let on = match repository {
-                Some(repository) => format!(" on repository {repository}"),
-                None => String::new(),
-            };
-            let why = if matches!(
-                action,
-                Action::Publish {
-                    image_exists: false
-                }
-            ) && required == Role::Admin
-            {
-                format!(
-                    " (image {image} has no record yet: a repository admin pushes it first, or adds a record so writers can)"
-                )
-            } else {
-                String::new()
-            };
-            return Some(Denial::new(
-                Reason::PermissionDenied,
-                format!(
-                    "{} needs {required}{on} to {verb} {image}, but has {role}{why}",
-                    describe_actor(actor)
-                ),
-            ));
+            return Some(Refusal::PermissionDenied);
         }
-        let pipelines_only = link.is_some_and(|l| l.image.publish == Publish::PipelinesOnly);
+        let pipelines_only = self
+            .link
+            .is_some_and(|l| l.image.publish == Publish::PipelinesOnly);
         if matches!(action, Action::Publish { .. })
             && pipelines_only
             && actor.kind != ActorKind::Pipeline
         {
-            let through = match repository {
-                Some(repository) => format!(" of {repository}"),
-                None => String::new(),
-            };
-            return Some(Denial::new(
-                Reason::PipelinesOnly,
-                format!(
-                    "image {image} accepts pushes from pipelines only; {} must publish it through a pipeline{through}",
-                    describe_actor(actor)
-                ),
-            ));
+            return Some(Refusal::PipelinesOnly);
         }
         None
+    }
+
+    /// `permission_denied` in words: the role needed and the role held.
+    fn permission_denied(&self, image: &str, actor: &Actor, action: Action, verb: &str) -> String {
+        let on = match self.link {
+            Some(link) => format!(" on repository {}", link.image.repository),
+            None => String::new(),
+        };
+        let why = if action.creates() && self.required == Role::Admin {
+            format!(
+                " (image {image} has no record yet: a repository admin pushes it first, or adds a record so writers can)"
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{} needs {}{on} to {verb} {image}, but has {}{why}",
+            describe_actor(actor),
+            self.required,
+            self.role
+        )
+    }
+
+    /// A refusal in words: `verb` completes "… needs write to {verb} {image}".
+    fn deny(
+        &self,
+        refusal: Refusal,
+        image: &str,
+        actor: &Actor,
+        action: Action,
+        verb: &str,
+    ) -> Denial {
+        match refusal {
+            Refusal::AuthenticationRequired => Denial::new(
+                Reason::AuthenticationRequired,
+                format!(
+                    "authentication required to {verb} {image}: log in (docker login) and retry"
+                ),
+            ),
+            Refusal::ImageNotLinked => Denial::new(
+                Reason::ImageNotLinked,
+                format!(
+                    "image {image} is not linked to a repository; a workspace admin must link it in the policy before anyone can {verb} it"
+                ),
+            ),
+            Refusal::PermissionDenied => Denial::new(
+                Reason::PermissionDenied,
+                self.permission_denied(image, actor, action, verb),
+            ),
+            Refusal::PipelinesOnly => {
+                let through = match self.link {
+                    Some(link) => format!(" of {}", link.image.repository),
+                    None => String::new(),
+                };
+                Denial::new(
+                    Reason::PipelinesOnly,
+                    format!(
+                        "image {image} accepts pushes from pipelines only; {} must publish it through a pipeline{through}",
+                        describe_actor(actor)
+                    ),
+                )
+            }
+        }
     }
 }
 
