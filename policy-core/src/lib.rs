@@ -78,19 +78,5 @@ pub fn requests_from_json(text: &str) -> Result<(Vec<Request>, bool), JsonError>
     if !text.trim_start().starts_with('[') {
         return Request::from_json(text).map(|request| (vec![request], false));
     }
-    json::from_json::<Vec<request::Fields>>(text)?
-        .into_iter()
-        .enumerate()
-        .map(|(index, fields)| {
-            fields.into_request().map_err(|mut err| {
-                err.path = if err.path.is_empty() {
-                    format!("[{index}]")
-                } else {
-                    format!("[{index}].{}", err.path)
-                };
-                err
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(|requests| (requests, true))
+    json::from_json::<Vec<Request>>(text).map(|requests| (requests, true))
 }
