@@ -892,7 +892,7 @@ fn a_request_of_the_wrong_shape_gives_its_json_path() {
             r#"{"operation": "pull", "image": "a", "extra": 1}"#,
             "extra",
         ),
-        ("42", "expected a request object"),
+        ("42", "expected a request (an object)"),
     ] {
         let run = taglock_with_stdin(&["eval", "examples/permissions.json", "-"], Some(request));
         assert_eq!(run.code, 2, "{request}");

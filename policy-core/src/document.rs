@@ -1,29 +1,27 @@
-//! The policy document as written by an admin (`docs/policy.md`): plain serde types,
-//! unknown fields rejected. [`crate::Policy::load`] turns it into a compiled policy.
+//! The policy document as written by an admin (`docs/policy.md`). Each type reads
+//! itself from JSON ([`crate::FromJson`]) with its fields named once, in a `fields!`
+//! reader next to it: unknown and duplicate fields refused, every error located by
+//! path, line and column. [`crate::Policy::load`] turns it into a compiled policy.
 
-use crate::json::Segment;
+use crate::json::{JsonError, Path, Read, Value, fields};
 use crate::role::Role;
 use crate::unit_enum::codes;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
 
 /// A whole policy document, version 1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyDocument {
     /// Format version; only `1` exists.
     pub version: u32,
     /// Whether denials are enforced or only reported.
-    #[serde(default)]
     pub mode: Mode,
     /// Caps on the number of rules and the length of patterns.
-    #[serde(default)]
     pub limits: LimitsSpec,
     /// Which tags are immutable.
-    #[serde(default)]
     pub immutability: ImmutabilityDocument,
     /// Who may do what; absent turns permission checks off.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<PermissionsDocument>,
 }
 
@@ -52,8 +50,7 @@ pub enum LimitsSpec {
 }
 
 /// `{"max_rules": N, "max_pattern_length": N}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CustomLimits {
     /// The most rules (and, separately, exceptions) a policy may hold.
     pub max_rules: usize,
@@ -71,137 +68,90 @@ impl Serialize for LimitsSpec {
     }
 }
 
-// The document's fields in declaration order (a struct may be written as an
-// array of its fields).
-const POLICY: &[&str] = &["version", "mode", "limits", "immutability", "permissions"];
-const IMMUTABILITY: &[&str] = &[
-    "protect",
-    "rules",
-    "exceptions",
-    "identical_repush",
-    "admin_delete",
-    "referrer_tags",
-];
-const PERMISSIONS: &[&str] = &[
-    "workspace_admins",
-    "repositories",
-    "images",
-    "pipelines_inherit_write",
-    "publish",
-];
-const IMAGE: &[&str] = &[
-    "name",
-    "pattern",
-    "repository",
-    "public",
-    "publish",
-    "overrides",
-];
-/// The field `path` starts with, by name or by index, and the rest of `path`.
-fn field<'a>(path: &'a [Segment], names: &[&str]) -> Option<(usize, &'a [Segment])> {
-    let (first, rest) = path.split_first()?;
-    let index = match first {
-        Segment::Key(key) => names.iter().position(|name| name == key)?,
-        Segment::Index(index) if *index < names.len() => *index,
-        _ => return None,
-    };
-    Some((index, rest))
-}
-
-/// Whether the value at `path` is one of the document's enums: serde reads
-/// those, not structs or maps, when the value is an object, which changes the
-/// path of a syntax error inside it (`json::path_at`). A struct may also be
-/// written as an array of its fields in order, so fields are found by name or
-/// by index.
-pub(crate) fn is_enum_at(path: &[Segment]) -> bool {
-    match field(path, POLICY) {
-        Some((1, rest)) => rest.is_empty(),
-        Some((3, rest)) => matches!(field(rest, IMMUTABILITY), Some((0 | 3 | 5, []))),
-        Some((4, rest)) => match field(rest, PERMISSIONS) {
-            Some((4, rest)) => rest.is_empty(),
-            Some((2, [Segment::Index(_), image @ ..])) => match field(image, IMAGE) {
-                Some((4, rest)) => rest.is_empty(),
-                Some((5, rest)) => matches!(rest, [Segment::Key(_)]),
-                _ => false,
-            },
-            _ => false,
-        },
-        _ => false,
+impl Read for PolicyDocument {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "a policy", {
+            version: u32,
+            mode: Mode = Mode::default(),
+            limits: LimitsSpec = LimitsSpec::default(),
+            immutability: ImmutabilityDocument = ImmutabilityDocument::default(),
+            permissions: Option<PermissionsDocument> = None,
+        });
+        Ok(PolicyDocument {
+            version,
+            mode,
+            limits,
+            immutability,
+            permissions,
+        })
     }
 }
 
-/// Whether the value at `path` is a [`Selector`]: a rule's `tags` or
-/// `repositories`, or an exception (fields by name or by index, as in
-/// [`is_enum_at`]).
-pub(crate) fn is_selector_at(path: &[Segment]) -> bool {
-    const RULE: &[&str] = &["name", "tags", "repositories"];
-    let Some((3, immutability)) = field(path, POLICY) else {
-        return false;
-    };
-    match field(immutability, IMMUTABILITY) {
-        Some((1, [Segment::Index(_), rule @ ..])) => matches!(field(rule, RULE), Some((1 | 2, []))),
-        Some((2, [Segment::Index(_)])) => true,
-        _ => false,
-    }
-}
-
-/// What a `limits` value may be, as serde's "expected …" words it.
-pub(crate) const LIMITS_EXPECTING: &str =
-    r#""bitbucket", "harbor" or {"max_rules": N, "max_pattern_length": N}"#;
-
-impl<'de> Deserialize<'de> for LimitsSpec {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = LimitsSpec;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(LIMITS_EXPECTING)
-            }
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<LimitsSpec, E> {
-                match value {
-                    "bitbucket" => Ok(LimitsSpec::Bitbucket),
-                    "harbor" => Ok(LimitsSpec::Harbor),
-                    other => Err(E::unknown_variant(other, &["bitbucket", "harbor"])),
-                }
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<LimitsSpec, A::Error> {
-                CustomLimits::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(LimitsSpec::Custom)
-            }
+/// `"bitbucket"`, `"harbor"` or custom numbers.
+impl Read for LimitsSpec {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        const EXPECTING: &str =
+            r#"`"bitbucket"`, `"harbor"` or `{"max_rules": N, "max_pattern_length": N}`"#;
+        if !matches!(value.first(), b'"' | b'{') {
+            return Err(value.wrong_type(at, EXPECTING));
         }
-        deserializer.deserialize_any(Visitor)
+        if value.first() == b'"' {
+            return match &*value.string(at, EXPECTING)? {
+                "bitbucket" => Ok(LimitsSpec::Bitbucket),
+                "harbor" => Ok(LimitsSpec::Harbor),
+                other => Err(value.error(
+                    at,
+                    format!("unknown limits profile `{other}`, expected {EXPECTING}"),
+                )),
+            };
+        }
+        fields!(value, at, "custom limits", {
+            max_rules: usize,
+            max_pattern_length: usize,
+        });
+        Ok(LimitsSpec::Custom(CustomLimits {
+            max_rules,
+            max_pattern_length,
+        }))
     }
 }
 
 /// The `immutability` section.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImmutabilityDocument {
     /// `none`, `all` or `some`.
-    #[serde(default)]
     pub protect: Protect,
     /// Rules, OR-ed; only meaningful under `some`.
-    #[serde(default)]
     pub rules: Vec<RuleDocument>,
     /// Tag selectors that are never immutable, whatever the rules say.
-    #[serde(default)]
     pub exceptions: Vec<Selector>,
     /// Whether pushing the same digest to an immutable tag again is allowed.
-    #[serde(default)]
     pub identical_repush: IdenticalRepush,
     /// Whether workspace admins may delete immutable tags.
-    #[serde(default = "default_true")]
     pub admin_delete: bool,
     /// Whether cosign-style `sha256-<hex>.sig` tags are exempt from protection.
-    #[serde(default)]
     pub referrer_tags: ReferrerTags,
 }
 
-fn default_true() -> bool {
-    true
+impl Read for ImmutabilityDocument {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "the immutability section", {
+            protect: Protect = Protect::default(),
+            rules: Vec<RuleDocument> = Vec::new(),
+            exceptions: Vec<Selector> = Vec::new(),
+            identical_repush: IdenticalRepush = IdenticalRepush::default(),
+            admin_delete: bool = true,
+            referrer_tags: ReferrerTags = ReferrerTags::default(),
+        });
+        Ok(ImmutabilityDocument {
+            protect,
+            rules,
+            exceptions,
+            identical_repush,
+            admin_delete,
+            referrer_tags,
+        })
+    }
 }
 
 /// The section as an absent `immutability` reads: the same defaults as `{}`
@@ -213,7 +163,7 @@ impl Default for ImmutabilityDocument {
             rules: Vec::new(),
             exceptions: Vec::new(),
             identical_repush: IdenticalRepush::default(),
-            admin_delete: default_true(),
+            admin_delete: true,
             referrer_tags: ReferrerTags::default(),
         }
     }
@@ -258,21 +208,20 @@ codes! {
 }
 
 /// One immutability rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleDocument {
     /// Unique, non-empty; named in decisions.
     pub name: String,
     /// Which tags the rule protects.
     pub tags: Selector,
     /// Which images the rule applies to; absent means all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub repositories: Option<Selector>,
 }
 
 /// A tag or repository selector: exactly one of `regex`, `matching`, `excluding`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", try_from = "SelectorFields")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Selector {
     /// An RE2 regex, matched unanchored (partial match).
     Regex(String),
@@ -282,83 +231,83 @@ pub enum Selector {
     Excluding(Vec<String>),
 }
 
-/// The JSON object of a selector, before exactly one field is required of it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SelectorFields {
-    regex: Option<String>,
-    matching: Option<Vec<String>>,
-    excluding: Option<Vec<String>>,
+impl Read for RuleDocument {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "a rule", {
+            name: String,
+            tags: Selector,
+            repositories: Option<Selector> = None,
+        });
+        Ok(RuleDocument {
+            name,
+            tags,
+            repositories,
+        })
+    }
 }
 
-impl TryFrom<SelectorFields> for Selector {
-    type Error = &'static str;
-    fn try_from(fields: SelectorFields) -> Result<Selector, Self::Error> {
-        match (fields.regex, fields.matching, fields.excluding) {
+impl Read for Selector {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "a selector", {
+            regex: Option<String> = None,
+            matching: Option<Vec<String>> = None,
+            excluding: Option<Vec<String>> = None,
+        });
+        match (regex, matching, excluding) {
             (Some(regex), None, None) => Ok(Selector::Regex(regex)),
             (None, Some(globs), None) => Ok(Selector::Matching(globs)),
             (None, None, Some(globs)) => Ok(Selector::Excluding(globs)),
-            _ => Err("a selector has exactly one of `regex`, `matching` or `excluding`"),
+            _ => Err(value.error(
+                at,
+                "a selector has exactly one of `regex`, `matching` or `excluding`",
+            )),
         }
     }
 }
 
 /// The `permissions` section.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct PermissionsDocument {
     /// Principals holding admin on every repository.
-    #[serde(default)]
     pub workspace_admins: Vec<String>,
     /// Code repositories and their grants.
-    #[serde(default)]
     pub repositories: BTreeMap<String, RepositoryGrants>,
     /// Links from images to repositories: exact records and patterns.
-    #[serde(default)]
     pub images: Vec<ImageDocument>,
     /// Whether pipelines of an image's repository get write on it implicitly.
-    #[serde(default)]
     pub pipelines_inherit_write: bool,
     /// The default publishing rule for images that do not set one.
-    #[serde(default)]
     pub publish: Publish,
 }
 
 /// The principals holding each role on one code repository.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct RepositoryGrants {
     /// Principals with admin.
-    #[serde(default)]
     pub admin: Vec<String>,
     /// Principals with write.
-    #[serde(default)]
     pub write: Vec<String>,
     /// Principals with read.
-    #[serde(default)]
     pub read: Vec<String>,
 }
 
 /// One entry of `permissions.images`: exactly one of `name` (a record) or `pattern`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageDocument {
     /// An exact image name: a record, so its first push needs only write.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// A glob over image names: links without a record, so a first push needs admin.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
     /// The code repository whose roles apply.
     pub repository: String,
     /// Readable by any authenticated workspace member.
-    #[serde(default)]
     pub public: bool,
     /// Who may publish; the policy's default when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub publish: Option<Publish>,
     /// Principal → role, replacing the inherited role for those principals.
-    #[serde(default)]
     pub overrides: BTreeMap<String, Role>,
 }
 
@@ -371,5 +320,56 @@ codes! {
         Anyone = "anyone",
         /// Only pipelines holding write.
         PipelinesOnly = "pipelines-only",
+    }
+}
+
+impl Read for PermissionsDocument {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "the permissions section", {
+            workspace_admins: Vec<String> = Vec::new(),
+            repositories: BTreeMap<String, RepositoryGrants> = BTreeMap::new(),
+            images: Vec<ImageDocument> = Vec::new(),
+            pipelines_inherit_write: bool = false,
+            publish: Publish = Publish::default(),
+        });
+        Ok(PermissionsDocument {
+            workspace_admins,
+            repositories,
+            images,
+            pipelines_inherit_write,
+            publish,
+        })
+    }
+}
+
+impl Read for RepositoryGrants {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "a repository's grants", {
+            admin: Vec<String> = Vec::new(),
+            write: Vec<String> = Vec::new(),
+            read: Vec<String> = Vec::new(),
+        });
+        Ok(RepositoryGrants { admin, write, read })
+    }
+}
+
+impl Read for ImageDocument {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "an image entry", {
+            name: Option<String> = None,
+            pattern: Option<String> = None,
+            repository: String,
+            public: bool = false,
+            publish: Option<Publish> = None,
+            overrides: BTreeMap<String, Role> = BTreeMap::new(),
+        });
+        Ok(ImageDocument {
+            name,
+            pattern,
+            repository,
+            public,
+            publish,
+            overrides,
+        })
     }
 }

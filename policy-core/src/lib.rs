@@ -82,7 +82,7 @@ pub use decision::{
 pub use document::PolicyDocument;
 pub use error::{LoadError, LoadErrorCode, LoadErrors};
 pub use immutability::{RuleMatch, TagTest, TagVerdict};
-pub use json::{JsonError, from_json};
+pub use json::{FromJson, JsonError, from_json};
 pub use limits::Limits;
 pub use lint::{Lint, LintCode};
 pub use policy::Policy;
@@ -98,19 +98,5 @@ pub fn requests_from_json(text: &str) -> Result<(Vec<Request>, bool), JsonError>
     if !text.trim_start().starts_with('[') {
         return Request::from_json(text).map(|request| (vec![request], false));
     }
-    json::from_json::<Vec<request::Fields>>(text)?
-        .into_iter()
-        .enumerate()
-        .map(|(index, fields)| {
-            fields.into_request().map_err(|mut err| {
-                err.path = if err.path.is_empty() {
-                    format!("[{index}]")
-                } else {
-                    format!("[{index}].{}", err.path)
-                };
-                err
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(|requests| (requests, true))
+    json::from_json::<Vec<Request>>(text).map(|requests| (requests, true))
 }

@@ -46,7 +46,7 @@ fn core_outcome(policy: &Policy, request: &Request) -> Outcome {
 }
 
 fn reference_outcome(policy: &Value, request: &Request) -> Outcome {
-    let document: PolicyDocument = serde_json::from_value(policy.clone()).unwrap();
+    let document: PolicyDocument = policy_core::from_json(&policy.to_string()).unwrap();
     reference::evaluate(&document, request)
 }
 
@@ -78,7 +78,7 @@ fn agree_on_tester(
     if !reference::valid_image_name(image) {
         return Ok(());
     }
-    let document: PolicyDocument = serde_json::from_value(policy.clone()).unwrap();
+    let document: PolicyDocument = policy_core::from_json(&policy.to_string()).unwrap();
     let tags: Vec<&str> = match request {
         Request::Push(r) => r.tags.iter().map(|t| t.name.as_str()).collect(),
         Request::Delete(r) => r.tags.iter().flatten().map(|t| t.name.as_str()).collect(),

@@ -186,11 +186,10 @@ impl UsersFile {
         struct Document {
             users: Vec<UserEntry>,
         }
-        let document: Document =
-            policy_core::from_json(text).map_err(|error| UsersError::Json {
-                user: entry_name_at(text, &error.path),
-                error,
-            })?;
+        let document: Document = located_json(text).map_err(|error| UsersError::Json {
+            user: entry_name_at(text, &error.path),
+            error,
+        })?;
         let mut problems = Vec::new();
         // Each name's first entry: one lookup per entry, not a scan of the ones before.
         let mut first_of: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -481,6 +480,39 @@ fn name_problem(name: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Parses the users file's own serde types, locating the first problem: the path
+/// as `serde_path_to_error` follows it, the line and column serde_json reports.
+fn located_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonError> {
+    let located = |path: String, err: &serde_json::Error| {
+        let shown = err.to_string();
+        let message = match shown.rfind(" at line ") {
+            Some(cut) if err.line() > 0 => shown.get(..cut).unwrap_or(&shown).to_owned(),
+            _ => shown,
+        };
+        JsonError {
+            path: if path == "." || path == "?" {
+                String::new()
+            } else {
+                path
+            },
+            line: err.line(),
+            column: err.column(),
+            message,
+            syntax: matches!(
+                err.classify(),
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+            ),
+        }
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|err| located(err.path().to_string(), err.inner()))?;
+    deserializer
+        .end()
+        .map_err(|err| located(String::new(), &err))?;
+    Ok(value)
 }
 
 /// The `name` of the entry a JSON path such as `users[2].kind` points into, read

@@ -1,178 +1,196 @@
-//! Reading a request: every field any request has, read from the text in one pass,
-//! then sorted into the request its `operation` names.
-//!
-//! A request is tagged by a field that may come anywhere in the object, so serde
-//! cannot pick the request's type before reading it (its internally tagged enums
-//! buffer the object and lose every location). Reading all fields into one struct
-//! keeps serde_json's located errors for every value (a wrong type, an unknown
-//! field) and needs no intermediate `serde_json::Value`; what only the operation
-//! can tell (a field another request has, a missing field) is checked afterwards
-//! and located by its path.
+//! Reading a request from JSON: its `operation` first, wherever it is in the
+//! object, then the fields of that request, named once each below, read in the
+//! order of the text. A field another kind of request has is an unknown field of
+//! this one; every error is located by path, line and column.
 
 use super::{
-    Actor, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest, Request, TagState,
-    UploadRequest,
+    Actor, ActorKind, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest, Request,
+    TagState, UploadRequest,
 };
-use crate::json::JsonError;
-use serde::{Deserialize, Deserializer};
+use crate::json::{JsonError, Path, Read, Value, fields};
+use crate::role::Role;
 
-/// The fields of every kind of request; `None` where the text has no such field.
-/// Each present field is read with its own type: `null` is refused where the
-/// request's field refuses it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a request object")]
-pub(crate) struct Fields {
-    #[serde(default, deserialize_with = "present")]
-    operation: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    image: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    digest: Option<String>,
-    /// `Some(None)` for `"tags": null` (a delete whose host does not know the tags).
-    #[serde(default, deserialize_with = "present")]
-    tags: Option<Option<Vec<TagState>>>,
-    #[serde(default, deserialize_with = "present")]
-    target: Option<DeleteTarget>,
-    #[serde(default, deserialize_with = "present")]
-    image_exists: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
-    from: Option<String>,
-    #[serde(default, deserialize_with = "present")]
-    actor: Option<Actor>,
+/// The operations, as `operation` names them.
+const OPERATIONS: &str = "`push`, `delete`, `upload`, `pull`, `mount`";
+
+/// The `operation` of the request object `value`.
+fn operation<'a>(value: &Value<'a>, at: &Path<'_>) -> Result<String, JsonError> {
+    let path = at.key("operation");
+    let Some((_, _, given)) = value
+        .entries(at, "a request")?
+        .find(|(key, ..)| key == "operation")
+    else {
+        return Err(value.error(
+            &path,
+            "missing field `operation` (push, delete, upload, pull or mount)",
+        ));
+    };
+    let name = given.string(&path, &format!("one of {OPERATIONS}"))?;
+    if matches!(&*name, "push" | "delete" | "upload" | "pull" | "mount") {
+        Ok(name.into_owned())
+    } else {
+        Err(given.error(
+            &path,
+            format!("unknown operation `{name}`, expected one of {OPERATIONS}"),
+        ))
+    }
 }
 
-/// A field that is in the text, read as its own type (so `null` only where `T` takes it).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
-}
-
-/// What `operation` names.
-#[derive(Clone, Copy)]
-enum Operation {
-    Push,
-    Delete,
-    Upload,
-    Pull,
-    Mount,
-}
-
-/// The operations by name, with the fields each request has (`operation` aside).
-const OPERATIONS: [(&str, Operation, &[&str]); 5] = [
-    (
-        "push",
-        Operation::Push,
-        &["image", "digest", "tags", "image_exists", "actor"],
-    ),
-    (
-        "delete",
-        Operation::Delete,
-        &["image", "target", "tags", "actor"],
-    ),
-    (
-        "upload",
-        Operation::Upload,
-        &["image", "image_exists", "actor"],
-    ),
-    ("pull", Operation::Pull, &["image", "actor"]),
-    (
-        "mount",
-        Operation::Mount,
-        &["image", "from", "image_exists", "actor"],
-    ),
-];
-
-impl Fields {
-    /// The request the fields make for their `operation`: every field belongs to
-    /// it, and every field it requires is there.
-    pub(crate) fn into_request(self) -> Result<Request, JsonError> {
-        let given = self.operation.as_deref().ok_or_else(|| {
-            JsonError::at(
-                "operation",
-                "missing field `operation` (push, delete, upload, pull or mount)",
-            )
-        })?;
-        let Some(&(name, operation, allowed)) =
-            OPERATIONS.iter().find(|(known, ..)| *known == given)
-        else {
-            return Err(JsonError::at(
-                "operation",
-                format!(
-                    "unknown operation `{given}`, expected one of `push`, `delete`, `upload`, `pull`, `mount`"
-                ),
-            ));
-        };
-        if let Some(field) = self.names().find(|field| !allowed.contains(field)) {
-            let expected: Vec<String> = allowed.iter().map(|f| format!("`{f}`")).collect();
-            return Err(JsonError::at(
-                field,
-                format!(
-                    "unknown field `{field}` in a {name} request, expected one of `operation`, {}",
-                    expected.join(", ")
-                ),
-            ));
+impl Read for Request {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Request, JsonError> {
+        match operation(&value, at)?.as_str() {
+            "push" => push(value, at),
+            "delete" => delete(value, at),
+            "upload" => upload(value, at),
+            "pull" => pull(value, at),
+            _ => mount(value, at),
         }
-        let actor = self.actor.unwrap_or_default();
-        let image_exists = self.image_exists.unwrap_or(false);
-        let image = required(self.image, "image")?;
-        Ok(match operation {
-            Operation::Push => Request::Push(PushRequest {
-                image,
-                digest: required(self.digest, "digest")?,
-                tags: match self.tags {
-                    None => Vec::new(),
-                    Some(Some(tags)) => tags,
-                    Some(None) => {
-                        return Err(JsonError::at(
-                            "tags",
-                            "invalid type: null, expected a sequence (a push names its tags, `[]` for none)",
-                        ));
-                    }
-                },
-                image_exists,
-                actor,
-            }),
-            Operation::Delete => Request::Delete(DeleteRequest {
-                image,
-                target: required(self.target, "target")?,
-                tags: self.tags.flatten(),
-                actor,
-            }),
-            Operation::Upload => Request::Upload(UploadRequest {
-                image,
-                image_exists,
-                actor,
-            }),
-            Operation::Pull => Request::Pull(PullRequest { image, actor }),
-            Operation::Mount => Request::Mount(MountRequest {
-                image,
-                from: required(self.from, "from")?,
-                image_exists,
-                actor,
-            }),
+    }
+}
+
+fn push(value: Value<'_>, at: &Path<'_>) -> Result<Request, JsonError> {
+    fields!(value, at, "a push request", {
+        operation: String,
+        image: String,
+        digest: String,
+        tags: Vec<TagState> = Vec::new(),
+        image_exists: bool = false,
+        actor: Actor = Actor::default(),
+    });
+    let _ = operation;
+    Ok(Request::Push(PushRequest {
+        image,
+        digest,
+        tags,
+        image_exists,
+        actor,
+    }))
+}
+
+fn delete(value: Value<'_>, at: &Path<'_>) -> Result<Request, JsonError> {
+    fields!(value, at, "a delete request", {
+        operation: String,
+        image: String,
+        target: DeleteTarget,
+        // `null` when the host does not know the tags.
+        tags: Option<Vec<TagState>> = None,
+        actor: Actor = Actor::default(),
+    });
+    let _ = operation;
+    Ok(Request::Delete(DeleteRequest {
+        image,
+        target,
+        tags,
+        actor,
+    }))
+}
+
+fn upload(value: Value<'_>, at: &Path<'_>) -> Result<Request, JsonError> {
+    fields!(value, at, "an upload request", {
+        operation: String,
+        image: String,
+        image_exists: bool = false,
+        actor: Actor = Actor::default(),
+    });
+    let _ = operation;
+    Ok(Request::Upload(UploadRequest {
+        image,
+        image_exists,
+        actor,
+    }))
+}
+
+fn pull(value: Value<'_>, at: &Path<'_>) -> Result<Request, JsonError> {
+    fields!(value, at, "a pull request", {
+        operation: String,
+        image: String,
+        actor: Actor = Actor::default(),
+    });
+    let _ = operation;
+    Ok(Request::Pull(PullRequest { image, actor }))
+}
+
+fn mount(value: Value<'_>, at: &Path<'_>) -> Result<Request, JsonError> {
+    fields!(value, at, "a mount request", {
+        operation: String,
+        image: String,
+        from: String,
+        image_exists: bool = false,
+        actor: Actor = Actor::default(),
+    });
+    let _ = operation;
+    Ok(Request::Mount(MountRequest {
+        image,
+        from,
+        image_exists,
+        actor,
+    }))
+}
+
+impl Read for TagState {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "a tag", {
+            name: String,
+            current: Option<String> = None,
+            locked: bool = false,
+            via: Vec<String> = Vec::new(),
+        });
+        Ok(TagState {
+            name,
+            current,
+            locked,
+            via,
         })
     }
+}
 
-    /// The names of the fields the text has, `operation` aside.
-    fn names(&self) -> impl Iterator<Item = &'static str> {
-        [
-            ("image", self.image.is_some()),
-            ("digest", self.digest.is_some()),
-            ("tags", self.tags.is_some()),
-            ("target", self.target.is_some()),
-            ("image_exists", self.image_exists.is_some()),
-            ("from", self.from.is_some()),
-            ("actor", self.actor.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(name, present)| present.then_some(name))
+impl Read for Actor {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        fields!(value, at, "an actor", {
+            kind: ActorKind,
+            id: String = String::new(),
+            groups: Vec<String> = Vec::new(),
+            workspace_admin: bool = false,
+            role: Option<Role> = None,
+        });
+        Ok(Actor {
+            kind,
+            id,
+            groups,
+            workspace_admin,
+            role,
+        })
     }
 }
 
-/// A field the request cannot do without; serde's words when it is missing.
-fn required<T>(value: Option<T>, field: &str) -> Result<T, JsonError> {
-    value.ok_or_else(|| JsonError::at("", format!("missing field `{field}`")))
+/// `"image"`, `{"tag": …}` or `{"digest": …}`.
+impl Read for DeleteTarget {
+    fn read(value: Value<'_>, at: &Path<'_>) -> Result<Self, JsonError> {
+        const EXPECTING: &str = r#"`"image"`, `{"tag": …}` or `{"digest": …}`"#;
+        match value.first() {
+            b'"' => match &*value.string(at, EXPECTING)? {
+                "image" => Ok(DeleteTarget::Image),
+                other => Err(value.error(
+                    at,
+                    format!("unknown delete target `{other}`, expected {EXPECTING}"),
+                )),
+            },
+            b'{' => {
+                fields!(value, at, "a delete target", {
+                    tag: Option<String> = None,
+                    digest: Option<String> = None,
+                });
+                match (tag, digest) {
+                    (Some(tag), None) => Ok(DeleteTarget::Tag(tag)),
+                    (None, Some(digest)) => Ok(DeleteTarget::Digest(digest)),
+                    _ => {
+                        Err(value.error(at, "a delete target has exactly one of `tag` or `digest`"))
+                    }
+                }
+            }
+            _ => Err(value.wrong_type(at, EXPECTING)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -220,21 +238,17 @@ mod tests {
         let (path, message, line) =
             error("{\"operation\": \"push\",\n \"image\": \"a\", \"digest\": 3}");
         assert_eq!(path, "digest");
-        assert!(
-            message.starts_with("invalid type: integer `3`"),
-            "{message}"
-        );
+        assert!(message.starts_with("invalid type: number `3`"), "{message}");
         assert_eq!(line, 2);
         let (path, _, _) = error(r#"{"operation": "pull", "image": null}"#);
         assert_eq!(path, "image");
         let (path, message, _) = error(r#"{"operation": "pull", "image": "a", "extra": 1}"#);
         assert_eq!(path, "extra");
         assert!(message.starts_with("unknown field `extra`"), "{message}");
-        // Refused, not last-wins; serde names the object that has it twice (as
-        // serde_path_to_error did), the line and column point at the second one.
+        // Refused, not last-wins; the path and the position are the second key's.
         let (path, message, line) =
             error("{\"operation\": \"pull\",\n \"image\": \"a\",\n \"image\": \"b\"}");
-        assert_eq!(path, "");
+        assert_eq!(path, "image");
         assert!(message.starts_with("duplicate field `image`"), "{message}");
         assert_eq!(line, 3);
     }
@@ -273,7 +287,10 @@ mod tests {
         assert_eq!(path, "operation");
         assert!(message.starts_with("unknown operation `pul`"), "{message}");
         let (_, message, _) = error("42");
-        assert!(message.contains("expected a request object"), "{message}");
+        assert!(
+            message.contains("expected a request (an object)"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -323,10 +340,7 @@ mod tests {
             "{{\"operation\": \"delete\", \"image\": \"a\", \"target\": \"image\",\n \"tags\": [{{\"name\": \"v1\", \"via\": [\"{A}\", 7]}}]}}"
         ));
         assert_eq!(path, "tags[0].via[1]");
-        assert!(
-            message.starts_with("invalid type: integer `7`"),
-            "{message}"
-        );
+        assert!(message.starts_with("invalid type: number `7`"), "{message}");
         assert_eq!(line, 2);
         let (path, _, _) = error(
             r#"{"operation": "delete", "image": "a", "target": "image", "tags": [{"name": "v1", "via": null}]}"#,

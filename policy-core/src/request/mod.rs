@@ -3,8 +3,7 @@
 use crate::json::{self, JsonError};
 use crate::role::Role;
 use crate::unit_enum::codes;
-pub(crate) use fields::Fields;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 mod fields;
 
@@ -24,18 +23,10 @@ pub enum Request {
     Mount(MountRequest),
 }
 
-impl<'de> Deserialize<'de> for Request {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Fields::deserialize(deserializer)?
-            .into_request()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 impl Request {
     /// Parses one request from JSON, with the location of the first problem.
     pub fn from_json(text: &str) -> Result<Request, JsonError> {
-        json::from_json::<Fields>(text)?.into_request()
+        json::from_json(text)
     }
 
     /// The image the request concerns.
@@ -77,16 +68,14 @@ pub struct PushRequest {
 }
 
 /// A tag and what the host knows of it now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TagState {
     /// The tag.
     pub name: String,
     /// The digest the tag points at now; `None` when the tag is new.
-    #[serde(default)]
     pub current: Option<String>,
     /// The host recorded the tag as protected earlier.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub locked: bool,
     /// For a digest delete only: the index manifests through which this tag reaches
     /// the deleted manifest, in order — first the tag's current digest (an index),
@@ -98,7 +87,7 @@ pub struct TagState {
     /// `invalid_request`. A tag listed in a digest delete's `tags` is judged the same
     /// whether it reaches the manifest directly or through indexes: `via` only names
     /// the path in the decision.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub via: Vec<String>,
 }
 
@@ -154,7 +143,7 @@ pub struct DeleteRequest {
 }
 
 /// What a delete removes: `{"tag": t}`, `{"digest": d}` or `"image"`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeleteTarget {
     /// One tag.
@@ -199,22 +188,21 @@ pub struct MountRequest {
 }
 
 /// Who asks, as the host authenticated them.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Actor {
     /// User, pipeline, token or anonymous.
     pub kind: ActorKind,
     /// User or token id; for a pipeline `<repository>` or `<repository>/<environment>`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub id: String,
     /// Groups the actor belongs to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
     /// The host vouches that the actor is a workspace admin.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub workspace_admin: bool,
     /// The host's own resolution of the actor's role on this image; replaces the policy's grants.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<Role>,
 }
 
