@@ -526,8 +526,9 @@ fn an_invalid_policy_is_refused_by_bootstrap_and_by_envoy() {
     let (output, _, _) = envoy::bootstrap(&policy, &registry.host(), &out, &[]);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(output.stderr.contains("unknown_field"), "{}", output.stderr);
+    // At the unknown key itself (line 13, column 3).
     assert!(
-        output.stderr.contains("invalid.json:13:17"),
+        output.stderr.contains("invalid.json:13:3"),
         "not located: {}",
         output.stderr
     );
