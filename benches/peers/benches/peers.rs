@@ -18,7 +18,7 @@
 //! the median) of its requests' figures.
 //!
 //! Run: `cargo bench --manifest-path benches/peers/Cargo.toml`
-//! (about a minute; results in `docs/benchmarks.md`, "Peer engines").
+//! (about 15 s once built; results in `docs/benchmarks.md`, "Peer engines").
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
