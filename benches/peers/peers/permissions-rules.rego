@@ -1,0 +1,4 @@
+# Permissions workload: no immutability rules (`protect: none`).
+package policy
+
+rules := []
