@@ -284,17 +284,20 @@ fn reference<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
             ),
         }
     }
-    let clean = |path: String| {
-        if path == "." || path == "?" {
-            String::new()
-        } else {
-            path
-        }
-    };
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        located(clean(path), &err.into_inner())
+        // The root (written `.`) or a place serde could not follow (`?`): no path.
+        // Told apart by the segments, not the text: a key named `.` is written `.` too.
+        let root = err
+            .path()
+            .iter()
+            .all(|segment| matches!(segment, serde_path_to_error::Segment::Unknown));
+        let path = if root {
+            String::new()
+        } else {
+            err.path().to_string()
+        };
+        located(path, &err.into_inner())
     })?;
     deserializer
         .end()
@@ -522,6 +525,21 @@ fn config(default: u32) -> proptest::test_runner::Config {
         cases,
         failure_persistence: None,
         ..proptest::test_runner::Config::default()
+    }
+}
+
+/// Found by the generated cases: a key named `.` is written `.` like the root, and
+/// the two must not be confused.
+#[test]
+fn a_key_named_like_the_root_is_a_key() {
+    for text in [
+        r#"{".":null}"#,
+        r#"{"version": 1, "?": 2}"#,
+        r#"{"immutability": {".": 1}}"#,
+    ] {
+        same_errors(text).unwrap_or_else(|err| panic!("{err}"));
+        let err = policy_core::from_json::<PolicyDocument>(text).unwrap_err();
+        assert!(!err.path.is_empty(), "{text}: {err}");
     }
 }
 
