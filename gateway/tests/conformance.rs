@@ -12,9 +12,11 @@
 //! anything a case expects fails it.
 #![allow(clippy::panic, clippy::indexing_slicing, missing_docs)]
 
-use policy_core::{Policy, Request};
+use policy_core::Policy;
 use serde_json::Value;
-use taglock_conformance::{Corpus, Engine, Loaded, Native, differential, run};
+use taglock_conformance::{
+    Corpus, Engine, Loaded, Native, differential, parse_request, run, to_json,
+};
 use taglock_gateway::audit::{AuditRecord, Exchange};
 use taglock_gateway::{Reply, audit_warning};
 
@@ -23,10 +25,6 @@ const CHALLENGE: &str = "Basic realm=\"taglock\"";
 /// The gateway as an engine: the native core behind the gateway's replies and
 /// audit records.
 struct Gateway;
-
-fn json<T: serde::Serialize>(value: T) -> Result<Value, String> {
-    serde_json::to_value(value).map_err(|err| err.to_string())
-}
 
 impl Engine for Gateway {
     type Policy = Policy;
@@ -40,15 +38,14 @@ impl Engine for Gateway {
     }
 
     fn evaluate(&mut self, policy: &Policy, request: &str) -> Result<Value, String> {
-        let request = Request::from_json(request)
-            .map_err(|err| format!("the request does not parse: {err}"))?;
+        let request = parse_request(request)?;
         let decision = policy.evaluate(&request);
         let exchange = Exchange {
             method: "PUT",
             path: "/v2/",
         };
         let record = AuditRecord::decided("-", exchange, &request, &decision, None, "-");
-        let mut record = json(&record)?;
+        let mut record = to_json(&record)?;
         let mut shown = record["decision"].take();
         if record["rule"].as_str() != decision.rule() {
             return Err(format!("the audit record's rule is {}", record["rule"]));

@@ -4,18 +4,15 @@
 //! errors, lints) equal to the native core's, field by field.
 #![allow(clippy::panic, missing_docs)]
 
-use policy_core::Request;
 use serde_json::Value;
-use taglock_conformance::{Corpus, Engine, Loaded, Native, differential, run};
+use taglock_conformance::{
+    Corpus, Engine, Loaded, Native, differential, parse_request, run, to_json,
+};
 use taglock_host_wasmtime::{Host, HostError, WasmPolicy};
 
 /// The component in wasmtime, as the runner's engine. Requests are parsed by the
 /// core's `Request::from_json`, as a registry host does before calling the component.
 struct Component(Host);
-
-fn json<T: serde::Serialize>(value: T) -> Result<Value, String> {
-    serde_json::to_value(value).map_err(|err| err.to_string())
-}
 
 impl Engine for Component {
     type Policy = WasmPolicy;
@@ -27,28 +24,28 @@ impl Engine for Component {
     fn load(&mut self, policy: &str) -> Result<Loaded<WasmPolicy>, String> {
         match self.0.load_policy(policy) {
             Ok(policy) => Ok(Ok(policy)),
-            Err(HostError::Policy(errors)) => {
-                errors.iter().map(json).collect::<Result<_, _>>().map(Err)
-            }
+            Err(HostError::Policy(errors)) => errors
+                .iter()
+                .map(to_json)
+                .collect::<Result<_, _>>()
+                .map(Err),
             Err(err) => Err(err.to_string()),
         }
     }
 
     fn evaluate(&mut self, policy: &WasmPolicy, request: &str) -> Result<Value, String> {
-        let request = Request::from_json(request)
-            .map_err(|err| format!("the request does not parse: {err}"))?;
-        policy
-            .evaluate(&request)
-            .map_err(|err| err.to_string())
-            .and_then(|d| serde_json::to_value(d).map_err(|err| err.to_string()))
+        let decision = policy
+            .evaluate(&parse_request(request)?)
+            .map_err(|err| err.to_string())?;
+        to_json(decision)
     }
 
     fn test_tag(&mut self, policy: &WasmPolicy, image: &str, tag: &str) -> Result<Value, String> {
-        json(policy.test_tag(image, tag).map_err(|err| err.to_string())?)
+        to_json(policy.test_tag(image, tag).map_err(|err| err.to_string())?)
     }
 
     fn lints(&mut self, policy: &WasmPolicy) -> Result<Vec<Value>, String> {
-        policy.lints().iter().map(json).collect()
+        policy.lints().iter().map(to_json).collect()
     }
 }
 

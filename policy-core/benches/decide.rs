@@ -27,111 +27,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 /// Bitbucket-max: `protect: some`, the 7 regex rules Bitbucket allows, two repositories.
-const BITBUCKET_MAX: &str = r#"{
-  "version": 1,
-  "limits": "bitbucket",
-  "immutability": {
-    "protect": "some",
-    "rules": [
-      { "name": "prod", "tags": { "regex": "^prod$" } },
-      { "name": "semver", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+$" } },
-      { "name": "release", "tags": { "regex": "^release-.*$" } },
-      { "name": "staging-or-prod", "tags": { "regex": "^(staging|prod)$" } },
-      { "name": "hotfix", "tags": { "regex": "^hotfix-\\d+$" } },
-      { "name": "release-candidate", "tags": { "regex": "^v\\d+\\.\\d+\\.\\d+-rc\\.\\d+$" } },
-      { "name": "stable", "tags": { "regex": "^stable-[a-z]+$" } }
-    ]
-  },
-  "permissions": {
-    "workspace_admins": ["user:root"],
-    "repositories": {
-      "web-app": {
-        "admin": ["user:alice"],
-        "write": ["group:devs", "pipeline:web-app"],
-        "read": ["group:qa", "group:support"]
-      },
-      "tools": {
-        "admin": ["user:dora"],
-        "write": ["group:platform", "pipeline:tools/prod"],
-        "read": ["group:devs"]
-      }
-    },
-    "images": [
-      { "name": "acme/web", "repository": "web-app", "overrides": { "user:bob": "read" } },
-      { "name": "acme/web-worker", "repository": "web-app", "publish": "pipelines-only" },
-      { "pattern": "acme/tools/**", "repository": "tools", "public": true }
-    ],
-    "pipelines_inherit_write": true
-  }
-}"#;
+const BITBUCKET_MAX: &str = include_str!("policies/bitbucket-max.json");
 
 /// Harbor-max: `protect: some`, the 15 glob rules Harbor allows, each scoped to
 /// repositories (Harbor projects), three linked repositories.
-const HARBOR_MAX: &str = r#"{
-  "version": 1,
-  "limits": "harbor",
-  "immutability": {
-    "protect": "some",
-    "rules": [
-      { "name": "team-a-semver", "repositories": { "matching": ["team-a/**"] },
-        "tags": { "matching": ["v*.*.*"] } },
-      { "name": "team-a-stable", "repositories": { "matching": ["team-a/**"] },
-        "tags": { "excluding": ["{rc,test}-*", "nightly*", "dev-*", "latest"] } },
-      { "name": "team-b-release", "repositories": { "matching": ["team-b/**"] },
-        "tags": { "matching": ["release-*", "v*.*.*"] } },
-      { "name": "team-c-release", "repositories": { "matching": ["team-c/*"] },
-        "tags": { "matching": ["release-[0-9]*", "v[0-9]*.[0-9]*.[0-9]*"] } },
-      { "name": "platform-base", "repositories": { "matching": ["platform/base/*"] },
-        "tags": { "matching": ["[0-9]*.[0-9]*", "[0-9]*.[0-9]*.[0-9]*"] } },
-      { "name": "platform-tools", "repositories": { "matching": ["platform/tools/**"] },
-        "tags": { "matching": ["v*", "stable"] } },
-      { "name": "mirror-all", "repositories": { "matching": ["mirror/**"] },
-        "tags": { "matching": ["**"] } },
-      { "name": "data-models", "repositories": { "matching": ["data/models/*"] },
-        "tags": { "matching": ["model-v*", "{prod,staging}-*"] } },
-      { "name": "data-jobs", "repositories": { "matching": ["data/jobs/**"] },
-        "tags": { "excluding": ["{rc,test}-*", "pr-*"] } },
-      { "name": "infra-charts", "repositories": { "matching": ["infra/charts/*"] },
-        "tags": { "matching": ["?.?.?", "??.?.?", "?.??.?"] } },
-      { "name": "security-scanners", "repositories": { "matching": ["security/**"] },
-        "tags": { "matching": ["v*.*.*", "latest-stable"] } },
-      { "name": "mobile-builds", "repositories": { "matching": ["mobile/{ios,android}/*"] },
-        "tags": { "matching": ["build-[0-9]*", "store-*"] } },
-      { "name": "edge-prod", "repositories": { "matching": ["edge/*/prod"] },
-        "tags": { "matching": ["**"] } },
-      { "name": "legacy-frozen", "repositories": { "matching": ["legacy/**", "archive/**"] },
-        "tags": { "matching": ["*"] } },
-      { "name": "apps-release", "repositories": { "matching": ["apps/**"] },
-        "tags": { "matching": ["v*.*.*", "release-*", "{prod,staging}"] } }
-    ]
-  },
-  "permissions": {
-    "workspace_admins": ["user:root"],
-    "repositories": {
-      "apps": {
-        "admin": ["user:alice"],
-        "write": ["group:devs", "pipeline:apps"],
-        "read": ["group:qa", "group:support"]
-      },
-      "platform": {
-        "admin": ["user:dora"],
-        "write": ["group:platform"],
-        "read": ["group:devs"]
-      },
-      "data": {
-        "admin": ["user:erin"],
-        "write": ["group:data", "pipeline:data/prod"],
-        "read": ["group:analysts"]
-      }
-    },
-    "images": [
-      { "pattern": "apps/**", "repository": "apps" },
-      { "pattern": "platform/**", "repository": "platform", "public": true },
-      { "pattern": "data/**", "repository": "data", "publish": "pipelines-only" }
-    ],
-    "pipelines_inherit_write": true
-  }
-}"#;
+const HARBOR_MAX: &str = include_str!("policies/harbor-max.json");
 
 fn digest(c: char) -> String {
     format!("sha256:{}", c.to_string().repeat(64))

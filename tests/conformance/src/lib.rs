@@ -23,7 +23,7 @@ mod native;
 pub mod node;
 
 pub use corpus::{Body, Case, Corpus, CorpusError, MIN_CASES, PolicySource};
-pub use native::Native;
+pub use native::{Native, parse_request, to_json};
 
 use serde_json::{Value, json};
 use std::fmt;

@@ -10,8 +10,16 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Native;
 
-fn to_json(value: impl Serialize) -> Result<Value, String> {
+/// An engine's answer in the JSON contract: `value` serialized (every Rust
+/// adapter's way of answering).
+pub fn to_json(value: impl Serialize) -> Result<Value, String> {
     serde_json::to_value(value).map_err(|err| format!("cannot serialize: {err}"))
+}
+
+/// A case's request text as the core's typed request, as a Rust host reads it
+/// before asking its engine.
+pub fn parse_request(text: &str) -> Result<Request, String> {
+    Request::from_json(text).map_err(|err| format!("the request does not parse: {err}"))
 }
 
 impl Engine for Native {
@@ -33,9 +41,7 @@ impl Engine for Native {
     }
 
     fn evaluate(&mut self, policy: &Policy, request: &str) -> Result<Value, String> {
-        let request = Request::from_json(request)
-            .map_err(|err| format!("the request does not parse: {err}"))?;
-        to_json(policy.evaluate(&request))
+        to_json(policy.evaluate(&parse_request(request)?))
     }
 
     fn test_tag(&mut self, policy: &Policy, image: &str, tag: &str) -> Result<Value, String> {
