@@ -485,18 +485,23 @@ fn name_problem(name: &str) -> Option<&'static str> {
 /// Parses the users file's own serde types, locating the first problem: the path
 /// as `serde_path_to_error` follows it, the line and column serde_json reports.
 fn located_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonError> {
-    let located = |path: String, err: &serde_json::Error| {
+    let located = |path: Option<&serde_path_to_error::Path>, err: &serde_json::Error| {
         let shown = err.to_string();
         let message = match shown.rfind(" at line ") {
             Some(cut) if err.line() > 0 => shown.get(..cut).unwrap_or(&shown).to_owned(),
             _ => shown,
         };
+        // No path for the root or a place serde could not follow; told apart by
+        // the segments, since a key named `.` is written `.` like the root.
+        let path = path
+            .filter(|path| {
+                path.iter()
+                    .any(|segment| !matches!(segment, serde_path_to_error::Segment::Unknown))
+            })
+            .map(ToString::to_string)
+            .unwrap_or_default();
         JsonError {
-            path: if path == "." || path == "?" {
-                String::new()
-            } else {
-                path
-            },
+            path,
             line: err.line(),
             column: err.column(),
             message,
@@ -508,10 +513,8 @@ fn located_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, JsonErr
     };
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer)
-        .map_err(|err| located(err.path().to_string(), err.inner()))?;
-    deserializer
-        .end()
-        .map_err(|err| located(String::new(), &err))?;
+        .map_err(|err| located(Some(err.path()), err.inner()))?;
+    deserializer.end().map_err(|err| located(None, &err))?;
     Ok(value)
 }
 
@@ -634,6 +637,20 @@ mod tests {
         assert_eq!((error.line, error.column), (2, 16));
         assert_eq!(user, &None);
         assert!(err.to_string().contains("(line 2, column 16)"), "{err}");
+    }
+
+    #[test]
+    fn a_key_named_like_the_root_is_located_as_a_key() {
+        let err = UsersFile::from_json(r#"{"users": [], ".": 1}"#).unwrap_err();
+        let UsersError::Json { error, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(error.path, ".", "{err}");
+        let err = UsersFile::from_json("[]").unwrap_err();
+        let UsersError::Json { error, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(error.path, "", "{err}");
     }
 
     #[test]
