@@ -293,6 +293,8 @@ mod tests {
 
     /// Refreshing an embedded artifact that did not change leaves the file alone:
     /// a new mtime would rebuild every crate that embeds it, in every profile.
+    /// The file's mtime is set far in the past first, so the check does not
+    /// depend on the file system's timestamp granularity.
     #[test]
     fn an_unchanged_artifact_is_not_rewritten() -> anyhow::Result<()> {
         let root = std::env::temp_dir().join(format!("taglock-xtask-embed-{}", std::process::id()));
@@ -301,14 +303,24 @@ mod tests {
             bytes: bytes.to_vec(),
         };
         let file = root.join("out/a.wasm");
+        let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let age = |at| -> anyhow::Result<()> {
+            std::fs::File::options()
+                .write(true)
+                .open(&file)?
+                .set_modified(at)?;
+            Ok(())
+        };
+        let modified = || -> anyhow::Result<std::time::SystemTime> {
+            Ok(std::fs::metadata(&file)?.modified()?)
+        };
         embed(&root, "out", &artifact(b"one"), false)?;
-        let first = std::fs::metadata(&file)?.modified()?;
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        age(long_ago)?;
         embed(&root, "out", &artifact(b"one"), false)?;
-        assert_eq!(std::fs::metadata(&file)?.modified()?, first);
+        assert_eq!(modified()?, long_ago);
         embed(&root, "out", &artifact(b"two"), false)?;
         assert_eq!(std::fs::read(&file)?, b"two");
-        assert!(std::fs::metadata(&file)?.modified()? > first);
+        assert_ne!(modified()?, long_ago);
         embed(&root, "out", &artifact(b"two"), true)?;
         assert!(embed(&root, "out", &artifact(b"three"), true).is_err());
         std::fs::remove_dir_all(&root)?;
