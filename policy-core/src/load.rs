@@ -645,3 +645,34 @@ fn principals(texts: &[String], path: &str, problems: &mut Problems) -> Vec<Prin
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Policy;
+    use crate::limits::MAX_POLICY_WEIGHT;
+    use crate::pattern;
+
+    /// The policy's patterns share one budget of [`MAX_POLICY_WEIGHT`]: exactly as
+    /// many copies of a pattern load as its weight fits, the rest are refused
+    /// (`tests/bounds.rs` checks the same from outside, without the weights).
+    #[test]
+    fn the_weight_budget_admits_exactly_what_fits() {
+        let weight = pattern::weight(&pattern::parse(r"^\w{1000}$").unwrap().hir);
+        let fit = usize::try_from(MAX_POLICY_WEIGHT / weight).unwrap();
+        assert!(fit > 0 && fit < 1000, "{fit}");
+        let rules: Vec<String> = (0..1000)
+            .map(|i| format!(r#"{{"name": "r{i}", "tags": {{"regex": "^\\w{{1000}}$"}}}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"version": 1, "limits": {{"max_rules": 1000, "max_pattern_length": 4096}},
+                "immutability": {{"protect": "some", "rules": [{}]}}}}"#,
+            rules.join(",")
+        );
+        let errors = Policy::from_json(&text).unwrap_err();
+        assert_eq!(errors.len(), 1000 - fit, "{weight}");
+        assert_eq!(
+            errors.as_slice()[0].path,
+            format!("immutability.rules[{fit}].tags.regex")
+        );
+    }
+}
