@@ -112,15 +112,7 @@ impl Immutability {
     /// What protects `tag` of `image` before exceptions: `all`, or the first rule
     /// (in document order) whose selectors match.
     fn would_protect(&self, image: &str, tag: &str) -> Option<Protection<'_>> {
-        match self.protect {
-            Protect::None => None,
-            Protect::All => Some(Protection::All),
-            Protect::Some => self
-                .rules
-                .iter()
-                .find(|r| r.applies_to(image) && r.tags.matches(tag))
-                .map(Protection::Rule),
-        }
+        self.first_protection(|r| r.applies_to(image) && r.tags.matches(tag))
     }
 
     /// Whether an exception exempts `tag`.
@@ -135,14 +127,16 @@ impl Immutability {
 
     /// What could protect some tag of `image` whose tags are unknown (fail closed).
     pub(crate) fn could_protect(&self, image: &str) -> Option<Protection<'_>> {
+        self.first_protection(|r| r.applies_to(image))
+    }
+
+    /// `all`, or the first rule (in document order) that `applies` accepts, under
+    /// `protect: some`; nothing under `protect: none`.
+    fn first_protection(&self, applies: impl Fn(&Rule) -> bool) -> Option<Protection<'_>> {
         match self.protect {
             Protect::None => None,
             Protect::All => Some(Protection::All),
-            Protect::Some => self
-                .rules
-                .iter()
-                .find(|r| r.applies_to(image))
-                .map(Protection::Rule),
+            Protect::Some => self.rules.iter().find(|r| applies(r)).map(Protection::Rule),
         }
     }
 
