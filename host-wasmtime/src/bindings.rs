@@ -97,6 +97,27 @@ pub(crate) fn delete_target(target: &core::DeleteTarget) -> wit::DeleteTarget<'_
     }
 }
 
+/// The names of an `allowed-protecting` verdict's `mask` (bit `i`: `tags[i]`), in
+/// index order. A bit past the pushed tags, or a name twice, is not an answer the
+/// engine gives.
+pub(crate) fn protected_tags(mask: u64, tags: &[core::TagState]) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = mask;
+    while rest != 0 {
+        let index = rest.trailing_zeros();
+        rest &= rest - 1;
+        let tag = usize::try_from(index)
+            .ok()
+            .and_then(|i| tags.get(i))
+            .ok_or_else(|| format!("protected tag {index} of a push of {} tags", tags.len()))?;
+        if names.contains(&tag.name) {
+            return Err(format!("tag {} protected twice", tag.name));
+        }
+        names.push(tag.name.clone());
+    }
+    Ok(names)
+}
+
 /// Lifts a decision. `status` is derived from the other fields in the core, so
 /// it is checked rather than copied: a mismatch means a component that does not
 /// match this host's `policy-core`.
@@ -235,5 +256,24 @@ pub(crate) fn tag_test(test: wit::TagTest) -> core::TagTest {
             .collect(),
         exception: index(test.exception),
         why: test.why,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::protected_tags;
+    use policy_core::TagState;
+
+    #[test]
+    fn a_protecting_mask_names_the_pushed_tags_in_order_and_nothing_else() {
+        let tags = ["v1", "latest", "v1.0", "v1"].map(TagState::new_tag);
+        assert_eq!(protected_tags(0, &tags), Ok(Vec::new()));
+        assert_eq!(
+            protected_tags(0b101, &tags),
+            Ok(vec!["v1".to_owned(), "v1.0".to_owned()])
+        );
+        assert!(protected_tags(1 << 4, &tags).is_err(), "a bit past the tags");
+        assert!(protected_tags(1 << 63, &tags).is_err());
+        assert!(protected_tags(0b1001, &tags).is_err(), "one name twice");
     }
 }

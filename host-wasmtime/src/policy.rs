@@ -12,8 +12,8 @@ use crate::error::HostError;
 use crate::host::Host;
 use crate::runtime;
 use policy_core::{
-    Decision, DeleteRequest, Lint, LoadErrors, MountRequest, PullRequest, PushRequest, Request,
-    TagTest, UploadRequest,
+    Decision, DeleteRequest, Lint, LoadErrors, MountRequest, Operation, PullRequest, PushRequest,
+    Request, TagState, TagTest, UploadRequest,
 };
 use std::sync::{Mutex, PoisonError};
 use wasmtime::component::ResourceAny;
@@ -62,6 +62,14 @@ impl ResourceLimiter for StoreState {
     fn memories(&self) -> usize {
         4
     }
+}
+
+/// What an evaluation answered, lifted.
+enum Answer {
+    /// Allowed; the mask of the `allowed-protecting` verdict (0 for `allowed`).
+    Allowed(u64),
+    /// `detailed`, with what `last-decision` gave.
+    Detailed(Option<wit::Decision>),
 }
 
 /// One store with one instance of the component.
@@ -152,7 +160,7 @@ impl WasmPolicy {
             image_exists: request.image_exists,
             actor: actor.lower(),
         };
-        self.decide(|b, store, policy| {
+        self.decide(Operation::Push, &request.tags, |b, store, policy| {
             b.taglock_policy_engine()
                 .policy()
                 .call_evaluate_push(store, policy, lowered)
@@ -170,7 +178,7 @@ impl WasmPolicy {
             tags: tags.as_deref(),
             actor: actor.lower(),
         };
-        self.decide(|b, store, policy| {
+        self.decide(Operation::Delete, &[], |b, store, policy| {
             b.taglock_policy_engine()
                 .policy()
                 .call_evaluate_delete(store, policy, lowered)
@@ -185,7 +193,7 @@ impl WasmPolicy {
             image_exists: request.image_exists,
             actor: actor.lower(),
         };
-        self.decide(|b, store, policy| {
+        self.decide(Operation::Upload, &[], |b, store, policy| {
             b.taglock_policy_engine()
                 .policy()
                 .call_evaluate_upload(store, policy, lowered)
@@ -199,7 +207,7 @@ impl WasmPolicy {
             image: &request.image,
             actor: actor.lower(),
         };
-        self.decide(|b, store, policy| {
+        self.decide(Operation::Pull, &[], |b, store, policy| {
             b.taglock_policy_engine()
                 .policy()
                 .call_evaluate_pull(store, policy, lowered)
@@ -215,7 +223,7 @@ impl WasmPolicy {
             image_exists: request.image_exists,
             actor: actor.lower(),
         };
-        self.decide(|b, store, policy| {
+        self.decide(Operation::Mount, &[], |b, store, policy| {
             b.taglock_policy_engine()
                 .policy()
                 .call_evaluate_mount(store, policy, lowered)
@@ -232,12 +240,37 @@ impl WasmPolicy {
         .map(bindings::tag_test)
     }
 
+    /// Runs one `evaluate-*` call for a request that pushed `tags` (none for other
+    /// operations) and, when its verdict is `detailed`, reads the decision with
+    /// `last-decision` on the same instance; an allowed verdict becomes the core's
+    /// [`Decision::allow`].
     fn decide(
         &self,
-        f: impl FnOnce(&Taglock, &mut Store<StoreState>, ResourceAny) -> wasmtime::Result<wit::Decision>,
+        operation: Operation,
+        tags: &[TagState],
+        f: impl FnOnce(&Taglock, &mut Store<StoreState>, ResourceAny) -> wasmtime::Result<wit::Verdict>,
     ) -> Result<Decision, HostError> {
-        let decision = self.with_slot(f)?;
-        bindings::decision(decision).map_err(HostError::InvalidResponse)
+        let answer = self.with_slot(|b, store, policy| {
+            Ok(match f(b, store, policy)? {
+                wit::Verdict::Allowed => Answer::Allowed(0),
+                wit::Verdict::AllowedProtecting(mask) => Answer::Allowed(mask),
+                wit::Verdict::Detailed => Answer::Detailed(
+                    b.taglock_policy_engine()
+                        .policy()
+                        .call_last_decision(store, policy)?,
+                ),
+            })
+        })?;
+        let invalid = HostError::InvalidResponse;
+        match answer {
+            Answer::Allowed(mask) => bindings::protected_tags(mask, tags)
+                .map(|protected| Decision::allow(operation, protected))
+                .map_err(invalid),
+            Answer::Detailed(Some(decision)) => bindings::decision(decision).map_err(invalid),
+            Answer::Detailed(None) => Err(invalid(
+                "a `detailed` verdict with no decision behind it".to_owned(),
+            )),
+        }
     }
 
     /// Runs `f` on an idle instance (or a new one), bounded by the host's limits.

@@ -1,5 +1,6 @@
 //! The decision every host returns (`docs/policy.md`, "Decisions"), and the OCI error a registry sends.
 
+use crate::request::Operation;
 use crate::unit_enum::codes;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use std::borrow::Cow;
@@ -171,6 +172,22 @@ impl DecisionParts {
 }
 
 impl Decision {
+    /// The decision letting a request of `operation` through with nothing in the
+    /// way, worded as the engine words it ("push allowed"); `protected_tags`: for
+    /// a push, the pushed tags immutable once it is done. What a host rebuilds
+    /// from a bare "allowed" answer that crossed a boundary.
+    pub fn allow(operation: Operation, protected_tags: Vec<String>) -> Decision {
+        Decision {
+            allowed: true,
+            would_deny: false,
+            reason: Reason::Allowed,
+            message: Cow::Borrowed(operation.allowed_message()),
+            rule: None,
+            protected_tags,
+            detail: None,
+        }
+    }
+
     /// Whether the host lets the request through (always true in audit mode).
     pub fn allowed(&self) -> bool {
         self.allowed

@@ -10,8 +10,8 @@ use crate::names::{self, NameError, NameKind, short_digest};
 use crate::permissions::Action;
 use crate::policy::Policy;
 use crate::request::{
-    Actor, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest, Request, TagState,
-    UploadRequest,
+    Actor, DeleteRequest, DeleteTarget, MountRequest, Operation, PullRequest, PushRequest, Request,
+    TagState, UploadRequest,
 };
 use std::borrow::Cow;
 use std::fmt;
@@ -139,7 +139,7 @@ impl Policy {
     /// Decides a manifest push: permissions, then every tag (all-or-nothing).
     pub fn evaluate_push(&self, request: &PushRequest) -> Decision {
         if let Err(invalid) = validate_push(request) {
-            return self.finish(Some(invalid.into()), Vec::new(), "push allowed");
+            return self.finish(Some(invalid.into()), Vec::new(), Operation::Push);
         }
         let image = request.image.as_str();
         let access = self.check_access(
@@ -163,7 +163,7 @@ impl Policy {
                 immutable = self.overwrite(protection, image, &request.digest, tag);
             }
         }
-        self.finish(first([access, immutable]), protected, "push allowed")
+        self.finish(first([access, immutable]), protected, Operation::Push)
     }
 
     /// Why pushing `digest` to an existing protected tag is refused, if it is.
@@ -201,7 +201,7 @@ impl Policy {
     /// Decides a tag, manifest or image delete.
     pub fn evaluate_delete(&self, request: &DeleteRequest) -> Decision {
         if let Err(invalid) = validate_delete(request) {
-            return self.finish(Some(invalid.into()), Vec::new(), "delete allowed");
+            return self.finish(Some(invalid.into()), Vec::new(), Operation::Delete);
         }
         let image = request.image.as_str();
         let (action, verb) = match &request.target {
@@ -211,7 +211,7 @@ impl Policy {
         };
         let access = self.check_access(image, &request.actor, action, verb);
         let immutable = self.delete_immutability(request);
-        self.finish(first([access, immutable]), Vec::new(), "delete allowed")
+        self.finish(first([access, immutable]), Vec::new(), Operation::Delete)
     }
 
     /// For deletes: an immutable tag among those removed denies it, unless a
@@ -323,22 +323,22 @@ impl Policy {
     /// Decides a blob upload: judged like a push with no tags.
     pub fn evaluate_upload(&self, request: &UploadRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), "upload allowed");
+            return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Upload);
         }
         let action = Action::Publish {
             image_exists: request.image_exists,
         };
         let access = self.check_access(&request.image, &request.actor, action, "upload to");
-        self.finish(access, Vec::new(), "upload allowed")
+        self.finish(access, Vec::new(), Operation::Upload)
     }
 
     /// Decides a pull (manifests, blobs, tag lists, referrers).
     pub fn evaluate_pull(&self, request: &PullRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), "pull allowed");
+            return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Pull);
         }
         let access = self.check_access(&request.image, &request.actor, Action::Read, "pull");
-        self.finish(access, Vec::new(), "pull allowed")
+        self.finish(access, Vec::new(), Operation::Pull)
     }
 
     /// Decides a cross-repository mount: read on `from`, write on `image`.
@@ -346,7 +346,7 @@ impl Policy {
         let valid = names::check_image_name(&request.image)
             .and_then(|()| names::check_image_name(&request.from));
         if let Err(err) = valid {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), "mount allowed");
+            return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Mount);
         }
         let actor: &Actor = &request.actor;
         let source = self.check_access(&request.from, actor, Action::Read, "mount blobs from");
@@ -358,7 +358,7 @@ impl Policy {
             },
             "mount blobs into",
         );
-        self.finish(first([source, target]), Vec::new(), "mount allowed")
+        self.finish(first([source, target]), Vec::new(), Operation::Mount)
     }
 
     /// Turns the outcome into a decision, applying audit mode: a policy denial is let
@@ -367,18 +367,10 @@ impl Policy {
         &self,
         denial: Option<Denial>,
         protected_tags: Vec<String>,
-        allowed_message: &'static str,
+        operation: Operation,
     ) -> Decision {
         let Some(denial) = denial else {
-            return Decision {
-                allowed: true,
-                would_deny: false,
-                reason: Reason::Allowed,
-                message: Cow::Borrowed(allowed_message),
-                rule: None,
-                protected_tags,
-                detail: None,
-            };
+            return Decision::allow(operation, protected_tags);
         };
         let audit = self.mode == Mode::Audit && denial.reason != Reason::InvalidRequest;
         Decision {

@@ -87,8 +87,8 @@ pub use limits::Limits;
 pub use lint::{Lint, LintCode};
 pub use policy::Policy;
 pub use request::{
-    Actor, ActorKind, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest, Request,
-    TagState, UploadRequest,
+    Actor, ActorKind, DeleteRequest, DeleteTarget, MountRequest, Operation, PullRequest,
+    PushRequest, Request, TagState, UploadRequest,
 };
 pub use role::Role;
 

@@ -1,11 +1,13 @@
 //! The WIT component adapter: `taglock:policy/engine` over `policy-core`.
 //!
 //! A translation table and nothing else: WIT request in, core request, `evaluate`,
-//! core decision, WIT decision out. Every `match` is exhaustive, so a new code in
+//! core decision, WIT verdict out (and the decision itself, when the verdict says
+//! the host needs it). Every `match` is exhaustive, so a new code in
 //! the core fails to compile here until the WIT interface names it too.
 
 use crate::component::bindings::exports::taglock::policy::engine as wit;
 use policy_core as core;
+use std::cell::Cell;
 
 /// The generated canonical-ABI glue. It is the only code allowed `unsafe`.
 #[allow(unsafe_code, missing_docs, clippy::all)]
@@ -26,70 +28,127 @@ impl wit::Guest for Component {
     type Policy = LoadedPolicy;
 }
 
-/// The `policy` resource: a compiled core policy.
-struct LoadedPolicy(core::Policy);
+/// The `policy` resource: a compiled core policy, and the last decision that
+/// did not fit in a bare `allowed` verdict, until the host takes it.
+struct LoadedPolicy {
+    policy: core::Policy,
+    last: Cell<Option<core::Decision>>,
+}
+
+impl LoadedPolicy {
+    /// The verdict on `decision` for a request that pushed `tags` (none for other
+    /// operations): `allowed` or `allowed-protecting` when the host can rebuild the
+    /// decision from the operation and the tags ([`core::Decision::allow`]);
+    /// otherwise `detailed`, with the decision kept for `last-decision`.
+    fn answer(
+        &self,
+        operation: core::Operation,
+        tags: &[core::TagState],
+        decision: core::Decision,
+    ) -> wit::Verdict {
+        let verdict = protected_mask(tags, decision.protected_tags())
+            .filter(|_| {
+                decision == core::Decision::allow(operation, decision.protected_tags().to_vec())
+            })
+            .map(|mask| match mask {
+                0 => wit::Verdict::Allowed,
+                mask => wit::Verdict::AllowedProtecting(mask),
+            });
+        self.last.set(verdict.is_none().then_some(decision));
+        verdict.unwrap_or(wit::Verdict::Detailed)
+    }
+}
+
+/// The positions of `protected` in `tags` as a bit mask (bit `i`: `tags[i]`), each
+/// name at its first position; `None` when that does not spell `protected` back
+/// in order, or a position is past 63.
+fn protected_mask(tags: &[core::TagState], protected: &[String]) -> Option<u64> {
+    let mut mask = 0u64;
+    let mut rest = protected.iter().peekable();
+    for (i, tag) in tags.iter().enumerate() {
+        if rest.peek().is_some_and(|name| **name == tag.name) {
+            mask |= 1u64.checked_shl(u32::try_from(i).ok()?)?;
+            rest.next();
+        }
+    }
+    rest.peek().is_none().then_some(mask)
+}
 
 impl wit::GuestPolicy for LoadedPolicy {
     fn from_json(json: String) -> Result<wit::Policy, Vec<wit::LoadError>> {
+        // The policy and its handle outlive the call; the load errors do not,
+        // but a refused load is rare enough not to matter.
+        let _long_lived = crate::long_lived();
         match core::Policy::from_json(&json) {
-            Ok(policy) => Ok(wit::Policy::new(LoadedPolicy(policy))),
+            Ok(policy) => Ok(wit::Policy::new(LoadedPolicy {
+                policy,
+                last: Cell::new(None),
+            })),
             Err(errors) => Err(errors.into_iter().map(load_error).collect()),
         }
     }
 
-    fn evaluate_push(&self, request: wit::PushRequest) -> wit::Decision {
-        decision(self.0.evaluate_push(&core::PushRequest {
+    fn evaluate_push(&self, request: wit::PushRequest) -> wit::Verdict {
+        let request = core::PushRequest {
             image: request.image,
             digest: request.digest,
             tags: request.tags.into_iter().map(tag_state).collect(),
             image_exists: request.image_exists,
             actor: actor(request.actor),
-        }))
+        };
+        let decision = self.policy.evaluate_push(&request);
+        self.answer(core::Operation::Push, &request.tags, decision)
     }
 
-    fn evaluate_delete(&self, request: wit::DeleteRequest) -> wit::Decision {
-        decision(
-            self.0.evaluate_delete(&core::DeleteRequest {
-                image: request.image,
-                target: match request.target {
-                    wit::DeleteTarget::Tag(tag) => core::DeleteTarget::Tag(tag),
-                    wit::DeleteTarget::Digest(digest) => core::DeleteTarget::Digest(digest),
-                    wit::DeleteTarget::Image => core::DeleteTarget::Image,
-                },
-                tags: request
-                    .tags
-                    .map(|tags| tags.into_iter().map(tag_state).collect()),
-                actor: actor(request.actor),
-            }),
-        )
+    fn evaluate_delete(&self, request: wit::DeleteRequest) -> wit::Verdict {
+        let decision = self.policy.evaluate_delete(&core::DeleteRequest {
+            image: request.image,
+            target: match request.target {
+                wit::DeleteTarget::Tag(tag) => core::DeleteTarget::Tag(tag),
+                wit::DeleteTarget::Digest(digest) => core::DeleteTarget::Digest(digest),
+                wit::DeleteTarget::Image => core::DeleteTarget::Image,
+            },
+            tags: request
+                .tags
+                .map(|tags| tags.into_iter().map(tag_state).collect()),
+            actor: actor(request.actor),
+        });
+        self.answer(core::Operation::Delete, &[], decision)
     }
 
-    fn evaluate_upload(&self, request: wit::UploadRequest) -> wit::Decision {
-        decision(self.0.evaluate_upload(&core::UploadRequest {
+    fn evaluate_upload(&self, request: wit::UploadRequest) -> wit::Verdict {
+        let decision = self.policy.evaluate_upload(&core::UploadRequest {
             image: request.image,
             image_exists: request.image_exists,
             actor: actor(request.actor),
-        }))
+        });
+        self.answer(core::Operation::Upload, &[], decision)
     }
 
-    fn evaluate_pull(&self, request: wit::PullRequest) -> wit::Decision {
-        decision(self.0.evaluate_pull(&core::PullRequest {
+    fn evaluate_pull(&self, request: wit::PullRequest) -> wit::Verdict {
+        let decision = self.policy.evaluate_pull(&core::PullRequest {
             image: request.image,
             actor: actor(request.actor),
-        }))
+        });
+        self.answer(core::Operation::Pull, &[], decision)
     }
 
-    fn evaluate_mount(&self, request: wit::MountRequest) -> wit::Decision {
-        decision(self.0.evaluate_mount(&core::MountRequest {
+    fn evaluate_mount(&self, request: wit::MountRequest) -> wit::Verdict {
+        let decision = self.policy.evaluate_mount(&core::MountRequest {
             image: request.image,
             from: request.from,
             image_exists: request.image_exists,
             actor: actor(request.actor),
-        }))
+        });
+        self.answer(core::Operation::Mount, &[], decision)
+    }
+
+    fn last_decision(&self) -> Option<wit::Decision> {
+        self.last.take().map(decision)
     }
 
     fn test_tag(&self, image: String, tag: String) -> wit::TagTest {
-        let test = self.0.test_tag(&image, &tag);
+        let test = self.policy.test_tag(&image, &tag);
         wit::TagTest {
             tag: test.tag,
             error: test.error,
@@ -119,7 +178,7 @@ impl wit::GuestPolicy for LoadedPolicy {
     }
 
     fn lints(&self) -> Vec<wit::Lint> {
-        self.0.lints().iter().map(lint).collect()
+        self.policy.lints().iter().map(lint).collect()
     }
 }
 

@@ -15,3 +15,21 @@
 mod component;
 #[cfg(feature = "web")]
 mod web;
+#[cfg(any(test, feature = "component"))]
+pub mod arena;
+
+/// The component's allocator (see [`arena`]): only in the component's own build.
+#[cfg(all(feature = "component", target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: arena::Arena<{ arena::ARENA_BYTES }> = arena::Arena::new();
+
+/// Keeps what is allocated until it drops out of the call arena: for what
+/// outlives calls, such as a loaded policy. `None` where there is no arena (a
+/// native build of this crate).
+#[cfg(feature = "component")]
+fn long_lived() -> Option<arena::LongLived<'static, { arena::ARENA_BYTES }>> {
+    #[cfg(target_arch = "wasm32")]
+    return Some(ALLOCATOR.long_lived());
+    #[cfg(not(target_arch = "wasm32"))]
+    return None;
+}

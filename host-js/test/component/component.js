@@ -45,35 +45,65 @@ function target(t) {
   return 'tag' in t ? { tag: 'tag', val: t.tag } : { tag: 'digest', val: t.digest };
 }
 
-/** Decides a JSON request with the component's typed methods. */
+/** Decides a JSON request with the component's typed methods: a `verdict`, and the full
+ * decision from `lastDecision` when the verdict is `detailed`. */
 export function evaluate(policy, r) {
+  return answer(policy, r, verdict(policy, r));
+}
+
+function verdict(policy, r) {
   switch (r.operation) {
     case 'push':
-      return decision(policy.evaluatePush({
+      return policy.evaluatePush({
         image: r.image, digest: r.digest, tags: (r.tags ?? []).map(tagState),
         imageExists: r.image_exists ?? false, actor: actor(r.actor),
-      }));
+      });
     case 'delete':
-      return decision(policy.evaluateDelete({
+      return policy.evaluateDelete({
         image: r.image, target: target(r.target),
         tags: r.tags == null ? undefined : r.tags.map(tagState), actor: actor(r.actor),
-      }));
+      });
     case 'upload':
-      return decision(policy.evaluateUpload({ image: r.image, imageExists: r.image_exists ?? false, actor: actor(r.actor) }));
+      return policy.evaluateUpload({ image: r.image, imageExists: r.image_exists ?? false, actor: actor(r.actor) });
     case 'pull':
-      return decision(policy.evaluatePull({ image: r.image, actor: actor(r.actor) }));
+      return policy.evaluatePull({ image: r.image, actor: actor(r.actor) });
     case 'mount':
-      return decision(policy.evaluateMount({
+      return policy.evaluateMount({
         image: r.image, from: r.from, imageExists: r.image_exists ?? false, actor: actor(r.actor),
-      }));
+      });
     default:
       throw new Error(`unknown operation ${r.operation}`);
   }
 }
 
+/** The decision a verdict stands for. `allowed` and `allowed-protecting` are the whole
+ * decision, worded from the operation as the core words it (`policy-core`'s
+ * `Decision::allow`; the corpus holds the two to the same text), with the protected tags
+ * read off the mask (bit i: the request's tags[i]); `detailed` is read from the component. */
+function answer(policy, r, v) {
+  if (v.tag === 'allowed' || v.tag === 'allowed-protecting') {
+    const mask = v.tag === 'allowed' ? 0n : v.val;
+    const tags = r.tags ?? [];
+    const protectedTags = [];
+    for (let i = 0; i < 64; i += 1) {
+      if ((mask >> BigInt(i)) & 1n) {
+        if (i >= tags.length) throw new Error(`protected tag ${i} of a push of ${tags.length} tags`);
+        protectedTags.push(tags[i].name);
+      }
+    }
+    return {
+      allowed: true, would_deny: false, reason: 'allowed', message: `${r.operation} allowed`,
+      rule: null, protected_tags: protectedTags, status: 200, error: null,
+    };
+  }
+  const d = policy.lastDecision();
+  if (d === undefined) throw new Error('a `detailed` verdict with no decision behind it');
+  return decision(d);
+}
+
 /** The decision object (docs/policy.md, "Decisions"); the OCI error body is laid out from the typed detail
  * (every denial carries its code: the component decides it, not this adapter). */
-export function decision(d) {
+function decision(d) {
   const reason = snake(d.reason);
   const rule = orNull(d.rule);
   return {

@@ -4,17 +4,20 @@
 //! this one; every error is located by path, line and column.
 
 use super::{
-    Actor, ActorKind, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest, Request,
-    TagState, UploadRequest,
+    Actor, ActorKind, DeleteRequest, DeleteTarget, MountRequest, Operation, PullRequest,
+    PushRequest, Request, TagState, UploadRequest,
 };
 use crate::json::{JsonError, Path, Read, Value, fields};
 use crate::role::Role;
 
-/// The operations, as `operation` names them.
-const OPERATIONS: &str = "`push`, `delete`, `upload`, `pull`, `mount`";
+/// The operations, as `operation` names them: "`push`, `delete`, …".
+fn operations() -> String {
+    let names: Vec<String> = Operation::ALL.iter().map(|op| format!("`{op}`")).collect();
+    names.join(", ")
+}
 
 /// The `operation` of the request object `value`.
-fn operation<'a>(value: &Value<'a>, at: &Path<'_>) -> Result<String, JsonError> {
+fn operation<'a>(value: &Value<'a>, at: &Path<'_>) -> Result<Operation, JsonError> {
     let path = at.key("operation");
     let Some((_, _, given)) = value
         .entries(at, "a request")?
@@ -25,25 +28,23 @@ fn operation<'a>(value: &Value<'a>, at: &Path<'_>) -> Result<String, JsonError> 
             "missing field `operation` (push, delete, upload, pull or mount)",
         ));
     };
-    let name = given.string(&path, &format!("one of {OPERATIONS}"))?;
-    if matches!(&*name, "push" | "delete" | "upload" | "pull" | "mount") {
-        Ok(name.into_owned())
-    } else {
-        Err(given.error(
+    let name = given.string(&path, &format!("one of {}", operations()))?;
+    Operation::from_name(&name).ok_or_else(|| {
+        given.error(
             &path,
-            format!("unknown operation `{name}`, expected one of {OPERATIONS}"),
-        ))
-    }
+            format!("unknown operation `{name}`, expected one of {}", operations()),
+        )
+    })
 }
 
 impl Read for Request {
     fn read(value: Value<'_>, at: &Path<'_>) -> Result<Request, JsonError> {
-        match operation(&value, at)?.as_str() {
-            "push" => push(value, at),
-            "delete" => delete(value, at),
-            "upload" => upload(value, at),
-            "pull" => pull(value, at),
-            _ => mount(value, at),
+        match operation(&value, at)? {
+            Operation::Push => push(value, at),
+            Operation::Delete => delete(value, at),
+            Operation::Upload => upload(value, at),
+            Operation::Pull => pull(value, at),
+            Operation::Mount => mount(value, at),
         }
     }
 }

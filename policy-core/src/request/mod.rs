@@ -23,7 +23,47 @@ pub enum Request {
     Mount(MountRequest),
 }
 
+codes! {
+    /// What a request asks to do: its `operation` in JSON.
+    pub enum Operation {
+        /// A manifest push ([`PushRequest`]).
+        Push = "push",
+        /// A tag, manifest or image delete ([`DeleteRequest`]).
+        Delete = "delete",
+        /// A blob upload session ([`UploadRequest`]).
+        Upload = "upload",
+        /// A read ([`PullRequest`]).
+        Pull = "pull",
+        /// A cross-repository blob mount ([`MountRequest`]).
+        Mount = "mount",
+    }
+}
+
+impl Operation {
+    /// The message of a decision that lets the operation through with nothing to report.
+    pub(crate) const fn allowed_message(self) -> &'static str {
+        match self {
+            Operation::Push => "push allowed",
+            Operation::Delete => "delete allowed",
+            Operation::Upload => "upload allowed",
+            Operation::Pull => "pull allowed",
+            Operation::Mount => "mount allowed",
+        }
+    }
+}
+
 impl Request {
+    /// What the request asks to do.
+    pub fn operation(&self) -> Operation {
+        match self {
+            Request::Push(_) => Operation::Push,
+            Request::Delete(_) => Operation::Delete,
+            Request::Upload(_) => Operation::Upload,
+            Request::Pull(_) => Operation::Pull,
+            Request::Mount(_) => Operation::Mount,
+        }
+    }
+
     /// Parses one request from JSON, with the location of the first problem.
     pub fn from_json(text: &str) -> Result<Request, JsonError> {
         json::from_json(text)
