@@ -53,11 +53,24 @@ fn evaluate(c: &mut Criterion) {
     let wasm = host.load_policy(POLICY).unwrap();
     let native = Policy::from_json(POLICY).unwrap();
     let denied = push();
+    // A new tag the `semver` rule protects: `allowed-protecting`.
     let mut allowed = push();
     allowed.tags = vec![TagState::new_tag("v1.3.0")];
-    assert_eq!(
-        wasm.evaluate_push(&denied).unwrap(),
-        native.evaluate_push(&denied)
+    // A tag no rule protects: a bare `allowed`.
+    let mut unprotected = push();
+    unprotected.tags = vec![TagState::new_tag("build-7")];
+    for request in [&denied, &allowed, &unprotected] {
+        assert_eq!(
+            wasm.evaluate_push(request).unwrap(),
+            native.evaluate_push(request)
+        );
+    }
+    assert_eq!(native.evaluate_push(&allowed).protected_tags(), ["v1.3.0"]);
+    assert!(
+        native
+            .evaluate_push(&unprotected)
+            .protected_tags()
+            .is_empty()
     );
 
     let mut group = c.benchmark_group("evaluate-push");
@@ -72,6 +85,12 @@ fn evaluate(c: &mut Criterion) {
     });
     group.bench_function("component/allowed", |b| {
         b.iter(|| wasm.evaluate_push(black_box(&allowed)).unwrap())
+    });
+    group.bench_function("native/allowed-unprotected", |b| {
+        b.iter(|| native.evaluate_push(black_box(&unprotected)))
+    });
+    group.bench_function("component/allowed-unprotected", |b| {
+        b.iter(|| wasm.evaluate_push(black_box(&unprotected)).unwrap())
     });
     group.finish();
 

@@ -23,78 +23,107 @@ pub(crate) mod generated {
 pub(crate) use generated::exports::taglock::policy::engine as wit;
 pub(crate) use generated::{Taglock, TaglockPre};
 
-/// Keeps the borrowed strings a lowered request points into.
-pub(crate) struct ActorView<'a> {
-    groups: Vec<&'a str>,
-    actor: &'a core::Actor,
+/// A request's strings gathered for the component (the WIT `strings`): one
+/// text, and the entries of the request's lists of strings. Each string is named
+/// by its span, so a request crosses in a few copies.
+pub(crate) struct Strings {
+    text: String,
+    lists: Vec<wit::Span>,
 }
 
-impl<'a> ActorView<'a> {
-    pub(crate) fn new(actor: &'a core::Actor) -> ActorView<'a> {
-        ActorView {
-            groups: actor.groups.iter().map(String::as_str).collect(),
-            actor,
+impl Strings {
+    pub(crate) fn new() -> Strings {
+        Strings {
+            text: String::with_capacity(256),
+            lists: Vec::new(),
         }
     }
 
-    pub(crate) fn lower(&self) -> wit::Actor<'_> {
-        wit::Actor {
-            kind: match self.actor.kind {
+    /// Adds `string`; its span.
+    pub(crate) fn span(&mut self, string: &str) -> Result<wit::Span, HostError> {
+        let start = offset(self.text.len())?;
+        let len = offset(string.len())?;
+        offset(self.text.len().saturating_add(string.len()))?;
+        self.text.push_str(string);
+        Ok(wit::Span { start, len })
+    }
+
+    /// Adds every string of `items`; their list.
+    pub(crate) fn list(&mut self, items: &[String]) -> Result<wit::SpanList, HostError> {
+        let first = offset(self.lists.len())?;
+        for item in items {
+            let span = self.span(item)?;
+            self.lists.push(span);
+        }
+        Ok(wit::SpanList {
+            first,
+            count: offset(items.len())?,
+        })
+    }
+
+    /// The actor, its strings added.
+    pub(crate) fn actor(&mut self, actor: &core::Actor) -> Result<wit::Actor, HostError> {
+        Ok(wit::Actor {
+            kind: match actor.kind {
                 core::ActorKind::User => wit::ActorKind::User,
                 core::ActorKind::Pipeline => wit::ActorKind::Pipeline,
                 core::ActorKind::Token => wit::ActorKind::Token,
                 core::ActorKind::Anonymous => wit::ActorKind::Anonymous,
             },
-            id: &self.actor.id,
-            groups: &self.groups,
-            workspace_admin: self.actor.workspace_admin,
-            role: self.actor.role.map(|role| match role {
+            id: self.span(&actor.id)?,
+            groups: self.list(&actor.groups)?,
+            workspace_admin: actor.workspace_admin,
+            role: actor.role.map(|role| match role {
                 core::Role::None => wit::Role::None,
                 core::Role::Read => wit::Role::Read,
                 core::Role::Write => wit::Role::Write,
                 core::Role::Admin => wit::Role::Admin,
             }),
-        }
-    }
-}
-
-/// Keeps the borrowed `via` lists a lowered list of tag states points into.
-pub(crate) struct TagStatesView<'a> {
-    vias: Vec<Vec<&'a str>>,
-    tags: &'a [core::TagState],
-}
-
-impl<'a> TagStatesView<'a> {
-    pub(crate) fn new(tags: &'a [core::TagState]) -> TagStatesView<'a> {
-        TagStatesView {
-            vias: tags
-                .iter()
-                .map(|tag| tag.via.iter().map(String::as_str).collect())
-                .collect(),
-            tags,
-        }
+        })
     }
 
-    pub(crate) fn lower(&self) -> Vec<wit::TagState<'_>> {
-        self.tags
-            .iter()
-            .zip(&self.vias)
-            .map(|(tag, via)| wit::TagState {
-                name: &tag.name,
-                current: tag.current.as_deref(),
-                locked: tag.locked,
-                via,
+    /// The tag states, their strings added.
+    pub(crate) fn tags(
+        &mut self,
+        tags: &[core::TagState],
+    ) -> Result<Vec<wit::TagState>, HostError> {
+        tags.iter()
+            .map(|tag| {
+                Ok(wit::TagState {
+                    name: self.span(&tag.name)?,
+                    current: tag.current.as_deref().map(|c| self.span(c)).transpose()?,
+                    locked: tag.locked,
+                    via: self.list(&tag.via)?,
+                })
             })
             .collect()
     }
+
+    /// What a delete removes, its string added.
+    pub(crate) fn delete_target(
+        &mut self,
+        target: &core::DeleteTarget,
+    ) -> Result<wit::DeleteTarget, HostError> {
+        Ok(match target {
+            core::DeleteTarget::Tag(tag) => wit::DeleteTarget::Tag(self.span(tag)?),
+            core::DeleteTarget::Digest(digest) => wit::DeleteTarget::Digest(self.span(digest)?),
+            core::DeleteTarget::Image => wit::DeleteTarget::Image,
+        })
+    }
+
+    /// The strings, as the request record holds them.
+    pub(crate) fn lower(&self) -> wit::Strings<'_> {
+        wit::Strings {
+            text: &self.text,
+            lists: &self.lists,
+        }
+    }
 }
 
-pub(crate) fn delete_target(target: &core::DeleteTarget) -> wit::DeleteTarget<'_> {
-    match target {
-        core::DeleteTarget::Tag(tag) => wit::DeleteTarget::Tag(tag),
-        core::DeleteTarget::Digest(digest) => wit::DeleteTarget::Digest(digest),
-        core::DeleteTarget::Image => wit::DeleteTarget::Image,
-    }
+/// An offset or length in a request's strings, which the interface holds in 32 bits.
+fn offset(value: usize) -> Result<u32, HostError> {
+    u32::try_from(value)
+        .map_err(|_| HostError::Unreadable("the request holds over 4 GiB of strings".to_owned()))
 }
 
 /// The names of an `allowed-protecting` verdict's `mask` (bit `i`: `tags[i]`), in
@@ -272,7 +301,10 @@ mod tests {
             protected_tags(0b101, &tags),
             Ok(vec!["v1".to_owned(), "v1.0".to_owned()])
         );
-        assert!(protected_tags(1 << 4, &tags).is_err(), "a bit past the tags");
+        assert!(
+            protected_tags(1 << 4, &tags).is_err(),
+            "a bit past the tags"
+        );
         assert!(protected_tags(1 << 63, &tags).is_err());
         assert!(protected_tags(0b1001, &tags).is_err(), "one name twice");
     }

@@ -46,6 +46,11 @@ pub enum HostError {
     /// The component trapped for another reason.
     #[error("the component trapped: {0}")]
     Trap(String),
+    /// The request could not be handed to the component (over 4 GiB of strings),
+    /// or the component found it unreadable (a span outside its strings: a host
+    /// bug). Nothing was decided.
+    #[error("the request could not be read by the component: {0}")]
+    Unreadable(String),
     /// The component answered with a value the host does not understand.
     #[error("the component returned an invalid value: {0}")]
     InvalidResponse(String),

@@ -7,7 +7,7 @@
 //! compile; a store that trapped is dropped, never reused. See the README for the
 //! measurements behind this choice.
 
-use crate::bindings::{self, ActorView, TagStatesView, Taglock, wit};
+use crate::bindings::{self, Strings, Taglock, wit};
 use crate::error::HostError;
 use crate::host::Host;
 use crate::runtime;
@@ -70,6 +70,8 @@ enum Answer {
     Allowed(u64),
     /// `detailed`, with what `last-decision` gave.
     Detailed(Option<wit::Decision>),
+    /// `unreadable`: nothing was decided.
+    Unreadable,
 }
 
 /// One store with one instance of the component.
@@ -150,15 +152,18 @@ impl WasmPolicy {
 
     /// Decides a manifest push.
     pub fn evaluate_push(&self, request: &PushRequest) -> Result<Decision, HostError> {
-        let actor = ActorView::new(&request.actor);
-        let views = TagStatesView::new(&request.tags);
-        let tags = views.lower();
+        let mut strings = Strings::new();
+        let image = strings.span(&request.image)?;
+        let digest = strings.span(&request.digest)?;
+        let tags = strings.tags(&request.tags)?;
+        let actor = strings.actor(&request.actor)?;
         let lowered = wit::PushRequest {
-            image: &request.image,
-            digest: &request.digest,
+            strings: strings.lower(),
+            image,
+            digest,
             tags: &tags,
             image_exists: request.image_exists,
-            actor: actor.lower(),
+            actor,
         };
         self.decide(Operation::Push, &request.tags, |b, store, policy| {
             b.taglock_policy_engine()
@@ -169,14 +174,21 @@ impl WasmPolicy {
 
     /// Decides a tag, manifest or image delete.
     pub fn evaluate_delete(&self, request: &DeleteRequest) -> Result<Decision, HostError> {
-        let actor = ActorView::new(&request.actor);
-        let views = request.tags.as_deref().map(TagStatesView::new);
-        let tags = views.as_ref().map(TagStatesView::lower);
+        let mut strings = Strings::new();
+        let image = strings.span(&request.image)?;
+        let target = strings.delete_target(&request.target)?;
+        let tags = request
+            .tags
+            .as_deref()
+            .map(|tags| strings.tags(tags))
+            .transpose()?;
+        let actor = strings.actor(&request.actor)?;
         let lowered = wit::DeleteRequest {
-            image: &request.image,
-            target: bindings::delete_target(&request.target),
+            strings: strings.lower(),
+            image,
+            target,
             tags: tags.as_deref(),
-            actor: actor.lower(),
+            actor,
         };
         self.decide(Operation::Delete, &[], |b, store, policy| {
             b.taglock_policy_engine()
@@ -187,11 +199,14 @@ impl WasmPolicy {
 
     /// Decides a blob upload session.
     pub fn evaluate_upload(&self, request: &UploadRequest) -> Result<Decision, HostError> {
-        let actor = ActorView::new(&request.actor);
+        let mut strings = Strings::new();
+        let image = strings.span(&request.image)?;
+        let actor = strings.actor(&request.actor)?;
         let lowered = wit::UploadRequest {
-            image: &request.image,
+            strings: strings.lower(),
+            image,
             image_exists: request.image_exists,
-            actor: actor.lower(),
+            actor,
         };
         self.decide(Operation::Upload, &[], |b, store, policy| {
             b.taglock_policy_engine()
@@ -202,10 +217,13 @@ impl WasmPolicy {
 
     /// Decides a read.
     pub fn evaluate_pull(&self, request: &PullRequest) -> Result<Decision, HostError> {
-        let actor = ActorView::new(&request.actor);
+        let mut strings = Strings::new();
+        let image = strings.span(&request.image)?;
+        let actor = strings.actor(&request.actor)?;
         let lowered = wit::PullRequest {
-            image: &request.image,
-            actor: actor.lower(),
+            strings: strings.lower(),
+            image,
+            actor,
         };
         self.decide(Operation::Pull, &[], |b, store, policy| {
             b.taglock_policy_engine()
@@ -216,12 +234,16 @@ impl WasmPolicy {
 
     /// Decides a cross-repository blob mount.
     pub fn evaluate_mount(&self, request: &MountRequest) -> Result<Decision, HostError> {
-        let actor = ActorView::new(&request.actor);
+        let mut strings = Strings::new();
+        let image = strings.span(&request.image)?;
+        let from = strings.span(&request.from)?;
+        let actor = strings.actor(&request.actor)?;
         let lowered = wit::MountRequest {
-            image: &request.image,
-            from: &request.from,
+            strings: strings.lower(),
+            image,
+            from,
             image_exists: request.image_exists,
-            actor: actor.lower(),
+            actor,
         };
         self.decide(Operation::Mount, &[], |b, store, policy| {
             b.taglock_policy_engine()
@@ -259,6 +281,7 @@ impl WasmPolicy {
                         .policy()
                         .call_last_decision(store, policy)?,
                 ),
+                wit::Verdict::Unreadable => Answer::Unreadable,
             })
         })?;
         let invalid = HostError::InvalidResponse;
@@ -269,6 +292,9 @@ impl WasmPolicy {
             Answer::Detailed(Some(decision)) => bindings::decision(decision).map_err(invalid),
             Answer::Detailed(None) => Err(invalid(
                 "a `detailed` verdict with no decision behind it".to_owned(),
+            )),
+            Answer::Unreadable => Err(HostError::Unreadable(
+                "a span outside the request's strings".to_owned(),
             )),
         }
     }

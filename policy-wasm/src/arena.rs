@@ -236,7 +236,11 @@ mod tests {
     fn what_does_not_fit_goes_to_the_standard_allocator() {
         let arena = Arena::<256>::new();
         let big = allocate(&arena, 1000, 8, 7);
-        assert_eq!(arena.live_blocks(), 0, "an oversized block counted as the arena's");
+        assert_eq!(
+            arena.live_blocks(),
+            0,
+            "an oversized block counted as the arena's"
+        );
         assert!(intact(&big));
         free(&arena, big);
     }
@@ -250,7 +254,11 @@ mod tests {
         let call = allocate(&arena, 16, 8, 4);
         assert_eq!(arena.live_blocks(), 1);
         free(&arena, call);
-        assert_eq!(arena.used_bytes(), 0, "a long-lived block kept the arena from resetting");
+        assert_eq!(
+            arena.used_bytes(),
+            0,
+            "a long-lived block kept the arena from resetting"
+        );
         assert!(intact(&kept));
         free(&arena, kept);
     }

@@ -6,6 +6,7 @@
 //! the core fails to compile here until the WIT interface names it too.
 
 use crate::component::bindings::exports::taglock::policy::engine as wit;
+use crate::spans::{self, Unreadable};
 use policy_core as core;
 use std::cell::Cell;
 
@@ -89,58 +90,53 @@ impl wit::GuestPolicy for LoadedPolicy {
     }
 
     fn evaluate_push(&self, request: wit::PushRequest) -> wit::Verdict {
-        let request = core::PushRequest {
-            image: request.image,
-            digest: request.digest,
-            tags: request.tags.into_iter().map(tag_state).collect(),
-            image_exists: request.image_exists,
-            actor: actor(request.actor),
-        };
-        let decision = self.policy.evaluate_push(&request);
-        self.answer(core::Operation::Push, &request.tags, decision)
+        match push_request(request) {
+            Ok(request) => {
+                let decision = self.policy.evaluate_push(&request);
+                self.answer(core::Operation::Push, &request.tags, decision)
+            }
+            Err(Unreadable) => wit::Verdict::Unreadable,
+        }
     }
 
     fn evaluate_delete(&self, request: wit::DeleteRequest) -> wit::Verdict {
-        let decision = self.policy.evaluate_delete(&core::DeleteRequest {
-            image: request.image,
-            target: match request.target {
-                wit::DeleteTarget::Tag(tag) => core::DeleteTarget::Tag(tag),
-                wit::DeleteTarget::Digest(digest) => core::DeleteTarget::Digest(digest),
-                wit::DeleteTarget::Image => core::DeleteTarget::Image,
-            },
-            tags: request
-                .tags
-                .map(|tags| tags.into_iter().map(tag_state).collect()),
-            actor: actor(request.actor),
-        });
-        self.answer(core::Operation::Delete, &[], decision)
+        match delete_request(request) {
+            Ok(request) => {
+                let decision = self.policy.evaluate_delete(&request);
+                self.answer(core::Operation::Delete, &[], decision)
+            }
+            Err(Unreadable) => wit::Verdict::Unreadable,
+        }
     }
 
     fn evaluate_upload(&self, request: wit::UploadRequest) -> wit::Verdict {
-        let decision = self.policy.evaluate_upload(&core::UploadRequest {
-            image: request.image,
-            image_exists: request.image_exists,
-            actor: actor(request.actor),
-        });
-        self.answer(core::Operation::Upload, &[], decision)
+        match upload_request(request) {
+            Ok(request) => {
+                let decision = self.policy.evaluate_upload(&request);
+                self.answer(core::Operation::Upload, &[], decision)
+            }
+            Err(Unreadable) => wit::Verdict::Unreadable,
+        }
     }
 
     fn evaluate_pull(&self, request: wit::PullRequest) -> wit::Verdict {
-        let decision = self.policy.evaluate_pull(&core::PullRequest {
-            image: request.image,
-            actor: actor(request.actor),
-        });
-        self.answer(core::Operation::Pull, &[], decision)
+        match pull_request(request) {
+            Ok(request) => {
+                let decision = self.policy.evaluate_pull(&request);
+                self.answer(core::Operation::Pull, &[], decision)
+            }
+            Err(Unreadable) => wit::Verdict::Unreadable,
+        }
     }
 
     fn evaluate_mount(&self, request: wit::MountRequest) -> wit::Verdict {
-        let decision = self.policy.evaluate_mount(&core::MountRequest {
-            image: request.image,
-            from: request.from,
-            image_exists: request.image_exists,
-            actor: actor(request.actor),
-        });
-        self.answer(core::Operation::Mount, &[], decision)
+        match mount_request(request) {
+            Ok(request) => {
+                let decision = self.policy.evaluate_mount(&request);
+                self.answer(core::Operation::Mount, &[], decision)
+            }
+            Err(Unreadable) => wit::Verdict::Unreadable,
+        }
     }
 
     fn last_decision(&self) -> Option<wit::Decision> {
@@ -187,25 +183,117 @@ fn index(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
-fn tag_state(tag: wit::TagState) -> core::TagState {
-    core::TagState {
-        name: tag.name,
-        current: tag.current,
-        locked: tag.locked,
-        via: tag.via,
+/// A request's `strings`, read by span.
+struct Strings<'a> {
+    text: &'a str,
+    lists: &'a [wit::Span],
+}
+
+impl<'a> Strings<'a> {
+    fn new(strings: &'a wit::Strings) -> Strings<'a> {
+        Strings {
+            text: &strings.text,
+            lists: &strings.lists,
+        }
+    }
+
+    /// The string at `span`.
+    fn string(&self, span: wit::Span) -> Result<String, Unreadable> {
+        spans::string(self.text, span.start, span.len).map(str::to_owned)
+    }
+
+    /// The strings of `list`.
+    fn list(&self, list: wit::SpanList) -> Result<Vec<String>, Unreadable> {
+        spans::run(self.lists, list.first, list.count)?
+            .iter()
+            .map(|span| self.string(*span))
+            .collect()
     }
 }
 
-fn actor(actor: wit::Actor) -> core::Actor {
-    core::Actor {
+fn push_request(request: wit::PushRequest) -> Result<core::PushRequest, Unreadable> {
+    let strings = Strings::new(&request.strings);
+    Ok(core::PushRequest {
+        image: strings.string(request.image)?,
+        digest: strings.string(request.digest)?,
+        tags: tag_states(&strings, &request.tags)?,
+        image_exists: request.image_exists,
+        actor: actor(&strings, request.actor)?,
+    })
+}
+
+fn delete_request(request: wit::DeleteRequest) -> Result<core::DeleteRequest, Unreadable> {
+    let strings = Strings::new(&request.strings);
+    Ok(core::DeleteRequest {
+        image: strings.string(request.image)?,
+        target: match request.target {
+            wit::DeleteTarget::Tag(tag) => core::DeleteTarget::Tag(strings.string(tag)?),
+            wit::DeleteTarget::Digest(digest) => {
+                core::DeleteTarget::Digest(strings.string(digest)?)
+            }
+            wit::DeleteTarget::Image => core::DeleteTarget::Image,
+        },
+        tags: match &request.tags {
+            Some(tags) => Some(tag_states(&strings, tags)?),
+            None => None,
+        },
+        actor: actor(&strings, request.actor)?,
+    })
+}
+
+fn upload_request(request: wit::UploadRequest) -> Result<core::UploadRequest, Unreadable> {
+    let strings = Strings::new(&request.strings);
+    Ok(core::UploadRequest {
+        image: strings.string(request.image)?,
+        image_exists: request.image_exists,
+        actor: actor(&strings, request.actor)?,
+    })
+}
+
+fn pull_request(request: wit::PullRequest) -> Result<core::PullRequest, Unreadable> {
+    let strings = Strings::new(&request.strings);
+    Ok(core::PullRequest {
+        image: strings.string(request.image)?,
+        actor: actor(&strings, request.actor)?,
+    })
+}
+
+fn mount_request(request: wit::MountRequest) -> Result<core::MountRequest, Unreadable> {
+    let strings = Strings::new(&request.strings);
+    Ok(core::MountRequest {
+        image: strings.string(request.image)?,
+        from: strings.string(request.from)?,
+        image_exists: request.image_exists,
+        actor: actor(&strings, request.actor)?,
+    })
+}
+
+fn tag_states(
+    strings: &Strings<'_>,
+    tags: &[wit::TagState],
+) -> Result<Vec<core::TagState>, Unreadable> {
+    tags.iter()
+        .map(|tag| {
+            Ok(core::TagState {
+                name: strings.string(tag.name)?,
+                current: tag.current.map(|c| strings.string(c)).transpose()?,
+                locked: tag.locked,
+                via: strings.list(tag.via)?,
+            })
+        })
+        .collect()
+}
+
+fn actor(strings: &Strings<'_>, actor: wit::Actor) -> Result<core::Actor, Unreadable> {
+    Ok(core::Actor {
         kind: match actor.kind {
             wit::ActorKind::User => core::ActorKind::User,
             wit::ActorKind::Pipeline => core::ActorKind::Pipeline,
             wit::ActorKind::Token => core::ActorKind::Token,
             wit::ActorKind::Anonymous => core::ActorKind::Anonymous,
         },
-        id: actor.id,
-        groups: actor.groups,
+        id: strings.string(actor.id)?,
+        groups: strings.list(actor.groups)?,
         workspace_admin: actor.workspace_admin,
         role: actor.role.map(|role| match role {
             wit::Role::None => core::Role::None,
@@ -213,7 +301,7 @@ fn actor(actor: wit::Actor) -> core::Actor {
             wit::Role::Write => core::Role::Write,
             wit::Role::Admin => core::Role::Admin,
         }),
-    }
+    })
 }
 
 fn decision(decision: core::Decision) -> wit::Decision {

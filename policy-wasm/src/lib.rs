@@ -11,12 +11,14 @@
 
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 
-#[cfg(feature = "component")]
-mod component;
-#[cfg(feature = "web")]
-mod web;
 #[cfg(any(test, feature = "component"))]
 pub mod arena;
+#[cfg(feature = "component")]
+mod component;
+#[cfg(any(test, feature = "component"))]
+mod spans;
+#[cfg(feature = "web")]
+mod web;
 
 /// The component's allocator (see [`arena`]): only in the component's own build.
 #[cfg(all(feature = "component", target_arch = "wasm32"))]

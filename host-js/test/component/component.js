@@ -26,23 +26,57 @@ export async function loadComponent() {
 const snake = (text) => text.replaceAll('-', '_');
 const orNull = (value) => (value === undefined ? null : value);
 
-function actor(a = {}) {
+const utf8 = new TextEncoder();
+
+/** A request's strings as the component takes them: one text, each string named by
+ * its span (UTF-8 byte offset and length), lists as runs of spans in `lists`. */
+class Strings {
+  constructor() {
+    this.parts = [];
+    this.bytes = 0;
+    this.lists = [];
+  }
+
+  span(text) {
+    const span = { start: this.bytes, len: utf8.encode(text).length };
+    this.parts.push(text);
+    this.bytes += span.len;
+    return span;
+  }
+
+  list(items) {
+    const first = this.lists.length;
+    for (const item of items) this.lists.push(this.span(item));
+    return { first, count: items.length };
+  }
+
+  lower() {
+    return { text: this.parts.join(''), lists: this.lists };
+  }
+}
+
+function actor(strings, a = {}) {
   return {
     kind: a.kind ?? 'anonymous',
-    id: a.id ?? '',
-    groups: a.groups ?? [],
+    id: strings.span(a.id ?? ''),
+    groups: strings.list(a.groups ?? []),
     workspaceAdmin: a.workspace_admin ?? false,
     role: a.role ?? undefined,
   };
 }
 
-function tagState(t) {
-  return { name: t.name, current: t.current ?? undefined, locked: t.locked ?? false, via: t.via ?? [] };
+function tagState(strings, t) {
+  return {
+    name: strings.span(t.name),
+    current: t.current == null ? undefined : strings.span(t.current),
+    locked: t.locked ?? false,
+    via: strings.list(t.via ?? []),
+  };
 }
 
-function target(t) {
+function target(strings, t) {
   if (t === 'image') return { tag: 'image' };
-  return 'tag' in t ? { tag: 'tag', val: t.tag } : { tag: 'digest', val: t.digest };
+  return 'tag' in t ? { tag: 'tag', val: strings.span(t.tag) } : { tag: 'digest', val: strings.span(t.digest) };
 }
 
 /** Decides a JSON request with the component's typed methods: a `verdict`, and the full
@@ -52,25 +86,36 @@ export function evaluate(policy, r) {
 }
 
 function verdict(policy, r) {
+  const s = new Strings();
   switch (r.operation) {
-    case 'push':
-      return policy.evaluatePush({
-        image: r.image, digest: r.digest, tags: (r.tags ?? []).map(tagState),
-        imageExists: r.image_exists ?? false, actor: actor(r.actor),
-      });
-    case 'delete':
-      return policy.evaluateDelete({
-        image: r.image, target: target(r.target),
-        tags: r.tags == null ? undefined : r.tags.map(tagState), actor: actor(r.actor),
-      });
-    case 'upload':
-      return policy.evaluateUpload({ image: r.image, imageExists: r.image_exists ?? false, actor: actor(r.actor) });
-    case 'pull':
-      return policy.evaluatePull({ image: r.image, actor: actor(r.actor) });
-    case 'mount':
-      return policy.evaluateMount({
-        image: r.image, from: r.from, imageExists: r.image_exists ?? false, actor: actor(r.actor),
-      });
+    case 'push': {
+      const request = {
+        image: s.span(r.image), digest: s.span(r.digest), tags: (r.tags ?? []).map((t) => tagState(s, t)),
+        imageExists: r.image_exists ?? false, actor: actor(s, r.actor),
+      };
+      return policy.evaluatePush({ strings: s.lower(), ...request });
+    }
+    case 'delete': {
+      const request = {
+        image: s.span(r.image), target: target(s, r.target),
+        tags: r.tags == null ? undefined : r.tags.map((t) => tagState(s, t)), actor: actor(s, r.actor),
+      };
+      return policy.evaluateDelete({ strings: s.lower(), ...request });
+    }
+    case 'upload': {
+      const request = { image: s.span(r.image), imageExists: r.image_exists ?? false, actor: actor(s, r.actor) };
+      return policy.evaluateUpload({ strings: s.lower(), ...request });
+    }
+    case 'pull': {
+      const request = { image: s.span(r.image), actor: actor(s, r.actor) };
+      return policy.evaluatePull({ strings: s.lower(), ...request });
+    }
+    case 'mount': {
+      const request = {
+        image: s.span(r.image), from: s.span(r.from), imageExists: r.image_exists ?? false, actor: actor(s, r.actor),
+      };
+      return policy.evaluateMount({ strings: s.lower(), ...request });
+    }
     default:
       throw new Error(`unknown operation ${r.operation}`);
   }
@@ -96,6 +141,7 @@ function answer(policy, r, v) {
       rule: null, protected_tags: protectedTags, status: 200, error: null,
     };
   }
+  if (v.tag === 'unreadable') throw new Error('the component could not read the request');
   const d = policy.lastDecision();
   if (d === undefined) throw new Error('a `detailed` verdict with no decision behind it');
   return decision(d);

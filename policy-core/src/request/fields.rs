@@ -32,7 +32,10 @@ fn operation<'a>(value: &Value<'a>, at: &Path<'_>) -> Result<Operation, JsonErro
     Operation::from_name(&name).ok_or_else(|| {
         given.error(
             &path,
-            format!("unknown operation `{name}`, expected one of {}", operations()),
+            format!(
+                "unknown operation `{name}`, expected one of {}",
+                operations()
+            ),
         )
     })
 }
