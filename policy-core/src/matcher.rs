@@ -9,8 +9,7 @@
 //! names, whose bytes are `[A-Za-z0-9._/-]`, which is what makes a class such as
 //! `[^/]` or `.` equivalent to "any name byte but `/`" or "any name byte".
 
-use crate::pattern::Regex;
-use crate::pattern::{self, PatternError};
+use crate::pattern::{self, Found, PatternError, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
@@ -41,6 +40,10 @@ pub(crate) enum Matcher {
         /// For a start-anchored pattern: the bytes a match can begin with.
         first_bytes: Option<ByteSet>,
     },
+    /// A matcher whose every search fails, to hold each use of a selector to
+    /// the answer that fails closed.
+    #[cfg(test)]
+    Failing,
 }
 
 impl Matcher {
@@ -63,22 +66,26 @@ impl Matcher {
         }
     }
 
-    /// Whether the pattern matches `name` (partial match for regexes; globs are anchored).
+    /// Whether the pattern matches `name` (partial match for regexes; globs are
+    /// anchored). Only a regex engine can fail to answer ([`Found::Unknown`]).
     #[inline]
-    pub(crate) fn is_match(&self, name: &[u8]) -> bool {
+    pub(crate) fn is_match(&self, name: &[u8]) -> Found {
         match self {
-            Matcher::Any => true,
-            Matcher::Exact(names) => names.iter().any(|n| **n == *name),
-            Matcher::Prefix { prefix, slash } => name
-                .strip_prefix(&**prefix)
-                .is_some_and(|rest| *slash || !rest.contains(&b'/')),
-            Matcher::Contains(needle) => {
-                needle.is_empty() || name.windows(needle.len()).any(|w| w == &**needle)
-            }
+            Matcher::Any => Found::Match,
+            Matcher::Exact(names) => Found::from_bool(names.iter().any(|n| **n == *name)),
+            Matcher::Prefix { prefix, slash } => Found::from_bool(
+                name.strip_prefix(&**prefix)
+                    .is_some_and(|rest| *slash || !rest.contains(&b'/')),
+            ),
+            Matcher::Contains(needle) => Found::from_bool(
+                needle.is_empty() || name.windows(needle.len()).any(|w| w == &**needle),
+            ),
             Matcher::Regex { regex, first_bytes } => match (first_bytes, name.first()) {
-                (Some(set), Some(&first)) if !set.contains(first) => false,
-                _ => regex.is_match(name),
+                (Some(set), Some(&first)) if !set.contains(first) => Found::NoMatch,
+                _ => regex.search(name),
             },
+            #[cfg(test)]
+            Matcher::Failing => Found::Unknown,
         }
     }
 }
@@ -315,7 +322,7 @@ mod tests {
             for name in names {
                 assert_eq!(
                     fast.is_match(name.as_bytes()),
-                    engine.is_match(name.as_bytes()),
+                    engine.search(name.as_bytes()),
                     "{source} on {name}"
                 );
             }

@@ -54,10 +54,13 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    /// Whether the rule applies to `image`.
+    /// Whether the rule applies to `image`; a repository selector that cannot
+    /// decide applies, so a failed search widens protection rather than narrows it.
     #[inline]
     pub(crate) fn applies_to(&self, image: &str) -> bool {
-        self.repositories.as_ref().is_none_or(|s| s.matches(image))
+        self.repositories
+            .as_ref()
+            .is_none_or(|s| s.matches(image).or_match())
     }
 }
 

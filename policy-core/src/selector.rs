@@ -3,8 +3,7 @@
 use crate::document;
 use crate::glob;
 use crate::matcher::Matcher;
-use crate::pattern::Regex;
-use crate::pattern::{self, PatternError};
+use crate::pattern::{self, Found, PatternError, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::ast::Ast;
 use regex_syntax::hir::Hir;
@@ -118,37 +117,40 @@ impl Selector {
         })
     }
 
-    /// Whether the selector selects `name` (an already validated tag or image name).
+    /// Whether the selector selects `name` (an already validated tag or image
+    /// name). The caller turns [`Found::Unknown`] (a search that failed) into the
+    /// answer that fails closed for its use.
     #[inline]
-    pub fn matches(&self, name: &str) -> bool {
+    pub fn matches(&self, name: &str) -> Found {
         let hit = self.matcher.is_match(name.as_bytes());
         match self.kind {
-            SelectorKind::Excluding => !hit,
+            SelectorKind::Excluding => hit.negate(),
             SelectorKind::Regex | SelectorKind::Matching => hit,
         }
     }
 
-    /// The part of `name` the selector matched, for highlighting: the leftmost regex
-    /// match, or the whole name for globs.
+    /// The part of `name` a rule's tag selector matched, for highlighting: the
+    /// leftmost regex match, or the whole name for globs. A search that fails
+    /// reads as the whole name, as the rule's protection does ([`Found::or_match`]).
     pub fn find(&self, name: &str) -> Option<Range<usize>> {
-        match self.kind {
-            SelectorKind::Regex => {
-                // The matcher's own engine when it has one; a simple matcher's
-                // pattern is cheap to build (it is a literal, a list or a prefix).
-                let finder = match self.matcher.regex() {
-                    Some(regex) => Some(regex),
-                    None => self
-                        .finder
-                        .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok())
-                        .as_ref(),
-                };
-                match finder {
-                    Some(finder) => finder.find(name.as_bytes()).map(|m| m.range()),
-                    // Built once already at load, so this cannot fail; stay correct anyway.
-                    None => self.matches(name).then_some(0..name.len()),
-                }
-            }
-            _ => self.matches(name).then_some(0..name.len()),
+        let whole = || self.matches(name).or_match().then_some(0..name.len());
+        if self.kind != SelectorKind::Regex {
+            return whole();
+        }
+        // The matcher's own engine when it has one; a simple matcher's
+        // pattern is cheap to build (it is a literal, a list or a prefix).
+        let finder = match self.matcher.regex() {
+            Some(regex) => Some(regex),
+            None => self
+                .finder
+                .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok())
+                .as_ref(),
+        };
+        match finder.map(|f| f.find(name.as_bytes())) {
+            Some(Ok(span)) => span,
+            Some(Err(pattern::Unsearched)) => Some(0..name.len()),
+            // Built once already at load, so this cannot fail; stay correct anyway.
+            None => whole(),
         }
     }
 
@@ -176,6 +178,28 @@ impl Selector {
     pub(crate) fn hir(&self) -> &Hir {
         &self.hir
     }
+
+    /// A selector of `kind` whose every search fails ([`Found::Unknown`]), to
+    /// hold each use to the answer that fails closed.
+    #[cfg(test)]
+    pub(crate) fn failing(kind: SelectorKind) -> Selector {
+        Selector::with_matcher(kind, crate::matcher::Matcher::Failing)
+    }
+
+    /// A selector of `kind` around `matcher` (the pattern `x` stands for its source).
+    #[cfg(test)]
+    pub(crate) fn with_matcher(kind: SelectorKind, matcher: Matcher) -> Selector {
+        let parsed = pattern::parse("x").unwrap_or_else(|_| unreachable!());
+        Selector {
+            kind,
+            matcher,
+            ast: parsed.ast,
+            hir: parsed.hir,
+            display: Arc::from("x"),
+            globs: Box::default(),
+            finder: OnceLock::new(),
+        }
+    }
 }
 
 impl document::Selector {
@@ -198,6 +222,136 @@ impl document::Selector {
                 globs.iter().map(|g| g.chars().count()).sum::<usize>()
                     + globs.len().saturating_sub(1)
             }
+        }
+    }
+}
+
+/// A search that fails must never read as "no match": each use of a selector
+/// turns it into the answer that fails closed.
+#[cfg(test)]
+mod fail_closed {
+    use super::{Selector, SelectorKind};
+    use crate::request::{Actor, PullRequest, PushRequest, TagState};
+    use crate::{Policy, Reason};
+
+    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn policy(text: &str) -> Policy {
+        Policy::from_json(text).unwrap()
+    }
+
+    /// One rule (tags `v*`, repositories `acme/**`) and one exception (`v1`).
+    fn one_rule() -> Policy {
+        policy(
+            r#"{"version": 1, "immutability": {"protect": "some",
+                "rules": [{"name": "r", "tags": {"matching": ["v*"]}, "repositories": {"matching": ["acme/**"]}}],
+                "exceptions": [{"matching": ["v1"]}]}}"#,
+        )
+    }
+
+    fn overwrite(policy: &Policy, image: &str, tag: &str) -> Reason {
+        let push = PushRequest {
+            image: image.into(),
+            digest: DIGEST.replace('a', "b"),
+            tags: vec![TagState::existing(tag, DIGEST)],
+            image_exists: true,
+            actor: Actor::user("u", &[]),
+        };
+        policy.evaluate_push(&push).reason
+    }
+
+    #[test]
+    fn a_rule_whose_tags_cannot_be_decided_protects() {
+        for kind in [
+            SelectorKind::Regex,
+            SelectorKind::Matching,
+            SelectorKind::Excluding,
+        ] {
+            let mut policy = one_rule();
+            policy.immutability.rules[0].tags = Selector::failing(kind);
+            assert_eq!(overwrite(&policy, "acme/web", "x2"), Reason::TagImmutable);
+            assert!(policy.test_tag("acme/web", "x2").protected);
+            assert_eq!(policy.test_tag("acme/web", "x2").matches.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_rule_whose_repositories_cannot_be_decided_applies() {
+        let mut policy = one_rule();
+        policy.immutability.rules[0].repositories = Some(Selector::failing(SelectorKind::Matching));
+        assert_eq!(overwrite(&policy, "other/web", "v2"), Reason::TagImmutable);
+        assert!(policy.immutability.could_protect("other/web").is_some());
+    }
+
+    #[test]
+    fn an_exception_that_cannot_be_decided_exempts_nothing() {
+        for kind in [SelectorKind::Matching, SelectorKind::Excluding] {
+            let mut policy = one_rule();
+            policy.immutability.exceptions[0] = Selector::failing(kind);
+            assert_eq!(overwrite(&policy, "acme/web", "v1"), Reason::TagImmutable);
+            assert_eq!(policy.test_tag("acme/web", "v1").exception, None);
+        }
+    }
+
+    #[test]
+    fn an_image_pattern_that_cannot_be_decided_links_nowhere() {
+        let mut policy = policy(
+            r#"{"version": 1, "permissions": {
+                "repositories": {"a": {"write": ["user:u"]}, "b": {"admin": ["user:u"]}},
+                "images": [{"pattern": "acme/**", "repository": "a"}, {"pattern": "**", "repository": "b"}]}}"#,
+        );
+        let pull = PullRequest {
+            image: "acme/web".into(),
+            actor: Actor::user("u", &[]),
+        };
+        assert!(policy.evaluate_pull(&pull).allowed);
+        if let Some(permissions) = policy.permissions.as_mut() {
+            permissions.patterns[0].0 = Selector::failing(SelectorKind::Matching);
+        }
+        assert_eq!(policy.evaluate_pull(&pull).reason, Reason::ImageNotLinked);
+    }
+
+    /// The bounded backtracker's own failure, provoked with a visited set too
+    /// small for the name, goes through the same path.
+    #[cfg(not(feature = "fast-matching"))]
+    #[test]
+    fn the_backtrackers_failure_protects() {
+        use crate::matcher::Matcher;
+        use crate::pattern::{self, Found, Regex};
+        let hir = pattern::parse(r"^v\d+$").unwrap().hir;
+        let tiny = Regex::with_visited_capacity(&hir, 1).unwrap();
+        assert_eq!(tiny.search(b"v12"), Found::Unknown);
+        assert_eq!(tiny.find(b"v12"), Err(pattern::Unsearched));
+        let failing = || Matcher::Regex {
+            regex: Regex::with_visited_capacity(&hir, 1).unwrap(),
+            first_bytes: None,
+        };
+        let mut policy = one_rule();
+        policy.immutability.rules[0].tags = Selector::with_matcher(SelectorKind::Regex, failing());
+        assert_eq!(overwrite(&policy, "acme/web", "v12"), Reason::TagImmutable);
+        assert_eq!(
+            policy.test_tag("acme/web", "v12").matches[0].end,
+            "v12".len()
+        );
+        policy.immutability.exceptions[0] = Selector::with_matcher(SelectorKind::Regex, failing());
+        assert_eq!(overwrite(&policy, "acme/web", "v12"), Reason::TagImmutable);
+    }
+
+    /// Sized for the longest valid name, even at the weight limit, the
+    /// backtracker answers every search.
+    #[cfg(not(feature = "fast-matching"))]
+    #[test]
+    fn the_backtracker_holds_the_longest_name() {
+        use crate::pattern::{self, Found};
+        use regex_automata::nfa::thompson::WhichCaptures;
+        let longest = crate::names::MAX_IMAGE_NAME_LEN;
+        for source in [r"^v\d+$", "a", r"^(?:(?:a??){8000})*?$"] {
+            let hir = pattern::parse(source).unwrap().hir;
+            let regex = pattern::build(&hir, WhichCaptures::Implicit).unwrap();
+            assert!(regex.max_haystack_len() >= longest, "{source}");
+            let name = "a".repeat(longest);
+            assert_ne!(regex.search(name.as_bytes()), Found::Unknown, "{source}");
+            assert!(regex.find(name.as_bytes()).is_ok(), "{source}");
         }
     }
 }
