@@ -7,6 +7,7 @@ use crate::document::{IdenticalRepush, Mode};
 use crate::immutability::Protection;
 use crate::limits::MAX_VIA;
 use crate::names::{self, NameError, NameKind, short_digest};
+use crate::pattern;
 use crate::permissions::Action;
 use crate::policy::Policy;
 use crate::request::{
@@ -138,6 +139,11 @@ impl Policy {
 
     /// Decides a manifest push: permissions, then every tag (all-or-nothing).
     pub fn evaluate_push(&self, request: &PushRequest) -> Decision {
+        pattern::scoped(|| self.decide_push(request))
+    }
+
+    /// [`Policy::evaluate_push`], inside its search scope.
+    fn decide_push(&self, request: &PushRequest) -> Decision {
         if let Err(invalid) = validate_push(request) {
             return self.finish(Some(invalid.into()), Vec::new(), "push allowed");
         }
@@ -200,6 +206,11 @@ impl Policy {
 
     /// Decides a tag, manifest or image delete.
     pub fn evaluate_delete(&self, request: &DeleteRequest) -> Decision {
+        pattern::scoped(|| self.decide_delete(request))
+    }
+
+    /// [`Policy::evaluate_delete`], inside its search scope.
+    fn decide_delete(&self, request: &DeleteRequest) -> Decision {
         if let Err(invalid) = validate_delete(request) {
             return self.finish(Some(invalid.into()), Vec::new(), "delete allowed");
         }
@@ -322,6 +333,11 @@ impl Policy {
 
     /// Decides a blob upload: judged like a push with no tags.
     pub fn evaluate_upload(&self, request: &UploadRequest) -> Decision {
+        pattern::scoped(|| self.decide_upload(request))
+    }
+
+    /// [`Policy::evaluate_upload`], inside its search scope.
+    fn decide_upload(&self, request: &UploadRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
             return self.finish(Some(Denial::invalid(err)), Vec::new(), "upload allowed");
         }
@@ -334,6 +350,11 @@ impl Policy {
 
     /// Decides a pull (manifests, blobs, tag lists, referrers).
     pub fn evaluate_pull(&self, request: &PullRequest) -> Decision {
+        pattern::scoped(|| self.decide_pull(request))
+    }
+
+    /// [`Policy::evaluate_pull`], inside its search scope.
+    fn decide_pull(&self, request: &PullRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
             return self.finish(Some(Denial::invalid(err)), Vec::new(), "pull allowed");
         }
@@ -343,6 +364,11 @@ impl Policy {
 
     /// Decides a cross-repository mount: read on `from`, write on `image`.
     pub fn evaluate_mount(&self, request: &MountRequest) -> Decision {
+        pattern::scoped(|| self.decide_mount(request))
+    }
+
+    /// [`Policy::evaluate_mount`], inside its search scope.
+    fn decide_mount(&self, request: &MountRequest) -> Decision {
         let valid = names::check_image_name(&request.image)
             .and_then(|()| names::check_image_name(&request.from));
         if let Err(err) = valid {

@@ -220,6 +220,11 @@ impl Policy {
     /// Tests one tag of one image: protected or not, by which rule, and every rule
     /// that matches with the matched span (for highlighting).
     pub fn test_tag(&self, image: &str, tag: &str) -> TagTest {
+        crate::pattern::scoped(|| self.tag_test(image, tag))
+    }
+
+    /// [`Policy::test_tag`], inside its search scope.
+    fn tag_test(&self, image: &str, tag: &str) -> TagTest {
         if let Err(err) = names::check_image_name(image).and_then(|()| names::check_tag(tag)) {
             let error = err.to_string();
             return TagTest {

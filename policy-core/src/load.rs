@@ -120,7 +120,7 @@ pub fn compile(document: PolicyDocument) -> Result<Policy, LoadErrors> {
         lints: Vec::new(),
         document,
     };
-    policy.lints = crate::lint::lints(&policy);
+    policy.lints = crate::pattern::scoped(|| crate::lint::lints(&policy));
     Ok(policy)
 }
 

@@ -13,6 +13,7 @@ use crate::pattern::{self, Found, PatternError, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use std::ops::Range;
 
 /// How a selector's pattern is matched.
 #[derive(Debug, Clone)]
@@ -63,6 +64,28 @@ impl Matcher {
         match self {
             Matcher::Regex { regex, .. } => Some(regex),
             _ => None,
+        }
+    }
+
+    /// Where a plain comparison matches `name` (leftmost-first, as the regex
+    /// engine would report it), without an engine: an exact name or a prefix
+    /// is anchored at both ends, so it matches the whole name; a literal
+    /// matches at its first occurrence. `None` when only an engine can tell
+    /// ([`Matcher::Any`] may match an empty or a partial span, a regex is one).
+    pub(crate) fn span(&self, name: &[u8]) -> Option<Option<Range<usize>>> {
+        match self {
+            Matcher::Exact(_) | Matcher::Prefix { .. } => {
+                Some(self.is_match(name).or_match().then_some(0..name.len()))
+            }
+            Matcher::Contains(needle) if needle.is_empty() => Some(Some(0..0)),
+            Matcher::Contains(needle) => Some(
+                name.windows(needle.len())
+                    .position(|w| w == &**needle)
+                    .map(|at| at..at + needle.len()),
+            ),
+            Matcher::Any | Matcher::Regex { .. } => None,
+            #[cfg(test)]
+            Matcher::Failing => None,
         }
     }
 
@@ -290,6 +313,7 @@ mod tests {
             "nightly",
             "x",
             "v1",
+            "preprod-prod",
             "",
         ];
         let sources = [
@@ -319,12 +343,20 @@ mod tests {
             let fast = matcher(source);
             let engine =
                 pattern::build(&pattern::parse(source).unwrap().hir, WhichCaptures::None).unwrap();
+            let finder = pattern::build(
+                &pattern::parse(source).unwrap().hir,
+                WhichCaptures::Implicit,
+            )
+            .unwrap();
             for name in names {
                 assert_eq!(
                     fast.is_match(name.as_bytes()),
                     engine.search(name.as_bytes()),
                     "{source} on {name}"
                 );
+                if let Some(span) = fast.span(name.as_bytes()) {
+                    assert_eq!(Ok(span), finder.find(name.as_bytes()), "{source} on {name}");
+                }
             }
         }
     }

@@ -15,8 +15,8 @@
 //! one ever, the answer is [`Found::Unknown`], and each use turns it into the
 //! answer that fails closed (a rule protects, an exception exempts nothing, an
 //! image links nowhere). Its stack grows with the NFA times the name and is
-//! never shrunk, so its scratch is shared by the thread's regexes instead of kept
-//! per pattern (see [`Regex`]).
+//! never shrunk, so its scratch is shared by the regexes of one call instead of
+//! kept per pattern, and dropped when the call returns (see [`Regex`], [`scoped`]).
 
 #[cfg(feature = "fast-matching")]
 use regex_automata::meta;
@@ -262,8 +262,8 @@ const LONGEST_NAME: usize = {
 };
 
 /// The most bytes of search scratch (the backtracker's visited set and stack, at
-/// their worst for the longest name) a regex may leave behind in the shared,
-/// per-thread scratch space; a regex that could need more searches with scratch
+/// their worst for the longest name) a regex may leave behind in the scratch its
+/// call shares ([`scoped`]); a regex that could need more searches with scratch
 /// of its own, freed after the search.
 #[cfg(not(feature = "fast-matching"))]
 const SHARED_SCRATCH_LIMIT: usize = 256 * 1024;
@@ -345,11 +345,13 @@ use regex_automata::nfa::thompson::{NFA, backtrack};
 /// A compiled regex: regex-automata's bounded backtracker, whose visited set is
 /// sized for the longest valid name (so it answers every search the core makes).
 ///
-/// Its scratch (visited set and stack) is shared by every regex on the thread:
-/// once warm, a search allocates nothing, and what stays allocated is one
-/// search's worth, not one per pattern (the stack grows with the NFA times the
-/// haystack and is never shrunk, so per-pattern caches could add up to more than
-/// a WebAssembly instance's memory on a policy of many heavy patterns). A regex
+/// Its scratch (visited set and stack) is shared by every regex searched during
+/// one call of the public API ([`scoped`]) and dropped when the call returns:
+/// within a call, a search after the first allocates nothing, and what is
+/// allocated is one search's worth, not one per pattern (the stack grows with
+/// the NFA times the haystack and is never shrunk, so per-pattern caches could
+/// add up to more than a WebAssembly instance's memory on a policy of many
+/// heavy patterns); between calls nothing stays allocated. A regex
 /// whose worst search could leave more than [`SHARED_SCRATCH_LIMIT`] behind
 /// searches with scratch of its own, freed afterwards.
 #[cfg(not(feature = "fast-matching"))]
@@ -360,11 +362,78 @@ pub struct Regex {
     shared_scratch: bool,
 }
 
+/// The thread's shared backtracking scratch, kept only while a [`scoped`] call runs.
+#[cfg(not(feature = "fast-matching"))]
+#[derive(Default)]
+struct Scratch {
+    /// How many [`scoped`] calls are running on the thread (they nest).
+    depth: usize,
+    /// The scratch the regexes of those calls share, made by the first search.
+    cache: Option<backtrack::Cache>,
+}
+
 #[cfg(not(feature = "fast-matching"))]
 thread_local! {
-    /// The backtracking scratch every regex of this thread searches with.
-    static SCRATCH: std::cell::RefCell<Option<backtrack::Cache>> =
-        const { std::cell::RefCell::new(None) };
+    /// The backtracking scratch the regexes of this thread search with.
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch { depth: 0, cache: None })
+    };
+}
+
+/// Runs one call of the public API (a decision, a tag test, a load), letting
+/// its searches share scratch, which is dropped when the outermost such call
+/// returns. Nothing a search allocates outlives the call: the WebAssembly
+/// component gives each call a bump arena as its allocator, and scratch kept
+/// from one call to the next (as a per-thread cache filled on first use
+/// would be) would keep that call's arena alive. Searches outside any such
+/// call use scratch of their own, freed after the search.
+///
+/// The meta engine of `fast-matching` builds (never in the component) keeps
+/// its own per-regex caches; there this is only `f()`.
+#[cfg(not(feature = "fast-matching"))]
+pub(crate) fn scoped<T>(f: impl FnOnce() -> T) -> T {
+    /// Leaves the scope, even when `f` unwinds; the outermost drops the scratch.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            let dropped = SCRATCH.try_with(|slot| {
+                let mut slot = slot.try_borrow_mut().ok()?;
+                slot.depth = slot.depth.saturating_sub(1);
+                if slot.depth == 0 {
+                    slot.cache.take()
+                } else {
+                    None
+                }
+            });
+            drop(dropped);
+        }
+    }
+    let entered = SCRATCH.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            slot.depth = slot.depth.saturating_add(1);
+            true
+        } else {
+            false
+        }
+    });
+    let _leave = matches!(entered, Ok(true)).then_some(Leave);
+    f()
+}
+
+/// Whether the thread holds shared scratch or is inside a [`scoped`] call.
+#[cfg(all(test, not(feature = "fast-matching")))]
+pub(crate) fn scratch_held() -> bool {
+    SCRATCH.with(|slot| {
+        let slot = slot.borrow();
+        slot.depth > 0 || slot.cache.is_some()
+    })
+}
+
+/// See the other builds' `scoped`: the meta engine keeps per-regex caches.
+#[cfg(feature = "fast-matching")]
+#[inline]
+pub(crate) fn scoped<T>(f: impl FnOnce() -> T) -> T {
+    f()
 }
 
 #[cfg(not(feature = "fast-matching"))]
@@ -387,8 +456,9 @@ impl Regex {
     }
 
     /// Runs `search` with the thread's shared scratch, reset for this regex, or
-    /// with fresh scratch when this regex does not share or the shared one is
-    /// unavailable (in use, or the thread is ending).
+    /// with fresh scratch when this regex does not share, no [`scoped`] call
+    /// is running, or the shared scratch is unavailable (in use, or the thread
+    /// is ending).
     fn with_scratch<T>(
         &self,
         search: impl Fn(&backtrack::BoundedBacktracker, &mut backtrack::Cache) -> T,
@@ -400,7 +470,10 @@ impl Regex {
         }
         let shared = SCRATCH.try_with(|slot| {
             let mut slot = slot.try_borrow_mut().ok()?;
-            let cache = slot.get_or_insert_with(|| engine.create_cache());
+            if slot.depth == 0 {
+                return None;
+            }
+            let cache = slot.cache.get_or_insert_with(|| engine.create_cache());
             cache.reset(engine);
             Some(search(engine, cache))
         });

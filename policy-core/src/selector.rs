@@ -8,7 +8,9 @@ use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::ast::Ast;
 use regex_syntax::hir::Hir;
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "fast-matching")]
+use std::sync::OnceLock;
 
 /// How a selector decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +32,14 @@ pub struct Selector {
     hir: Hir,
     display: Arc<str>,
     globs: Box<[Box<str>]>,
-    /// For a selector whose matcher is a plain comparison: a regex that reports
-    /// where it matched, built on the first `find` (only the pattern tester asks).
-    /// A matcher with a regex engine answers `find` itself.
+    /// For a selector whose matcher matches everything (`.*`, `a*`): a regex
+    /// that reports where it matched, built on the first `find` (only the
+    /// pattern tester asks). Other matchers answer `find` themselves. Builds
+    /// without `fast-matching` (the WebAssembly ones) keep nothing built after
+    /// load: they build this regex for each `find` and drop it (a tiny
+    /// pattern), since an engine built during a call and kept would keep that
+    /// call's memory arena alive in the component.
+    #[cfg(feature = "fast-matching")]
     finder: OnceLock<Option<Regex>>,
 }
 
@@ -104,6 +111,7 @@ impl Selector {
         Ok(Selector {
             kind,
             matcher,
+            #[cfg(feature = "fast-matching")]
             finder: OnceLock::new(),
             globs: match source {
                 document::Selector::Regex(_) => Box::default(),
@@ -137,21 +145,39 @@ impl Selector {
         if self.kind != SelectorKind::Regex {
             return whole();
         }
-        // The matcher's own engine when it has one; a simple matcher's
-        // pattern is cheap to build (it is a literal, a list or a prefix).
-        let finder = match self.matcher.regex() {
-            Some(regex) => Some(regex),
-            None => self
-                .finder
-                .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok())
-                .as_ref(),
+        if let Some(span) = self.matcher.span(name.as_bytes()) {
+            return span;
+        }
+        let found = match self.matcher.regex() {
+            Some(regex) => Some(regex.find(name.as_bytes())),
+            None => self.with_finder(|finder| finder.find(name.as_bytes())),
         };
-        match finder.map(|f| f.find(name.as_bytes())) {
+        match found {
             Some(Ok(span)) => span,
             Some(Err(pattern::Unsearched)) => Some(0..name.len()),
             // Built once already at load, so this cannot fail; stay correct anyway.
             None => whole(),
         }
+    }
+
+    /// Runs `find` with the regex that reports where the pattern matched,
+    /// built on first use and kept (see the `finder` field).
+    #[cfg(feature = "fast-matching")]
+    fn with_finder<T>(&self, find: impl FnOnce(&Regex) -> T) -> Option<T> {
+        self.finder
+            .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok())
+            .as_ref()
+            .map(find)
+    }
+
+    /// Runs `find` with the regex that reports where the pattern matched,
+    /// built for this call and dropped (see the `finder` field).
+    #[cfg(not(feature = "fast-matching"))]
+    fn with_finder<T>(&self, find: impl FnOnce(&Regex) -> T) -> Option<T> {
+        pattern::build(&self.hir, WhichCaptures::Implicit)
+            .ok()
+            .as_ref()
+            .map(find)
     }
 
     /// How the selector decides.
@@ -197,6 +223,7 @@ impl Selector {
             hir: parsed.hir,
             display: Arc::from("x"),
             globs: Box::default(),
+            #[cfg(feature = "fast-matching")]
             finder: OnceLock::new(),
         }
     }
@@ -335,6 +362,27 @@ mod fail_closed {
         );
         policy.immutability.exceptions[0] = Selector::with_matcher(SelectorKind::Regex, failing());
         assert_eq!(overwrite(&policy, "acme/web", "v12"), Reason::TagImmutable);
+    }
+
+    /// The scratch the searches of a call share is gone once the call returns
+    /// (the component's per-call arena must not be kept alive), and a search
+    /// outside any call keeps none.
+    #[cfg(not(feature = "fast-matching"))]
+    #[test]
+    fn no_search_scratch_outlives_a_call() {
+        let policy = policy(
+            r#"{"version": 1, "immutability": {"protect": "some",
+                "rules": [{"name": "semver", "tags": {"regex": "^v\\d+$"}},
+                          {"name": "any", "tags": {"regex": "x*"}}]}}"#,
+        );
+        assert!(!crate::pattern::scratch_held());
+        assert_eq!(overwrite(&policy, "acme/web", "v12"), Reason::TagImmutable);
+        assert!(!crate::pattern::scratch_held());
+        assert_eq!(policy.test_tag("acme/web", "y1").matches[0].end, 0);
+        assert!(!crate::pattern::scratch_held());
+        let rule = &policy.immutability.rules[0];
+        assert_eq!(rule.tags.matches("v1"), crate::pattern::Found::Match);
+        assert!(!crate::pattern::scratch_held());
     }
 
     /// Sized for the longest valid name, even at the weight limit, the
