@@ -24,7 +24,8 @@ pub(crate) struct Denial {
     reason: Reason,
     message: String,
     rule: Option<Arc<str>>,
-    detail: Detail,
+    /// Boxed as the decision keeps it, which also keeps a denial small to move.
+    detail: Box<Detail>,
 }
 
 impl Denial {
@@ -38,10 +39,10 @@ impl Denial {
             reason,
             message,
             rule: None,
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(code),
                 ..Detail::default()
-            },
+            }),
         }
     }
 
@@ -56,11 +57,11 @@ impl Denial {
             reason: Reason::InvalidRequest,
             message: err.to_string(),
             rule: None,
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(code),
                 tag,
                 ..Detail::default()
-            },
+            }),
         }
     }
 
@@ -74,10 +75,10 @@ impl Denial {
                 tag.via.len()
             ),
             rule: None,
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(ErrorCode::DigestInvalid),
                 ..Detail::default()
-            },
+            }),
         }
     }
 
@@ -91,13 +92,13 @@ impl Denial {
             reason: Reason::TagImmutable,
             message,
             rule: protection.rule_name(),
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(ErrorCode::Denied),
                 pattern: protection.pattern(),
                 tag: tag.map(str::to_owned),
                 current_digest: current.map(str::to_owned),
                 via: Vec::new(),
-            },
+            }),
         }
     }
 }
@@ -117,12 +118,15 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-/// The first denial in check order.
-fn first(denials: impl IntoIterator<Item = Option<Denial>>) -> Option<Denial> {
-    denials
-        .into_iter()
-        .flatten()
-        .min_by_key(|d| d.reason.precedence())
+/// The first denial in check order; `a` when both come at the same point.
+/// Two at a time, by value: a denial is large, and an iterator over an array of
+/// them moved every one of them once more.
+fn first(a: Option<Denial>, b: Option<Denial>) -> Option<Denial> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.reason.precedence() < a.reason.precedence() => Some(b),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    }
 }
 
 impl Policy {
@@ -162,14 +166,18 @@ impl Policy {
             let Some(protection) = self.immutability.protection(image, &tag.name) else {
                 continue;
             };
-            if !protected.contains(&tag.name) {
+            if protected.is_empty() {
+                // Sized once: most pushes set one tag, and every tag may be protected.
+                protected.reserve_exact(request.tags.len());
+                protected.push(tag.name.clone());
+            } else if !protected.contains(&tag.name) {
                 protected.push(tag.name.clone());
             }
             if immutable.is_none() && tag.exists() {
                 immutable = self.overwrite(protection, image, &request.digest, tag);
             }
         }
-        self.finish(first([access, immutable]), protected, "push allowed")
+        self.finish(first(access, immutable), protected, "push allowed")
     }
 
     /// Why pushing `digest` to an existing protected tag is refused, if it is.
@@ -222,7 +230,7 @@ impl Policy {
         };
         let access = self.check_access(image, &request.actor, action, verb);
         let immutable = self.delete_immutability(request);
-        self.finish(first([access, immutable]), Vec::new(), "delete allowed")
+        self.finish(first(access, immutable), Vec::new(), "delete allowed")
     }
 
     /// For deletes: an immutable tag among those removed denies it, unless a
@@ -384,7 +392,7 @@ impl Policy {
             },
             "mount blobs into",
         );
-        self.finish(first([source, target]), Vec::new(), "mount allowed")
+        self.finish(first(source, target), Vec::new(), "mount allowed")
     }
 
     /// Turns the outcome into a decision, applying audit mode: a policy denial is let
@@ -414,7 +422,7 @@ impl Policy {
             message: Cow::Owned(denial.message),
             rule: denial.rule,
             protected_tags: if audit { protected_tags } else { Vec::new() },
-            detail: Some(Box::new(denial.detail)),
+            detail: Some(denial.detail),
         }
     }
 }

@@ -105,9 +105,8 @@ impl Permissions {
         // Grants are stored strongest first (admin, write, read): the first match is the highest.
         let mut role = self
             .repositories
-            .get(&link.image.repository)
-            .into_iter()
-            .flatten()
+            .at(link.image.grants)
+            .iter()
             .find(|(p, _)| p.matches(actor))
             .map_or(Role::None, |(_, role)| *role);
         if self.pipelines_inherit_write
