@@ -66,6 +66,29 @@ impl Matcher {
         }
     }
 
+    /// The bytes a matching name can begin with, when the matcher knows them
+    /// (every match is anchored at the start and none is empty): the set a
+    /// selector checks inline before calling the matcher at all.
+    pub(crate) fn lead(&self) -> Option<ByteSet> {
+        let mut set = ByteSet::default();
+        match self {
+            Matcher::Exact(names) => {
+                for name in names.iter() {
+                    set.insert(*name.first()?);
+                }
+                Some(set)
+            }
+            Matcher::Prefix { prefix, .. } => {
+                set.insert(*prefix.first()?);
+                Some(set)
+            }
+            Matcher::Regex { first_bytes, .. } => *first_bytes,
+            Matcher::Any | Matcher::Contains(_) => None,
+            #[cfg(test)]
+            Matcher::Failing => None,
+        }
+    }
+
     /// Where a plain comparison matches `name` (leftmost-first, as the regex
     /// engine would report it), without an engine: an exact name or a prefix
     /// is anchored at both ends, so it matches the whole name; a literal
@@ -304,8 +327,9 @@ impl ByteSet {
         }
     }
 
+    /// Whether `byte` is in the set.
     #[inline]
-    fn contains(&self, byte: u8) -> bool {
+    pub(crate) fn contains(&self, byte: u8) -> bool {
         self.0
             .get(usize::from(byte >> 6))
             .is_some_and(|word| word & (1 << (byte & 63)) != 0)
@@ -461,6 +485,12 @@ mod tests {
                     engine.search(name.as_bytes()),
                     "{source} on {name}"
                 );
+                if let (Some(lead), Some(&first)) = (fast.lead(), name.as_bytes().first()) {
+                    assert!(
+                        lead.contains(first) || engine.search(name.as_bytes()) == Found::NoMatch,
+                        "{source} on {name}"
+                    );
+                }
                 if let Some(span) = fast.span(name.as_bytes()) {
                     assert_eq!(Ok(span), finder.find(name.as_bytes()), "{source} on {name}");
                 }

@@ -2,7 +2,7 @@
 
 use crate::document;
 use crate::glob;
-use crate::matcher::Matcher;
+use crate::matcher::{ByteSet, Matcher};
 use crate::pattern::{self, Found, PatternError, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::ast::Ast;
@@ -28,6 +28,11 @@ pub enum SelectorKind {
 pub struct Selector {
     kind: SelectorKind,
     matcher: Matcher,
+    /// The bytes a name the matcher matches can begin with, when known
+    /// ([`Matcher::lead`]): checked inline, so a walk over a policy's rules
+    /// passes by the repository selectors that cannot match the image
+    /// (`team-a/**` for `apps/web`) with one table look-up each.
+    lead: Option<ByteSet>,
     ast: Ast,
     hir: Hir,
     display: Arc<str>,
@@ -110,6 +115,7 @@ impl Selector {
         })?;
         Ok(Selector {
             kind,
+            lead: matcher.lead(),
             matcher,
             #[cfg(feature = "fast-matching")]
             finder: OnceLock::new(),
@@ -130,7 +136,22 @@ impl Selector {
     /// answer that fails closed for its use.
     #[inline]
     pub fn matches(&self, name: &str) -> Found {
-        let hit = self.matcher.is_match(name.as_bytes());
+        match (&self.lead, name.as_bytes().first()) {
+            (Some(lead), Some(&first)) if !lead.contains(first) => self.answer(Found::NoMatch),
+            _ => self.search(name),
+        }
+    }
+
+    /// [`Selector::matches`] past the inline check of the first byte: kept out
+    /// of line, so that check costs the rule walk no call.
+    #[inline(never)]
+    fn search(&self, name: &str) -> Found {
+        self.answer(self.matcher.is_match(name.as_bytes()))
+    }
+
+    /// The selector's answer when its pattern's answer is `hit`.
+    #[inline]
+    fn answer(&self, hit: Found) -> Found {
         match self.kind {
             SelectorKind::Excluding => hit.negate(),
             SelectorKind::Regex | SelectorKind::Matching => hit,
@@ -218,6 +239,7 @@ impl Selector {
         let parsed = pattern::parse("x").unwrap_or_else(|_| unreachable!());
         Selector {
             kind,
+            lead: matcher.lead(),
             matcher,
             ast: parsed.ast,
             hir: parsed.hir,
@@ -343,7 +365,7 @@ mod fail_closed {
     #[cfg(not(feature = "fast-matching"))]
     #[test]
     fn the_backtrackers_failure_protects() {
-        use crate::matcher::Matcher;
+        use crate::matcher::{ByteSet, Matcher};
         use crate::pattern::{self, Found, Regex};
         let hir = pattern::parse(r"^v\d+$").unwrap().hir;
         let tiny = Regex::with_visited_capacity(&hir, 1).unwrap();
