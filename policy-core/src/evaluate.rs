@@ -7,6 +7,7 @@ use crate::document::{IdenticalRepush, Mode};
 use crate::immutability::Protection;
 use crate::limits::MAX_VIA;
 use crate::names::{self, NameError, NameKind, short_digest};
+use crate::pattern;
 use crate::permissions::Action;
 use crate::policy::Policy;
 use crate::request::{
@@ -23,7 +24,8 @@ pub(crate) struct Denial {
     reason: Reason,
     message: String,
     rule: Option<Arc<str>>,
-    detail: Detail,
+    /// Boxed as the decision keeps it, which also keeps a denial small to move.
+    detail: Box<Detail>,
 }
 
 impl Denial {
@@ -37,10 +39,10 @@ impl Denial {
             reason,
             message,
             rule: None,
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(code),
                 ..Detail::default()
-            },
+            }),
         }
     }
 
@@ -55,11 +57,11 @@ impl Denial {
             reason: Reason::InvalidRequest,
             message: err.to_string(),
             rule: None,
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(code),
                 tag,
                 ..Detail::default()
-            },
+            }),
         }
     }
 
@@ -73,10 +75,10 @@ impl Denial {
                 tag.via.len()
             ),
             rule: None,
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(ErrorCode::DigestInvalid),
                 ..Detail::default()
-            },
+            }),
         }
     }
 
@@ -90,13 +92,13 @@ impl Denial {
             reason: Reason::TagImmutable,
             message,
             rule: protection.rule_name(),
-            detail: Detail {
+            detail: Box::new(Detail {
                 code: Some(ErrorCode::Denied),
                 pattern: protection.pattern(),
                 tag: tag.map(str::to_owned),
                 current_digest: current.map(str::to_owned),
                 via: Vec::new(),
-            },
+            }),
         }
     }
 }
@@ -116,12 +118,15 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-/// The first denial in check order.
-fn first(denials: impl IntoIterator<Item = Option<Denial>>) -> Option<Denial> {
-    denials
-        .into_iter()
-        .flatten()
-        .min_by_key(|d| d.reason.precedence())
+/// The first denial in check order; `a` when both come at the same point.
+/// Two at a time, by value: a denial is large, and an iterator over an array of
+/// them moved every one of them once more.
+fn first(a: Option<Denial>, b: Option<Denial>) -> Option<Denial> {
+    match (a, b) {
+        (Some(a), Some(b)) if b.reason.precedence() < a.reason.precedence() => Some(b),
+        (Some(a), _) => Some(a),
+        (None, b) => b,
+    }
 }
 
 impl Policy {
@@ -138,6 +143,11 @@ impl Policy {
 
     /// Decides a manifest push: permissions, then every tag (all-or-nothing).
     pub fn evaluate_push(&self, request: &PushRequest) -> Decision {
+        pattern::scoped(|| self.decide_push(request))
+    }
+
+    /// [`Policy::evaluate_push`], inside its search scope.
+    fn decide_push(&self, request: &PushRequest) -> Decision {
         if let Err(invalid) = validate_push(request) {
             return self.finish(Some(invalid.into()), Vec::new(), Operation::Push);
         }
@@ -156,14 +166,18 @@ impl Policy {
             let Some(protection) = self.immutability.protection(image, &tag.name) else {
                 continue;
             };
-            if !protected.contains(&tag.name) {
+            if protected.is_empty() {
+                // Sized once: most pushes set one tag, and every tag may be protected.
+                protected.reserve_exact(request.tags.len());
+                protected.push(tag.name.clone());
+            } else if !protected.contains(&tag.name) {
                 protected.push(tag.name.clone());
             }
             if immutable.is_none() && tag.exists() {
                 immutable = self.overwrite(protection, image, &request.digest, tag);
             }
         }
-        self.finish(first([access, immutable]), protected, Operation::Push)
+        self.finish(first(access, immutable), protected, Operation::Push)
     }
 
     /// Why pushing `digest` to an existing protected tag is refused, if it is.
@@ -200,6 +214,11 @@ impl Policy {
 
     /// Decides a tag, manifest or image delete.
     pub fn evaluate_delete(&self, request: &DeleteRequest) -> Decision {
+        pattern::scoped(|| self.decide_delete(request))
+    }
+
+    /// [`Policy::evaluate_delete`], inside its search scope.
+    fn decide_delete(&self, request: &DeleteRequest) -> Decision {
         if let Err(invalid) = validate_delete(request) {
             return self.finish(Some(invalid.into()), Vec::new(), Operation::Delete);
         }
@@ -211,7 +230,7 @@ impl Policy {
         };
         let access = self.check_access(image, &request.actor, action, verb);
         let immutable = self.delete_immutability(request);
-        self.finish(first([access, immutable]), Vec::new(), Operation::Delete)
+        self.finish(first(access, immutable), Vec::new(), Operation::Delete)
     }
 
     /// For deletes: an immutable tag among those removed denies it, unless a
@@ -322,6 +341,11 @@ impl Policy {
 
     /// Decides a blob upload: judged like a push with no tags.
     pub fn evaluate_upload(&self, request: &UploadRequest) -> Decision {
+        pattern::scoped(|| self.decide_upload(request))
+    }
+
+    /// [`Policy::evaluate_upload`], inside its search scope.
+    fn decide_upload(&self, request: &UploadRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
             return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Upload);
         }
@@ -334,6 +358,11 @@ impl Policy {
 
     /// Decides a pull (manifests, blobs, tag lists, referrers).
     pub fn evaluate_pull(&self, request: &PullRequest) -> Decision {
+        pattern::scoped(|| self.decide_pull(request))
+    }
+
+    /// [`Policy::evaluate_pull`], inside its search scope.
+    fn decide_pull(&self, request: &PullRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
             return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Pull);
         }
@@ -343,6 +372,11 @@ impl Policy {
 
     /// Decides a cross-repository mount: read on `from`, write on `image`.
     pub fn evaluate_mount(&self, request: &MountRequest) -> Decision {
+        pattern::scoped(|| self.decide_mount(request))
+    }
+
+    /// [`Policy::evaluate_mount`], inside its search scope.
+    fn decide_mount(&self, request: &MountRequest) -> Decision {
         let valid = names::check_image_name(&request.image)
             .and_then(|()| names::check_image_name(&request.from));
         if let Err(err) = valid {
@@ -358,7 +392,7 @@ impl Policy {
             },
             "mount blobs into",
         );
-        self.finish(first([source, target]), Vec::new(), Operation::Mount)
+        self.finish(first(source, target), Vec::new(), Operation::Mount)
     }
 
     /// Turns the outcome into a decision, applying audit mode: a policy denial is let
@@ -380,7 +414,7 @@ impl Policy {
             message: Cow::Owned(denial.message),
             rule: denial.rule,
             protected_tags: if audit { protected_tags } else { Vec::new() },
-            detail: Some(Box::new(denial.detail)),
+            detail: Some(denial.detail),
         }
     }
 }

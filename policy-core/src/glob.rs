@@ -165,7 +165,8 @@ mod tests {
             WhichCaptures::None,
         )
         .unwrap()
-        .is_match(name.as_bytes())
+        .search(name.as_bytes())
+            == crate::pattern::Found::Match
     }
 
     #[test]

@@ -110,19 +110,22 @@ impl Immutability {
     }
 
     /// What protects `tag` of `image` before exceptions: `all`, or the first rule
-    /// (in document order) whose selectors match.
+    /// (in document order) whose selectors match; a selector that cannot decide
+    /// matches, so a failed search protects.
     fn would_protect(&self, image: &str, tag: &str) -> Option<Protection<'_>> {
-        self.first_protection(|r| r.applies_to(image) && r.tags.matches(tag))
+        self.first_protection(|r| r.applies_to(image) && r.tags.matches(tag).or_match())
     }
 
-    /// Whether an exception exempts `tag`.
+    /// Whether an exception exempts `tag`; one that cannot decide exempts nothing.
     pub(crate) fn exempts(&self, tag: &str) -> bool {
-        self.exceptions.iter().any(|e| e.matches(tag))
+        self.exceptions.iter().any(|e| e.matches(tag).or_no_match())
     }
 
     /// The index of the first exception that exempts `tag`.
     pub(crate) fn exception_for(&self, tag: &str) -> Option<usize> {
-        self.exceptions.iter().position(|e| e.matches(tag))
+        self.exceptions
+            .iter()
+            .position(|e| e.matches(tag).or_no_match())
     }
 
     /// What could protect some tag of `image` whose tags are unknown (fail closed).
@@ -217,6 +220,11 @@ impl Policy {
     /// Tests one tag of one image: protected or not, by which rule, and every rule
     /// that matches with the matched span (for highlighting).
     pub fn test_tag(&self, image: &str, tag: &str) -> TagTest {
+        crate::pattern::scoped(|| self.tag_test(image, tag))
+    }
+
+    /// [`Policy::test_tag`], inside its search scope.
+    fn tag_test(&self, image: &str, tag: &str) -> TagTest {
         if let Err(err) = names::check_image_name(image).and_then(|()| names::check_tag(tag)) {
             let error = err.to_string();
             return TagTest {

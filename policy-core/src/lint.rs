@@ -245,7 +245,7 @@ fn shadowed_rule(policy: &Policy, index: usize, path: &str, rule: &Rule) -> Opti
 
 /// A rule that protects `latest`, which no exception exempts.
 fn protects_latest(policy: &Policy, path: &str, rule: &Rule) -> Option<Lint> {
-    if !rule.tags.matches("latest") || excepted(policy, "latest") {
+    if !rule.tags.matches("latest").or_match() || excepted(policy, "latest") {
         return None;
     }
     Some(lint(

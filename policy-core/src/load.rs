@@ -120,7 +120,7 @@ pub fn compile(document: PolicyDocument) -> Result<Policy, LoadErrors> {
         lints: Vec::new(),
         document,
     };
-    policy.lints = crate::lint::lints(&policy);
+    policy.lints = crate::pattern::scoped(|| crate::lint::lints(&policy));
     Ok(policy)
 }
 
@@ -431,7 +431,13 @@ fn compile_permissions(
         problems,
     );
     let repositories = compile_grants(doc, problems);
-    let (records, patterns) = compile_images(doc, limits, problems);
+    let (mut records, mut patterns) = compile_images(doc, limits, problems);
+    let links = records
+        .values_mut()
+        .chain(patterns.iter_mut().map(|(_, link)| link));
+    for link in links {
+        link.grants = repositories.index(&link.repository);
+    }
     Permissions {
         workspace_admins,
         repositories,
@@ -613,6 +619,8 @@ fn image_link(
     }
     Some(ImageLink {
         repository: Arc::from(image.repository.as_str()),
+        // Resolved once every repository's grants are compiled.
+        grants: None,
         public: image.public,
         publish: image.publish.unwrap_or(doc.publish),
         overrides,

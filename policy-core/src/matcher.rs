@@ -9,11 +9,10 @@
 //! names, whose bytes are `[A-Za-z0-9._/-]`, which is what makes a class such as
 //! `[^/]` or `.` equivalent to "any name byte but `/`" or "any name byte".
 
-use crate::pattern::Regex;
-use crate::pattern::{self, PatternError};
+use crate::pattern::{self, Found, PatternError, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
-use regex_syntax::hir::literal::{ExtractKind, Extractor};
 use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use std::ops::Range;
 
 /// How a selector's pattern is matched.
 #[derive(Debug, Clone)]
@@ -41,6 +40,10 @@ pub(crate) enum Matcher {
         /// For a start-anchored pattern: the bytes a match can begin with.
         first_bytes: Option<ByteSet>,
     },
+    /// A matcher whose every search fails, to hold each use of a selector to
+    /// the answer that fails closed.
+    #[cfg(test)]
+    Failing,
 }
 
 impl Matcher {
@@ -63,22 +66,78 @@ impl Matcher {
         }
     }
 
-    /// Whether the pattern matches `name` (partial match for regexes; globs are anchored).
-    #[inline]
-    pub(crate) fn is_match(&self, name: &[u8]) -> bool {
+    /// The bytes a matching name can begin with, when the matcher knows them
+    /// (every match is anchored at the start and none is empty): the set a
+    /// selector checks inline before calling the matcher at all.
+    pub(crate) fn lead(&self) -> Option<ByteSet> {
+        let mut set = ByteSet::default();
         match self {
-            Matcher::Any => true,
-            Matcher::Exact(names) => names.iter().any(|n| **n == *name),
-            Matcher::Prefix { prefix, slash } => name
-                .strip_prefix(&**prefix)
-                .is_some_and(|rest| *slash || !rest.contains(&b'/')),
-            Matcher::Contains(needle) => {
-                needle.is_empty() || name.windows(needle.len()).any(|w| w == &**needle)
+            Matcher::Exact(names) => {
+                for name in names.iter() {
+                    set.insert(*name.first()?);
+                }
+                Some(set)
             }
+            Matcher::Prefix { prefix, .. } => {
+                set.insert(*prefix.first()?);
+                Some(set)
+            }
+            Matcher::Regex { first_bytes, .. } => *first_bytes,
+            Matcher::Any | Matcher::Contains(_) => None,
+            #[cfg(test)]
+            Matcher::Failing => None,
+        }
+    }
+
+    /// Where a plain comparison matches `name` (leftmost-first, as the regex
+    /// engine would report it), without an engine: an exact name or a prefix
+    /// is anchored at both ends, so it matches the whole name; a literal
+    /// matches at its first occurrence. `None` when only an engine can tell
+    /// ([`Matcher::Any`] may match an empty or a partial span, a regex is one).
+    pub(crate) fn span(&self, name: &[u8]) -> Option<Option<Range<usize>>> {
+        match self {
+            Matcher::Exact(_) | Matcher::Prefix { .. } => {
+                Some(self.is_match(name).or_match().then_some(0..name.len()))
+            }
+            Matcher::Contains(needle) if needle.is_empty() => Some(Some(0..0)),
+            Matcher::Contains(needle) => Some(
+                name.windows(needle.len())
+                    .position(|w| w == &**needle)
+                    .map(|at| at..at + needle.len()),
+            ),
+            Matcher::Any | Matcher::Regex { .. } => None,
+            #[cfg(test)]
+            Matcher::Failing => None,
+        }
+    }
+
+    /// Whether the pattern matches `name` (partial match for regexes; globs are
+    /// anchored). Only a regex engine can fail to answer ([`Found::Unknown`]).
+    #[inline]
+    pub(crate) fn is_match(&self, name: &[u8]) -> Found {
+        match self {
+            Matcher::Any => Found::Match,
+            Matcher::Exact(names) => Found::from_bool(names.iter().any(|n| **n == *name)),
+            // The first bytes compared inline: a rule's repository prefix
+            // (`team-a/`, `mirror/`) mostly differs from the image's there, and
+            // the walk over a policy's rules then never calls `memcmp`.
+            Matcher::Prefix { prefix, slash } => Found::from_bool(
+                prefix
+                    .first()
+                    .is_none_or(|first| name.first() == Some(first))
+                    && name
+                        .strip_prefix(&**prefix)
+                        .is_some_and(|rest| *slash || !rest.contains(&b'/')),
+            ),
+            Matcher::Contains(needle) => Found::from_bool(
+                needle.is_empty() || name.windows(needle.len()).any(|w| w == &**needle),
+            ),
             Matcher::Regex { regex, first_bytes } => match (first_bytes, name.first()) {
-                (Some(set), Some(&first)) if !set.contains(first) => false,
-                _ => regex.is_match(name),
+                (Some(set), Some(&first)) if !set.contains(first) => Found::NoMatch,
+                _ => regex.search(name),
             },
+            #[cfg(test)]
+            Matcher::Failing => Found::Unknown,
         }
     }
 }
@@ -189,17 +248,63 @@ fn rest_class(hir: &Hir) -> Option<bool> {
 }
 
 /// The bytes every match of a start-anchored pattern can begin with, when they can
-/// be known from the pattern's literal prefixes (otherwise no cheap pre-check exists).
+/// be known (otherwise no cheap pre-check exists): a pattern that can match the
+/// empty name has none. Read off the IR in one walk; the literal extractor the
+/// regex engine uses gave the same sets at a few times the cost of a load.
 fn first_bytes(hir: &Hir) -> Option<ByteSet> {
-    if !hir.properties().look_set_prefix().contains(Look::Start) {
+    let props = hir.properties();
+    if !props.look_set_prefix().contains(Look::Start) || props.minimum_len() == Some(0) {
         return None;
     }
-    let mut extractor = Extractor::new();
-    extractor.kind(ExtractKind::Prefix).limit_total(256);
-    let seq = extractor.extract(hir);
+    leading(hir)
+}
+
+/// The bytes a non-empty match of `hir` can begin with (a superset is fine:
+/// it only keeps a search from running); `None` when unknown.
+fn leading(hir: &Hir) -> Option<ByteSet> {
     let mut set = ByteSet::default();
-    for literal in seq.literals()? {
-        set.insert(*literal.as_bytes().first()?);
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => {}
+        HirKind::Literal(literal) => {
+            if let Some(&first) = literal.0.first() {
+                set.insert(first);
+            }
+        }
+        HirKind::Class(Class::Bytes(class)) => {
+            for range in class.ranges() {
+                (range.start()..=range.end()).for_each(|byte| set.insert(byte));
+            }
+        }
+        HirKind::Class(Class::Unicode(class)) => {
+            for range in class.ranges() {
+                let (start, end) = (
+                    u8::try_from(range.start()).ok(),
+                    u8::try_from(range.end()).ok(),
+                );
+                let (Some(start), Some(end)) = (start, end) else {
+                    return None;
+                };
+                if !end.is_ascii() {
+                    return None;
+                }
+                (start..=end).for_each(|byte| set.insert(byte));
+            }
+        }
+        HirKind::Repetition(repetition) => return leading(&repetition.sub),
+        HirKind::Capture(capture) => return leading(&capture.sub),
+        HirKind::Alternation(branches) => {
+            for branch in branches {
+                set.extend(leading(branch)?);
+            }
+        }
+        HirKind::Concat(items) => {
+            for item in items {
+                set.extend(leading(item)?);
+                if item.properties().minimum_len() != Some(0) {
+                    break;
+                }
+            }
+        }
     }
     Some(set)
 }
@@ -209,14 +314,22 @@ fn first_bytes(hir: &Hir) -> Option<ByteSet> {
 pub(crate) struct ByteSet([u64; 4]);
 
 impl ByteSet {
+    /// Adds every byte of `other`.
+    fn extend(&mut self, other: ByteSet) {
+        for (word, more) in self.0.iter_mut().zip(other.0) {
+            *word |= more;
+        }
+    }
+
     fn insert(&mut self, byte: u8) {
         if let Some(word) = self.0.get_mut(usize::from(byte >> 6)) {
             *word |= 1 << (byte & 63);
         }
     }
 
+    /// Whether `byte` is in the set.
     #[inline]
-    fn contains(&self, byte: u8) -> bool {
+    pub(crate) fn contains(&self, byte: u8) -> bool {
         self.0
             .get(usize::from(byte >> 6))
             .is_some_and(|word| word & (1 << (byte & 63)) != 0)
@@ -263,6 +376,54 @@ mod tests {
         assert!(matches!(glob(&["**"]), Matcher::Prefix { slash: true, .. }));
     }
 
+    /// The first-byte pre-check never turns away a name the engine matches.
+    #[test]
+    fn first_bytes_hold_every_match() {
+        let sources = [
+            r"^v\d+\.\d+\.\d+$",
+            r"^(staging|prod)-\d+",
+            r"^(?:a?b*)c",
+            r"^[a-c]?[x-z]+$",
+            r"^(?:)x",
+            r"^\bv1",
+            r"^(?:v|)1",
+            r"^.{0,3}z",
+        ];
+        let names = [
+            "v1.2.3",
+            "prod-1",
+            "staging-22",
+            "c",
+            "bc",
+            "abbc",
+            "x",
+            "by",
+            "zz",
+            "v1",
+            "1",
+            "abz",
+            "z",
+            "q",
+            "",
+        ];
+        for source in sources {
+            let hir = pattern::parse(source).unwrap().hir;
+            let engine = pattern::build(&hir, WhichCaptures::None).unwrap();
+            let set = first_bytes(&hir);
+            for name in names {
+                if engine.search(name.as_bytes()) == Found::Match {
+                    let first = name.as_bytes().first();
+                    assert!(
+                        set.is_none_or(|set| first.is_some_and(|&b| set.contains(b))),
+                        "{source} on {name}"
+                    );
+                }
+            }
+        }
+        assert!(first_bytes(&pattern::parse(r"^v\d+$").unwrap().hir).is_some());
+        assert!(first_bytes(&pattern::parse(r"^v?$").unwrap().hir).is_none());
+    }
+
     #[test]
     fn simple_shapes_agree_with_the_regex_engine() {
         let names = [
@@ -283,6 +444,7 @@ mod tests {
             "nightly",
             "x",
             "v1",
+            "preprod-prod",
             "",
         ];
         let sources = [
@@ -312,12 +474,26 @@ mod tests {
             let fast = matcher(source);
             let engine =
                 pattern::build(&pattern::parse(source).unwrap().hir, WhichCaptures::None).unwrap();
+            let finder = pattern::build(
+                &pattern::parse(source).unwrap().hir,
+                WhichCaptures::Implicit,
+            )
+            .unwrap();
             for name in names {
                 assert_eq!(
                     fast.is_match(name.as_bytes()),
-                    engine.is_match(name.as_bytes()),
+                    engine.search(name.as_bytes()),
                     "{source} on {name}"
                 );
+                if let (Some(lead), Some(&first)) = (fast.lead(), name.as_bytes().first()) {
+                    assert!(
+                        lead.contains(first) || engine.search(name.as_bytes()) == Found::NoMatch,
+                        "{source} on {name}"
+                    );
+                }
+                if let Some(span) = fast.span(name.as_bytes()) {
+                    assert_eq!(Ok(span), finder.find(name.as_bytes()), "{source} on {name}");
+                }
             }
         }
     }

@@ -97,6 +97,10 @@ fn error(kind: NameKind, value: &str, offset: Option<usize>, problem: &'static s
 /// assert!(policy_core::names::check_tag(".hidden").is_err());
 /// ```
 pub fn check_tag(tag: &str) -> Result<(), NameError> {
+    if is_tag_fast(tag.as_bytes()) {
+        return Ok(());
+    }
+    // Not valid: walk it again, slowly, to say where and why.
     let kind = NameKind::Tag;
     if tag.is_empty() {
         return Err(error(kind, tag, None, "a tag cannot be empty"));
@@ -130,6 +134,20 @@ pub fn check_tag(tag: &str) -> Result<(), NameError> {
         ));
     }
     Ok(())
+}
+
+/// The tag grammar with no error reporting, by table: every push checks its tags.
+fn is_tag_fast(tag: &[u8]) -> bool {
+    match tag.split_first() {
+        Some((&first, rest)) => {
+            tag.len() <= MAX_TAG_LEN
+                && first != b'.'
+                && first != b'-'
+                && byte_class(first) & TAG_BYTE != 0
+                && rest.iter().all(|&b| byte_class(b) & TAG_BYTE != 0)
+        }
+        None => false,
+    }
 }
 
 /// Whether `c` may appear in a tag (after its first character).
@@ -175,24 +193,114 @@ pub fn check_image_name(name: &str) -> Result<(), NameError> {
 }
 
 /// The image name grammar in one pass over the bytes, with no error reporting: every
-/// request names an image, so the valid case is on the hot path.
+/// request names an image, so the valid case is on the hot path. A table-driven
+/// automaton: the state says what the bytes so far allow next.
 fn is_image_name_fast(name: &[u8]) -> bool {
-    // The byte before the current one, and the one before that.
-    let (mut prev, mut prev2) = (b'/', b'/');
-    for &b in name {
-        let ok = match b {
-            b'a'..=b'z' | b'0'..=b'9' => true,
-            b'/' | b'.' => prev.is_ascii_alphanumeric(),
-            b'_' => prev.is_ascii_alphanumeric() || (prev == b'_' && prev2.is_ascii_alphanumeric()),
-            b'-' => prev.is_ascii_alphanumeric() || prev == b'-',
-            _ => false,
-        };
-        if !ok {
-            return false;
-        }
-        (prev2, prev) = (prev, b);
+    let end = name.iter().fold(IMAGE_START, |state, &b| {
+        image_transition(state, byte_class(b) & IMAGE_CLASS)
+    });
+    end == IMAGE_ALNUM
+}
+
+/// [`image_step`] by table.
+#[inline]
+#[expect(
+    clippy::indexing_slicing,
+    reason = "the index is masked to the table's 64 entries"
+)]
+fn image_transition(state: u8, class: u8) -> u8 {
+    IMAGE_TRANSITIONS[usize::from((state << 3) | class) & 63]
+}
+
+/// [`image_step`] for every state and class, indexed by `state << 3 | class`.
+#[expect(clippy::indexing_slicing, reason = "the loop stays below 64")]
+static IMAGE_TRANSITIONS: [u8; 64] = {
+    let mut table = [IMAGE_INVALID; 64];
+    let mut i = 0;
+    while i < 64 {
+        table[i] = image_step((i >> 3) as u8, (i & 7) as u8);
+        i += 1;
     }
-    prev.is_ascii_alphanumeric()
+    table
+};
+
+/// The low bits of a byte's class: what it is in an image name.
+const IMAGE_CLASS: u8 = 0b111;
+/// Not an image name byte.
+const IMAGE_OTHER: u8 = 0;
+/// A lowercase letter or a digit.
+const IMAGE_LOWER_ALNUM: u8 = 1;
+/// `.`
+const IMAGE_DOT: u8 = 2;
+/// `_`
+const IMAGE_UNDERSCORE_BYTE: u8 = 3;
+/// `-`
+const IMAGE_DASH: u8 = 4;
+/// `/`
+const IMAGE_SLASH: u8 = 5;
+/// The flag of a byte a tag may hold (after its first).
+const TAG_BYTE: u8 = 0b1000;
+
+/// The class of `b`: its [`IMAGE_CLASS`] bits and the [`TAG_BYTE`] flag.
+#[inline]
+#[expect(
+    clippy::indexing_slicing,
+    reason = "a u8 always indexes a 256-entry table"
+)]
+fn byte_class(b: u8) -> u8 {
+    BYTE_CLASSES[usize::from(b)]
+}
+
+#[expect(clippy::indexing_slicing, reason = "the loop stays below 256")]
+static BYTE_CLASSES: [u8; 256] = {
+    let mut table = [IMAGE_OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let image = match byte {
+            b'a'..=b'z' | b'0'..=b'9' => IMAGE_LOWER_ALNUM,
+            b'.' => IMAGE_DOT,
+            b'_' => IMAGE_UNDERSCORE_BYTE,
+            b'-' => IMAGE_DASH,
+            b'/' => IMAGE_SLASH,
+            _ => IMAGE_OTHER,
+        };
+        let tag = if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'.' | b'-') {
+            TAG_BYTE
+        } else {
+            0
+        };
+        table[b] = image | tag;
+        b += 1;
+    }
+    table
+};
+
+/// At the start of a component: a letter or digit must follow.
+const IMAGE_START: u8 = 0;
+/// After a lowercase letter or digit (the only state a valid name ends in).
+const IMAGE_ALNUM: u8 = 1;
+/// After `.` or `__`: a letter or digit must follow.
+const IMAGE_NEED_ALNUM: u8 = 2;
+/// After one `_`: a letter, a digit or a second `_`.
+const IMAGE_UNDERSCORE: u8 = 3;
+/// After dashes: a letter, a digit or more dashes.
+const IMAGE_DASHES: u8 = 4;
+/// Not an image name, whatever follows.
+const IMAGE_INVALID: u8 = 5;
+
+/// One byte of the image name automaton: `[a-z0-9]+` runs joined by `.`, `_`,
+/// `__` or dashes, components separated by `/`.
+const fn image_step(state: u8, class: u8) -> u8 {
+    match (state, class) {
+        (IMAGE_INVALID, _) => IMAGE_INVALID,
+        (_, IMAGE_LOWER_ALNUM) => IMAGE_ALNUM,
+        (IMAGE_ALNUM, IMAGE_SLASH) => IMAGE_START,
+        (IMAGE_ALNUM, IMAGE_DOT) | (IMAGE_UNDERSCORE, IMAGE_UNDERSCORE_BYTE) => IMAGE_NEED_ALNUM,
+        (IMAGE_ALNUM, IMAGE_UNDERSCORE_BYTE) => IMAGE_UNDERSCORE,
+        (IMAGE_ALNUM | IMAGE_DASHES, IMAGE_DASH) => IMAGE_DASHES,
+        _ => IMAGE_INVALID,
+    }
 }
 
 /// One `/`-separated component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
@@ -275,6 +383,10 @@ fn check_component(name: &str, component: &[u8], start: usize) -> Result<(), Nam
 /// assert!(policy_core::names::check_digest("sha256:ABC").is_err());
 /// ```
 pub fn check_digest(digest: &str) -> Result<(), NameError> {
+    if is_common_digest(digest.as_bytes()) {
+        return Ok(());
+    }
+    // Not a valid sha256 or sha512 digest: the full grammar, to say where and why.
     let kind = NameKind::Digest;
     let Some(colon) = digest.bytes().position(|b| b == b':') else {
         return Err(error(
@@ -331,6 +443,18 @@ pub fn check_digest(digest: &str) -> Result<(), NameError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `digest` is a valid sha256 or sha512 digest, the forms registries use:
+/// checked on every request, so this is on the hot path.
+fn is_common_digest(digest: &[u8]) -> bool {
+    if let Some(hex) = digest.strip_prefix(b"sha256:") {
+        return hex.len() == 64 && all_lower_hex(hex);
+    }
+    if let Some(hex) = digest.strip_prefix(b"sha512:") {
+        return hex.len() == 128 && all_lower_hex(hex);
+    }
+    false
 }
 
 /// Whether every byte is `0-9` or `a-f`, eight bytes at a time: digests are checked
@@ -509,6 +633,69 @@ mod tests {
             "sha256+:abc",
         ] {
             assert!(check_digest(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The fast paths accept exactly what the full grammars accept, on every
+    /// short string over the bytes that matter.
+    #[test]
+    fn fast_paths_agree_with_the_grammars() {
+        let alphabet = [b'a', b'Z', b'0', b'.', b'_', b'-', b'/', b' '];
+        let mut names = vec![Vec::new()];
+        for _ in 0..5 {
+            let longer: Vec<Vec<u8>> = names
+                .iter()
+                .filter(|n| n.len() == names.last().map_or(0, Vec::len))
+                .flat_map(|n| {
+                    alphabet.iter().map(move |&b| {
+                        let mut n = n.clone();
+                        n.push(b);
+                        n
+                    })
+                })
+                .collect();
+            names.extend(longer);
+        }
+        for name in &names {
+            let text = std::str::from_utf8(name).unwrap();
+            let slow_image = {
+                let mut start = 0;
+                let mut ok = !name.is_empty();
+                for component in name.split(|&b| b == b'/') {
+                    ok &= check_component(text, component, start).is_ok();
+                    start += component.len() + 1;
+                }
+                ok
+            };
+            assert_eq!(is_image_name_fast(name), slow_image, "{text:?}");
+            let slow_tag = !name.is_empty()
+                && (name[0].is_ascii_alphanumeric() || name[0] == b'_')
+                && name.iter().all(|&b| is_tag_char(char::from(b)));
+            assert_eq!(is_tag_fast(name), slow_tag, "{text:?}");
+        }
+        for tag in ["a".repeat(128), "a".repeat(129), "_x".into(), "é".into()] {
+            assert_eq!(
+                is_tag_fast(tag.as_bytes()),
+                check_tag(&tag).is_ok(),
+                "{tag}"
+            );
+        }
+        let hex = "0123456789abcdef".repeat(8);
+        for digest in [
+            format!("sha256:{}", &hex[..64]),
+            format!("sha256:{}", &hex[..63]),
+            format!("sha256:{}A", &hex[..63]),
+            format!("sha512:{hex}"),
+            format!("sha512:{}", &hex[..64]),
+            "sha384:abc".to_owned(),
+        ] {
+            assert_eq!(
+                is_common_digest(digest.as_bytes()),
+                digest.starts_with("sha")
+                    && check_digest(&digest).is_ok()
+                    && !digest.starts_with("sha384"),
+                "{digest}"
+            );
         }
     }
 

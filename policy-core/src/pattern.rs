@@ -5,17 +5,18 @@
 //! the Unicode tables out of the WebAssembly builds. The pattern is parsed once (with
 //! located errors), and the matcher is built from that parse by the `regex` project's
 //! engine crate, `regex-automata`: with the `fast-matching` feature its meta engine
-//! (a lazy DFA with a PikeVM fallback), without it the PikeVM alone (what the
-//! WebAssembly builds use: the meta engine's strategies add ~15 KB there and only
-//! pick the PikeVM anyway). Both are linear-time and give the same matches.
+//! (a lazy DFA with a PikeVM fallback), without it the bounded backtracker alone
+//! (what the WebAssembly builds use: smaller, and faster on names this short). Both
+//! take time linear in the pattern times the name, and give the same matches.
 //!
-//! The WebAssembly builds do not use regex-automata's bounded backtracker, though it
-//! is smaller and faster: its search fails (rather than answers) on a haystack its
-//! visited set cannot hold, and beside that set it keeps a stack that grows with the
-//! NFA times the haystack, stays in the cache, and cannot be bounded. After one
-//! search of a 128-byte tag, a pattern just under [`REGEX_WEIGHT_LIMIT`] leaves
-//! 12 MiB in the backtracker's cache in wasm32, against 0.49 MiB in the PikeVM's
-//! (docs/benchmarks.md).
+//! The bounded backtracker fails (rather than answers) a search longer than its
+//! visited set holds. Its set is sized for the longest valid name, and names are
+//! validated before any matcher runs, so no search the core makes fails; should
+//! one ever, the answer is [`Found::Unknown`], and each use turns it into the
+//! answer that fails closed (a rule protects, an exception exempts nothing, an
+//! image links nowhere). Its stack grows with the NFA times the name and is
+//! never shrunk, so its scratch is shared by the regexes of one call instead of
+//! kept per pattern, and dropped when the call returns (see [`Regex`], [`scoped`]).
 
 #[cfg(feature = "fast-matching")]
 use regex_automata::meta;
@@ -161,9 +162,64 @@ pub fn parse(source: &str) -> Result<Parsed, PatternError> {
     Ok(Parsed { ast, hir })
 }
 
+/// What one search answered. The engines of the `fast-matching` build always
+/// answer; the bounded backtracker of the other builds refuses a haystack longer
+/// than its visited set can hold. Its set is sized for the longest valid name,
+/// and only validated names are searched, so that cannot happen; if it ever did,
+/// the caller picks the safe answer for its use (see [`Found::or_match`] and
+/// [`Found::or_no_match`]) — a failed search never silently reads as "no match".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Found {
+    /// The pattern matches.
+    Match,
+    /// The pattern does not match.
+    NoMatch,
+    /// The engine could not search this haystack.
+    #[cfg_attr(
+        feature = "fast-matching",
+        allow(dead_code, reason = "only the bounded backtracker fails a search")
+    )]
+    Unknown,
+}
+
+impl Found {
+    /// From a definite answer.
+    #[inline]
+    pub fn from_bool(hit: bool) -> Found {
+        if hit { Found::Match } else { Found::NoMatch }
+    }
+
+    /// The answer with a failed search read as a match: for uses where a match
+    /// widens protection (a rule's tags, a rule's repositories), so a failure
+    /// protects rather than leaves a tag unprotected.
+    #[inline]
+    pub fn or_match(self) -> bool {
+        self != Found::NoMatch
+    }
+
+    /// The answer with a failed search read as no match: for uses where a match
+    /// narrows protection (an exception exempts nothing it cannot decide on).
+    #[inline]
+    pub fn or_no_match(self) -> bool {
+        self == Found::Match
+    }
+
+    /// The other answer, for a selector that excludes; a failed search stays one.
+    #[inline]
+    pub fn negate(self) -> Found {
+        match self {
+            Found::Match => Found::NoMatch,
+            Found::NoMatch => Found::Match,
+            Found::Unknown => Found::Unknown,
+        }
+    }
+}
+
 /// A compiled regex: the meta engine (feature `fast-matching`).
 #[cfg(feature = "fast-matching")]
-pub type Regex = meta::Regex;
+#[derive(Debug, Clone)]
+pub struct Regex(meta::Regex);
 
 /// Builds a matcher from a parsed pattern, with the size caps.
 #[cfg(feature = "fast-matching")]
@@ -175,14 +231,56 @@ pub fn build(hir: &Hir, captures: WhichCaptures) -> Result<Regex, PatternError> 
     meta::Builder::new()
         .configure(config)
         .build_from_hir(hir)
+        .map(Regex)
         .map_err(|err| build_error(err.size_limit(), err.to_string()))
 }
+
+#[cfg(feature = "fast-matching")]
+impl Regex {
+    /// Whether the regex matches anywhere in `haystack` (the meta engine always answers).
+    #[inline]
+    pub fn search(&self, haystack: &[u8]) -> Found {
+        Found::from_bool(self.0.is_match(haystack))
+    }
+
+    /// The leftmost-first match in `haystack`; `Err` when the engine could not search.
+    pub fn find(&self, haystack: &[u8]) -> Result<Option<std::ops::Range<usize>>, Unsearched> {
+        Ok(self.0.find(haystack).map(|m| m.range()))
+    }
+}
+
+/// A search the engine could not run (see [`Found::Unknown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsearched;
+
+/// The longest haystack a regex is ever asked about: names are validated before
+/// any matcher runs, and no valid tag or image name is longer.
+#[cfg(not(feature = "fast-matching"))]
+const LONGEST_NAME: usize = {
+    let (tag, image) = (crate::names::MAX_TAG_LEN, crate::names::MAX_IMAGE_NAME_LEN);
+    if tag > image { tag } else { image }
+};
+
+/// The most bytes of search scratch (the backtracker's visited set and stack, at
+/// their worst for the longest name) a regex may leave behind in the scratch its
+/// call shares ([`scoped`]); a regex that could need more searches with scratch
+/// of its own, freed after the search.
+#[cfg(not(feature = "fast-matching"))]
+const SHARED_SCRATCH_LIMIT: usize = 256 * 1024;
 
 /// Builds a matcher from a parsed pattern, with the size caps.
 #[cfg(not(feature = "fast-matching"))]
 pub fn build(hir: &Hir, captures: WhichCaptures) -> Result<Regex, PatternError> {
+    let nfa = thompson_nfa(hir, captures)?;
+    let capacity = visited_capacity(&nfa, LONGEST_NAME);
+    backtracker(nfa, capacity)
+}
+
+/// The Thompson NFA of a parsed pattern, within [`REGEX_SIZE_LIMIT`].
+#[cfg(not(feature = "fast-matching"))]
+fn thompson_nfa(hir: &Hir, captures: WhichCaptures) -> Result<NFA, PatternError> {
     use regex_automata::nfa::thompson::{Compiler, Config};
-    let nfa = Compiler::new()
+    Compiler::new()
         .configure(
             Config::new()
                 .which_captures(captures)
@@ -191,10 +289,212 @@ pub fn build(hir: &Hir, captures: WhichCaptures) -> Result<Regex, PatternError> 
         )
         .build_from_hir(hir)
         // The meta engine words every NFA failure but the size cap so.
+        .map_err(|err| build_error(err.size_limit(), "error building NFA".to_owned()))
+}
+
+/// The bytes of visited set the backtracker needs to search any haystack of up
+/// to `longest` bytes with `nfa`: one bit per (state, position), end included.
+#[cfg(not(feature = "fast-matching"))]
+fn visited_capacity(nfa: &NFA, longest: usize) -> usize {
+    nfa.states()
+        .len()
+        .saturating_mul(longest.saturating_add(1))
+        .div_ceil(8)
+}
+
+/// The backtracker over `nfa` with a visited set of `capacity` bytes.
+#[cfg(not(feature = "fast-matching"))]
+fn backtracker(nfa: NFA, capacity: usize) -> Result<Regex, PatternError> {
+    let shared_scratch = worst_scratch(&nfa, capacity) <= SHARED_SCRATCH_LIMIT;
+    let engine = backtrack::Builder::new()
+        .configure(backtrack::Config::new().visited_capacity(capacity))
+        .build_from_nfa(nfa)
         .map_err(|err| build_error(err.size_limit(), "error building NFA".to_owned()))?;
-    let vm = pike::PikeVM::new_from_nfa(nfa)
-        .map_err(|err| build_error(err.size_limit(), "error building NFA".to_owned()))?;
-    Ok(Regex::new(vm))
+    Ok(Regex {
+        engine,
+        shared_scratch,
+    })
+}
+
+/// An upper bound, in bytes, of the scratch one search of a name with `nfa` can
+/// use: the visited set, and the backtracking stack, which holds at most one
+/// frame per alternative (or capture) pushed at each (state, position).
+#[cfg(not(feature = "fast-matching"))]
+fn worst_scratch(nfa: &NFA, visited: usize) -> usize {
+    use regex_automata::nfa::thompson::State;
+    /// A stack frame's size on 64-bit targets (smaller in wasm32).
+    const FRAME_BYTES: usize = 16;
+    let pushes: usize = nfa
+        .states()
+        .iter()
+        .map(|state| match state {
+            State::Union { alternates } => alternates.len().saturating_sub(1),
+            State::BinaryUnion { .. } | State::Capture { .. } => 1,
+            _ => 0,
+        })
+        .fold(1, usize::saturating_add);
+    pushes
+        .saturating_mul(LONGEST_NAME + 1)
+        .saturating_mul(FRAME_BYTES)
+        .saturating_add(visited)
+}
+
+#[cfg(not(feature = "fast-matching"))]
+use regex_automata::nfa::thompson::{NFA, backtrack};
+
+/// A compiled regex: regex-automata's bounded backtracker, whose visited set is
+/// sized for the longest valid name (so it answers every search the core makes).
+///
+/// Its scratch (visited set and stack) is shared by every regex searched during
+/// one call of the public API ([`scoped`]) and dropped when the call returns:
+/// within a call, a search after the first allocates nothing, and what is
+/// allocated is one search's worth, not one per pattern (the stack grows with
+/// the NFA times the haystack and is never shrunk, so per-pattern caches could
+/// add up to more than a WebAssembly instance's memory on a policy of many
+/// heavy patterns); between calls nothing stays allocated. A regex
+/// whose worst search could leave more than [`SHARED_SCRATCH_LIMIT`] behind
+/// searches with scratch of its own, freed afterwards.
+#[cfg(not(feature = "fast-matching"))]
+#[derive(Clone)]
+pub struct Regex {
+    engine: backtrack::BoundedBacktracker,
+    /// Whether searches use the thread's shared scratch.
+    shared_scratch: bool,
+}
+
+/// The thread's shared backtracking scratch, kept only while a [`scoped`] call runs.
+#[cfg(not(feature = "fast-matching"))]
+#[derive(Default)]
+struct Scratch {
+    /// How many [`scoped`] calls are running on the thread (they nest).
+    depth: usize,
+    /// The scratch the regexes of those calls share, made by the first search.
+    cache: Option<backtrack::Cache>,
+}
+
+#[cfg(not(feature = "fast-matching"))]
+thread_local! {
+    /// The backtracking scratch the regexes of this thread search with.
+    static SCRATCH: std::cell::RefCell<Scratch> = const {
+        std::cell::RefCell::new(Scratch { depth: 0, cache: None })
+    };
+}
+
+/// Runs one call of the public API (a decision, a tag test, a load), letting
+/// its searches share scratch, which is dropped when the outermost such call
+/// returns. Nothing a search allocates outlives the call: the WebAssembly
+/// component gives each call a bump arena as its allocator, and scratch kept
+/// from one call to the next (as a per-thread cache filled on first use
+/// would be) would keep that call's arena alive. Searches outside any such
+/// call use scratch of their own, freed after the search.
+///
+/// The meta engine of `fast-matching` builds (never in the component) keeps
+/// its own per-regex caches; there this is only `f()`.
+#[cfg(not(feature = "fast-matching"))]
+pub(crate) fn scoped<T>(f: impl FnOnce() -> T) -> T {
+    /// Leaves the scope, even when `f` unwinds; the outermost drops the scratch.
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            let dropped = SCRATCH.try_with(|slot| {
+                let mut slot = slot.try_borrow_mut().ok()?;
+                slot.depth = slot.depth.saturating_sub(1);
+                if slot.depth == 0 {
+                    slot.cache.take()
+                } else {
+                    None
+                }
+            });
+            drop(dropped);
+        }
+    }
+    let entered = SCRATCH.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            slot.depth = slot.depth.saturating_add(1);
+            true
+        } else {
+            false
+        }
+    });
+    let _leave = matches!(entered, Ok(true)).then_some(Leave);
+    f()
+}
+
+/// Whether the thread holds shared scratch or is inside a [`scoped`] call.
+#[cfg(all(test, not(feature = "fast-matching")))]
+pub(crate) fn scratch_held() -> bool {
+    SCRATCH.with(|slot| {
+        let slot = slot.borrow();
+        slot.depth > 0 || slot.cache.is_some()
+    })
+}
+
+/// See the other builds' `scoped`: the meta engine keeps per-regex caches.
+#[cfg(feature = "fast-matching")]
+#[inline]
+pub(crate) fn scoped<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
+#[cfg(not(feature = "fast-matching"))]
+impl Regex {
+    /// Whether the regex matches anywhere in `haystack`, or [`Found::Unknown`]
+    /// when the haystack is longer than the visited set holds.
+    pub fn search(&self, haystack: &[u8]) -> Found {
+        let input = regex_automata::Input::new(haystack).earliest(true);
+        match self.with_scratch(|engine, cache| engine.try_is_match(cache, input.clone())) {
+            Ok(hit) => Found::from_bool(hit),
+            Err(_) => Found::Unknown,
+        }
+    }
+
+    /// The leftmost-first match in `haystack`; `Err` when the engine could not search.
+    pub fn find(&self, haystack: &[u8]) -> Result<Option<std::ops::Range<usize>>, Unsearched> {
+        self.with_scratch(|engine, cache| engine.try_find(cache, haystack))
+            .map(|found| found.map(|m| m.range()))
+            .map_err(|_| Unsearched)
+    }
+
+    /// Runs `search` with the thread's shared scratch, reset for this regex, or
+    /// with fresh scratch when this regex does not share, no [`scoped`] call
+    /// is running, or the shared scratch is unavailable (in use, or the thread
+    /// is ending).
+    fn with_scratch<T>(
+        &self,
+        search: impl Fn(&backtrack::BoundedBacktracker, &mut backtrack::Cache) -> T,
+    ) -> T {
+        let engine = &self.engine;
+        let fresh = || search(engine, &mut engine.create_cache());
+        if !self.shared_scratch {
+            return fresh();
+        }
+        let shared = SCRATCH.try_with(|slot| {
+            let mut slot = slot.try_borrow_mut().ok()?;
+            if slot.depth == 0 {
+                return None;
+            }
+            let cache = slot.cache.get_or_insert_with(|| engine.create_cache());
+            cache.reset(engine);
+            Some(search(engine, cache))
+        });
+        match shared {
+            Ok(Some(answer)) => answer,
+            _ => fresh(),
+        }
+    }
+
+    /// A regex whose visited set holds only `capacity` bytes, to provoke the
+    /// search failure that a sized set never meets.
+    #[cfg(test)]
+    pub(crate) fn with_visited_capacity(hir: &Hir, capacity: usize) -> Result<Regex, PatternError> {
+        backtracker(thompson_nfa(hir, WhichCaptures::Implicit)?, capacity)
+    }
+
+    /// The longest haystack the regex can search.
+    #[cfg(test)]
+    pub(crate) fn max_haystack_len(&self) -> usize {
+        self.engine.max_haystack_len()
+    }
 }
 
 fn build_error(size_limit: Option<usize>, message: String) -> PatternError {
@@ -216,53 +516,9 @@ fn build_error(size_limit: Option<usize>, message: String) -> PatternError {
 }
 
 #[cfg(not(feature = "fast-matching"))]
-use regex_automata::nfa::thompson::pikevm as pike;
-
-/// A compiled regex: the PikeVM, with a pool of its scratch space so that a
-/// search allocates nothing once warm (the meta engine does the same).
-#[cfg(not(feature = "fast-matching"))]
-pub struct Regex {
-    vm: pike::PikeVM,
-    pool: regex_automata::util::pool::Pool<pike::Cache, CacheFn>,
-}
-
-#[cfg(not(feature = "fast-matching"))]
-type CacheFn =
-    Box<dyn Fn() -> pike::Cache + Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>;
-
-#[cfg(not(feature = "fast-matching"))]
-impl Regex {
-    fn new(vm: pike::PikeVM) -> Regex {
-        let for_cache = vm.clone();
-        let create: CacheFn = Box::new(move || for_cache.create_cache());
-        Regex {
-            vm,
-            pool: regex_automata::util::pool::Pool::new(create),
-        }
-    }
-
-    /// Whether the regex matches anywhere in `haystack`.
-    pub fn is_match(&self, haystack: &[u8]) -> bool {
-        self.vm.is_match(&mut self.pool.get(), haystack)
-    }
-
-    /// The leftmost-first match in `haystack`.
-    pub fn find(&self, haystack: &[u8]) -> Option<regex_automata::Match> {
-        self.vm.find(&mut self.pool.get(), haystack)
-    }
-}
-
-#[cfg(not(feature = "fast-matching"))]
-impl Clone for Regex {
-    fn clone(&self) -> Regex {
-        Regex::new(self.vm.clone())
-    }
-}
-
-#[cfg(not(feature = "fast-matching"))]
 impl std::fmt::Debug for Regex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Regex(PikeVM)")
+        f.write_str("Regex(BoundedBacktracker)")
     }
 }
 

@@ -4,6 +4,7 @@
 use crate::decision::Reason;
 use crate::document::Publish;
 use crate::evaluate::Denial;
+use crate::pattern::Found;
 use crate::policy::{ImageLink, Permissions, Policy};
 use crate::request::{Actor, ActorKind};
 use crate::role::Role;
@@ -61,7 +62,10 @@ pub(crate) struct Link<'p> {
 }
 
 impl Permissions {
-    /// The image's link: exact records first, then patterns in order.
+    /// The image's link: exact records first, then patterns in order. A pattern
+    /// that cannot decide ends the walk with no link: reading it as a match would
+    /// grant its repository's roles, and as no match a later pattern's, so the
+    /// image is treated as unlinked (only workspace admins reach it).
     pub(crate) fn link(&self, image: &str) -> Option<Link<'_>> {
         if let Some(image) = self.records.get(image) {
             return Some(Link {
@@ -69,13 +73,19 @@ impl Permissions {
                 record: true,
             });
         }
-        self.patterns
-            .iter()
-            .find(|(selector, _)| selector.matches(image))
-            .map(|(_, image)| Link {
-                image,
-                record: false,
-            })
+        for (selector, linked) in &self.patterns {
+            match selector.matches(image) {
+                Found::Match => {
+                    return Some(Link {
+                        image: linked,
+                        record: false,
+                    });
+                }
+                Found::NoMatch => {}
+                Found::Unknown => return None,
+            }
+        }
+        None
     }
 
     /// The actor's role on a linked image from the policy's grants: the highest
@@ -95,9 +105,8 @@ impl Permissions {
         // Grants are stored strongest first (admin, write, read): the first match is the highest.
         let mut role = self
             .repositories
-            .get(&link.image.repository)
-            .into_iter()
-            .flatten()
+            .at(link.image.grants)
+            .iter()
             .find(|(p, _)| p.matches(actor))
             .map_or(Role::None, |(_, role)| *role);
         if self.pipelines_inherit_write

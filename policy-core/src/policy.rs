@@ -54,10 +54,13 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    /// Whether the rule applies to `image`.
+    /// Whether the rule applies to `image`; a repository selector that cannot
+    /// decide applies, so a failed search widens protection rather than narrows it.
     #[inline]
     pub(crate) fn applies_to(&self, image: &str) -> bool {
-        self.repositories.as_ref().is_none_or(|s| s.matches(image))
+        self.repositories
+            .as_ref()
+            .is_none_or(|s| s.matches(image).or_match())
     }
 }
 
@@ -85,13 +88,26 @@ impl Grants {
         self.0.push((name, grants));
     }
 
-    /// The grants of `repository`, if the policy names it.
-    pub(crate) fn get(&self, repository: &str) -> Option<&[(Principal, Role)]> {
-        let at = self
-            .0
+    /// The position of `repository`'s grants, if the policy names it: resolved
+    /// once per image link at load, and read with [`Grants::at`].
+    pub(crate) fn index(&self, repository: &str) -> Option<usize> {
+        self.0
             .binary_search_by(|(name, _)| name.as_str().cmp(repository))
-            .ok()?;
-        self.0.get(at).map(|(_, grants)| grants.as_slice())
+            .ok()
+    }
+
+    /// The grants at `index` (from [`Grants::index`]); none for `None`.
+    #[inline]
+    pub(crate) fn at(&self, index: Option<usize>) -> &[(Principal, Role)] {
+        index
+            .and_then(|at| self.0.get(at))
+            .map_or(&[], |(_, grants)| grants.as_slice())
+    }
+
+    /// The grants of `repository`, if the policy names it.
+    #[cfg(test)]
+    pub(crate) fn get(&self, repository: &str) -> Option<&[(Principal, Role)]> {
+        self.index(repository).map(|at| self.at(Some(at)))
     }
 }
 
@@ -108,6 +124,9 @@ impl std::fmt::Debug for Grants {
 #[derive(Debug, Clone)]
 pub(crate) struct ImageLink {
     pub(crate) repository: Arc<str>,
+    /// Where the repository's grants are in [`Permissions::repositories`]
+    /// (resolved at load; `None` when the repository has no grants).
+    pub(crate) grants: Option<usize>,
     pub(crate) public: bool,
     pub(crate) publish: Publish,
     pub(crate) overrides: Vec<(Principal, Role)>,

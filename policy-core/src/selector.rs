@@ -2,14 +2,15 @@
 
 use crate::document;
 use crate::glob;
-use crate::matcher::Matcher;
-use crate::pattern::Regex;
-use crate::pattern::{self, PatternError};
+use crate::matcher::{ByteSet, Matcher};
+use crate::pattern::{self, Found, PatternError, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_syntax::ast::Ast;
 use regex_syntax::hir::Hir;
 use std::ops::Range;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "fast-matching")]
+use std::sync::OnceLock;
 
 /// How a selector decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,13 +28,23 @@ pub enum SelectorKind {
 pub struct Selector {
     kind: SelectorKind,
     matcher: Matcher,
+    /// The bytes a name the matcher matches can begin with, when known
+    /// ([`Matcher::lead`]): checked inline, so a walk over a policy's rules
+    /// passes by the repository selectors that cannot match the image
+    /// (`team-a/**` for `apps/web`) with one table look-up each.
+    lead: Option<ByteSet>,
     ast: Ast,
     hir: Hir,
     display: Arc<str>,
     globs: Box<[Box<str>]>,
-    /// For a selector whose matcher is a plain comparison: a regex that reports
-    /// where it matched, built on the first `find` (only the pattern tester asks).
-    /// A matcher with a regex engine answers `find` itself.
+    /// For a selector whose matcher matches everything (`.*`, `a*`): a regex
+    /// that reports where it matched, built on the first `find` (only the
+    /// pattern tester asks). Other matchers answer `find` themselves. Builds
+    /// without `fast-matching` (the WebAssembly ones) keep nothing built after
+    /// load: they build this regex for each `find` and drop it (a tiny
+    /// pattern), since an engine built during a call and kept would keep that
+    /// call's memory arena alive in the component.
+    #[cfg(feature = "fast-matching")]
     finder: OnceLock<Option<Regex>>,
 }
 
@@ -104,7 +115,9 @@ impl Selector {
         })?;
         Ok(Selector {
             kind,
+            lead: matcher.lead(),
             matcher,
+            #[cfg(feature = "fast-matching")]
             finder: OnceLock::new(),
             globs: match source {
                 document::Selector::Regex(_) => Box::default(),
@@ -118,38 +131,74 @@ impl Selector {
         })
     }
 
-    /// Whether the selector selects `name` (an already validated tag or image name).
+    /// Whether the selector selects `name` (an already validated tag or image
+    /// name). The caller turns [`Found::Unknown`] (a search that failed) into the
+    /// answer that fails closed for its use.
     #[inline]
-    pub fn matches(&self, name: &str) -> bool {
-        let hit = self.matcher.is_match(name.as_bytes());
+    pub fn matches(&self, name: &str) -> Found {
+        match (&self.lead, name.as_bytes().first()) {
+            (Some(lead), Some(&first)) if !lead.contains(first) => self.answer(Found::NoMatch),
+            _ => self.search(name),
+        }
+    }
+
+    /// [`Selector::matches`] past the inline check of the first byte: kept out
+    /// of line, so that check costs the rule walk no call.
+    #[inline(never)]
+    fn search(&self, name: &str) -> Found {
+        self.answer(self.matcher.is_match(name.as_bytes()))
+    }
+
+    /// The selector's answer when its pattern's answer is `hit`.
+    #[inline]
+    fn answer(&self, hit: Found) -> Found {
         match self.kind {
-            SelectorKind::Excluding => !hit,
+            SelectorKind::Excluding => hit.negate(),
             SelectorKind::Regex | SelectorKind::Matching => hit,
         }
     }
 
-    /// The part of `name` the selector matched, for highlighting: the leftmost regex
-    /// match, or the whole name for globs.
+    /// The part of `name` a rule's tag selector matched, for highlighting: the
+    /// leftmost regex match, or the whole name for globs. A search that fails
+    /// reads as the whole name, as the rule's protection does ([`Found::or_match`]).
     pub fn find(&self, name: &str) -> Option<Range<usize>> {
-        match self.kind {
-            SelectorKind::Regex => {
-                // The matcher's own engine when it has one; a simple matcher's
-                // pattern is cheap to build (it is a literal, a list or a prefix).
-                let finder = match self.matcher.regex() {
-                    Some(regex) => Some(regex),
-                    None => self
-                        .finder
-                        .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok())
-                        .as_ref(),
-                };
-                match finder {
-                    Some(finder) => finder.find(name.as_bytes()).map(|m| m.range()),
-                    // Built once already at load, so this cannot fail; stay correct anyway.
-                    None => self.matches(name).then_some(0..name.len()),
-                }
-            }
-            _ => self.matches(name).then_some(0..name.len()),
+        let whole = || self.matches(name).or_match().then_some(0..name.len());
+        if self.kind != SelectorKind::Regex {
+            return whole();
         }
+        if let Some(span) = self.matcher.span(name.as_bytes()) {
+            return span;
+        }
+        let found = match self.matcher.regex() {
+            Some(regex) => Some(regex.find(name.as_bytes())),
+            None => self.with_finder(|finder| finder.find(name.as_bytes())),
+        };
+        match found {
+            Some(Ok(span)) => span,
+            Some(Err(pattern::Unsearched)) => Some(0..name.len()),
+            // Built once already at load, so this cannot fail; stay correct anyway.
+            None => whole(),
+        }
+    }
+
+    /// Runs `find` with the regex that reports where the pattern matched,
+    /// built on first use and kept (see the `finder` field).
+    #[cfg(feature = "fast-matching")]
+    fn with_finder<T>(&self, find: impl FnOnce(&Regex) -> T) -> Option<T> {
+        self.finder
+            .get_or_init(|| pattern::build(&self.hir, WhichCaptures::Implicit).ok())
+            .as_ref()
+            .map(find)
+    }
+
+    /// Runs `find` with the regex that reports where the pattern matched,
+    /// built for this call and dropped (see the `finder` field).
+    #[cfg(not(feature = "fast-matching"))]
+    fn with_finder<T>(&self, find: impl FnOnce(&Regex) -> T) -> Option<T> {
+        pattern::build(&self.hir, WhichCaptures::Implicit)
+            .ok()
+            .as_ref()
+            .map(find)
     }
 
     /// How the selector decides.
@@ -176,6 +225,30 @@ impl Selector {
     pub(crate) fn hir(&self) -> &Hir {
         &self.hir
     }
+
+    /// A selector of `kind` whose every search fails ([`Found::Unknown`]), to
+    /// hold each use to the answer that fails closed.
+    #[cfg(test)]
+    pub(crate) fn failing(kind: SelectorKind) -> Selector {
+        Selector::with_matcher(kind, crate::matcher::Matcher::Failing)
+    }
+
+    /// A selector of `kind` around `matcher` (the pattern `x` stands for its source).
+    #[cfg(test)]
+    pub(crate) fn with_matcher(kind: SelectorKind, matcher: Matcher) -> Selector {
+        let parsed = pattern::parse("x").unwrap_or_else(|_| unreachable!());
+        Selector {
+            kind,
+            lead: matcher.lead(),
+            matcher,
+            ast: parsed.ast,
+            hir: parsed.hir,
+            display: Arc::from("x"),
+            globs: Box::default(),
+            #[cfg(feature = "fast-matching")]
+            finder: OnceLock::new(),
+        }
+    }
 }
 
 impl document::Selector {
@@ -198,6 +271,157 @@ impl document::Selector {
                 globs.iter().map(|g| g.chars().count()).sum::<usize>()
                     + globs.len().saturating_sub(1)
             }
+        }
+    }
+}
+
+/// A search that fails must never read as "no match": each use of a selector
+/// turns it into the answer that fails closed.
+#[cfg(test)]
+mod fail_closed {
+    use super::{Selector, SelectorKind};
+    use crate::request::{Actor, PullRequest, PushRequest, TagState};
+    use crate::{Policy, Reason};
+
+    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    fn policy(text: &str) -> Policy {
+        Policy::from_json(text).unwrap()
+    }
+
+    /// One rule (tags `v*`, repositories `acme/**`) and one exception (`v1`).
+    fn one_rule() -> Policy {
+        policy(
+            r#"{"version": 1, "immutability": {"protect": "some",
+                "rules": [{"name": "r", "tags": {"matching": ["v*"]}, "repositories": {"matching": ["acme/**"]}}],
+                "exceptions": [{"matching": ["v1"]}]}}"#,
+        )
+    }
+
+    fn overwrite(policy: &Policy, image: &str, tag: &str) -> Reason {
+        let push = PushRequest {
+            image: image.into(),
+            digest: DIGEST.replace('a', "b"),
+            tags: vec![TagState::existing(tag, DIGEST)],
+            image_exists: true,
+            actor: Actor::user("u", &[]),
+        };
+        policy.evaluate_push(&push).reason
+    }
+
+    #[test]
+    fn a_rule_whose_tags_cannot_be_decided_protects() {
+        for kind in [
+            SelectorKind::Regex,
+            SelectorKind::Matching,
+            SelectorKind::Excluding,
+        ] {
+            let mut policy = one_rule();
+            policy.immutability.rules[0].tags = Selector::failing(kind);
+            assert_eq!(overwrite(&policy, "acme/web", "x2"), Reason::TagImmutable);
+            assert!(policy.test_tag("acme/web", "x2").protected);
+            assert_eq!(policy.test_tag("acme/web", "x2").matches.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_rule_whose_repositories_cannot_be_decided_applies() {
+        let mut policy = one_rule();
+        policy.immutability.rules[0].repositories = Some(Selector::failing(SelectorKind::Matching));
+        assert_eq!(overwrite(&policy, "other/web", "v2"), Reason::TagImmutable);
+        assert!(policy.immutability.could_protect("other/web").is_some());
+    }
+
+    #[test]
+    fn an_exception_that_cannot_be_decided_exempts_nothing() {
+        for kind in [SelectorKind::Matching, SelectorKind::Excluding] {
+            let mut policy = one_rule();
+            policy.immutability.exceptions[0] = Selector::failing(kind);
+            assert_eq!(overwrite(&policy, "acme/web", "v1"), Reason::TagImmutable);
+            assert_eq!(policy.test_tag("acme/web", "v1").exception, None);
+        }
+    }
+
+    #[test]
+    fn an_image_pattern_that_cannot_be_decided_links_nowhere() {
+        let mut policy = policy(
+            r#"{"version": 1, "permissions": {
+                "repositories": {"a": {"write": ["user:u"]}, "b": {"admin": ["user:u"]}},
+                "images": [{"pattern": "acme/**", "repository": "a"}, {"pattern": "**", "repository": "b"}]}}"#,
+        );
+        let pull = PullRequest {
+            image: "acme/web".into(),
+            actor: Actor::user("u", &[]),
+        };
+        assert!(policy.evaluate_pull(&pull).allowed);
+        if let Some(permissions) = policy.permissions.as_mut() {
+            permissions.patterns[0].0 = Selector::failing(SelectorKind::Matching);
+        }
+        assert_eq!(policy.evaluate_pull(&pull).reason, Reason::ImageNotLinked);
+    }
+
+    /// The bounded backtracker's own failure, provoked with a visited set too
+    /// small for the name, goes through the same path.
+    #[cfg(not(feature = "fast-matching"))]
+    #[test]
+    fn the_backtrackers_failure_protects() {
+        use crate::matcher::{ByteSet, Matcher};
+        use crate::pattern::{self, Found, Regex};
+        let hir = pattern::parse(r"^v\d+$").unwrap().hir;
+        let tiny = Regex::with_visited_capacity(&hir, 1).unwrap();
+        assert_eq!(tiny.search(b"v12"), Found::Unknown);
+        assert_eq!(tiny.find(b"v12"), Err(pattern::Unsearched));
+        let failing = || Matcher::Regex {
+            regex: Regex::with_visited_capacity(&hir, 1).unwrap(),
+            first_bytes: None,
+        };
+        let mut policy = one_rule();
+        policy.immutability.rules[0].tags = Selector::with_matcher(SelectorKind::Regex, failing());
+        assert_eq!(overwrite(&policy, "acme/web", "v12"), Reason::TagImmutable);
+        assert_eq!(
+            policy.test_tag("acme/web", "v12").matches[0].end,
+            "v12".len()
+        );
+        policy.immutability.exceptions[0] = Selector::with_matcher(SelectorKind::Regex, failing());
+        assert_eq!(overwrite(&policy, "acme/web", "v12"), Reason::TagImmutable);
+    }
+
+    /// The scratch the searches of a call share is gone once the call returns
+    /// (the component's per-call arena must not be kept alive), and a search
+    /// outside any call keeps none.
+    #[cfg(not(feature = "fast-matching"))]
+    #[test]
+    fn no_search_scratch_outlives_a_call() {
+        let policy = policy(
+            r#"{"version": 1, "immutability": {"protect": "some",
+                "rules": [{"name": "semver", "tags": {"regex": "^v\\d+$"}},
+                          {"name": "any", "tags": {"regex": "x*"}}]}}"#,
+        );
+        assert!(!crate::pattern::scratch_held());
+        assert_eq!(overwrite(&policy, "acme/web", "v12"), Reason::TagImmutable);
+        assert!(!crate::pattern::scratch_held());
+        assert_eq!(policy.test_tag("acme/web", "y1").matches[0].end, 0);
+        assert!(!crate::pattern::scratch_held());
+        let rule = &policy.immutability.rules[0];
+        assert_eq!(rule.tags.matches("v1"), crate::pattern::Found::Match);
+        assert!(!crate::pattern::scratch_held());
+    }
+
+    /// Sized for the longest valid name, even at the weight limit, the
+    /// backtracker answers every search.
+    #[cfg(not(feature = "fast-matching"))]
+    #[test]
+    fn the_backtracker_holds_the_longest_name() {
+        use crate::pattern::{self, Found};
+        use regex_automata::nfa::thompson::WhichCaptures;
+        let longest = crate::names::MAX_IMAGE_NAME_LEN;
+        for source in [r"^v\d+$", "a", r"^(?:(?:a??){8000})*?$"] {
+            let hir = pattern::parse(source).unwrap().hir;
+            let regex = pattern::build(&hir, WhichCaptures::Implicit).unwrap();
+            assert!(regex.max_haystack_len() >= longest, "{source}");
+            let name = "a".repeat(longest);
+            assert_ne!(regex.search(name.as_bytes()), Found::Unknown, "{source}");
+            assert!(regex.find(name.as_bytes()).is_ok(), "{source}");
         }
     }
 }
