@@ -97,6 +97,21 @@ pub(crate) fn delete_target(target: &core::DeleteTarget) -> wit::DeleteTarget<'_
     }
 }
 
+/// Lifts the facts a push depends on: one entry per tag of the request, or
+/// the component does not match this host.
+pub(crate) fn push_needs(needs: wit::PushNeeds, tags: usize) -> Result<core::PushNeeds, String> {
+    if needs.current.len() != tags {
+        return Err(format!(
+            "the component answered the needs of {} tags for a push of {tags}",
+            needs.current.len()
+        ));
+    }
+    Ok(core::PushNeeds {
+        image_exists: needs.image_exists,
+        current: needs.current,
+    })
+}
+
 /// Lifts a decision. `status` is derived from the other fields in the core, so
 /// it is checked rather than copied: a mismatch means a component that does not
 /// match this host's `policy-core`.

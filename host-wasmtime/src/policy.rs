@@ -12,8 +12,8 @@ use crate::error::HostError;
 use crate::host::Host;
 use crate::runtime;
 use policy_core::{
-    Decision, DeleteRequest, Lint, LoadErrors, MountRequest, PullRequest, PushRequest, Request,
-    TagTest, UploadRequest,
+    Actor, Decision, DeleteRequest, Lint, LoadErrors, MountRequest, PullRequest, PushNeeds,
+    PushRequest, Request, TagTest, UploadRequest,
 };
 use std::sync::{Mutex, PoisonError};
 use wasmtime::component::ResourceAny;
@@ -230,6 +230,43 @@ impl WasmPolicy {
                 .call_test_tag(store, policy, image, tag)
         })
         .map(bindings::tag_test)
+    }
+
+    /// Which facts a push's decision depends on (see
+    /// [`policy_core::Policy::push_needs`]). An answer that does not fit the
+    /// request (one entry per tag) is an error.
+    pub fn push_needs(&self, request: &PushRequest) -> Result<PushNeeds, HostError> {
+        let actor = ActorView::new(&request.actor);
+        let views = TagStatesView::new(&request.tags);
+        let tags = views.lower();
+        let lowered = wit::PushRequest {
+            image: &request.image,
+            digest: &request.digest,
+            tags: &tags,
+            image_exists: request.image_exists,
+            actor: actor.lower(),
+        };
+        let needs = self.with_slot(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_push_needs(store, policy, lowered)
+        })?;
+        bindings::push_needs(needs, request.tags.len()).map_err(HostError::InvalidResponse)
+    }
+
+    /// Whether a write of `actor` to `image` is decided differently when the
+    /// image exists and when it does not (see
+    /// [`policy_core::Policy::existence_matters`]).
+    pub fn existence_matters(&self, image: &str, actor: &Actor) -> Result<bool, HostError> {
+        let actor = ActorView::new(actor);
+        self.with_slot(|b, store, policy| {
+            b.taglock_policy_engine().policy().call_existence_matters(
+                store,
+                policy,
+                image,
+                actor.lower(),
+            )
+        })
     }
 
     fn decide(

@@ -121,6 +121,24 @@ impl wit::GuestPolicy for LoadedPolicy {
     fn lints(&self) -> Vec<wit::Lint> {
         self.0.lints().iter().map(lint).collect()
     }
+
+    fn push_needs(&self, request: wit::PushRequest) -> wit::PushNeeds {
+        let needs = self.0.push_needs(&core::PushRequest {
+            image: request.image,
+            digest: request.digest,
+            tags: request.tags.into_iter().map(tag_state).collect(),
+            image_exists: request.image_exists,
+            actor: actor(request.actor),
+        });
+        wit::PushNeeds {
+            image_exists: needs.image_exists,
+            current: needs.current,
+        }
+    }
+
+    fn existence_matters(&self, image: String, writer: wit::Actor) -> bool {
+        self.0.existence_matters(&image, &actor(writer))
+    }
 }
 
 /// Offsets and indexes: `usize` is 32 bits on wasm32, so this never saturates there.
