@@ -318,6 +318,7 @@ impl AppState {
             self.config.upstream_timeout
         };
         let concurrency = self.config.facts_concurrency.max(1);
+        let mut asked = false;
         let walk = async {
             let mut in_flight = FuturesUnordered::new();
             loop {
@@ -325,6 +326,7 @@ impl AppState {
                     let Some(lookup) = gathering.next_lookup() else {
                         break;
                     };
+                    asked = true;
                     in_flight.push(self.upstream.lookup(lookup, pass.cloned()));
                 }
                 if gathering.is_done() {
@@ -339,8 +341,11 @@ impl AppState {
         if tokio::time::timeout(bound, walk).await.is_err() {
             tracing::warn!("gathering the facts took over {bound:?}");
         }
-        self.metrics
-            .upstream(UpstreamKind::Facts, started.elapsed());
+        // A decision that depends on no fact asked the upstream nothing.
+        if asked {
+            self.metrics
+                .upstream(UpstreamKind::Facts, started.elapsed());
+        }
         let gathered = gathering.finish();
         match &gathered {
             Ok(Gathered {
