@@ -8,9 +8,10 @@
 //! What each gateway adds in front of a real registry (Debian's docker-registry,
 //! CNCF distribution 2.8), side by side in one run: the registry direct, plain
 //! Envoy (the configuration `taglock envoy bootstrap` writes, without the filter),
-//! Envoy with the taglock filter, and `taglock serve`. For a manifest PUT (a new
-//! protected tag each time: the gateways read the tag's digest and the image's
-//! tag list, decide and forward) and a manifest GET (a pull: decided, no facts),
+//! Envoy with the taglock filter, and `taglock serve`. For a manifest PUT of a
+//! new protected tag each time (the gateways read the tag's digest, decide and
+//! forward), a manifest PUT of a new tag no rule protects (nothing to read:
+//! decided and forwarded) and a manifest GET (a pull: decided, no facts),
 //! p50 and p99 over `N` requests per path (default 300; `TAGLOCK_BENCH_REQUESTS`
 //! overrides), the four paths interleaved request by request so all see the same
 //! machine load. The policy is immutability-only and requests are anonymous, so
@@ -122,14 +123,17 @@ fn main() {
         }
     }
     let mut puts = vec![Vec::with_capacity(requests); paths.len()];
+    let mut unprotected = vec![Vec::with_capacity(requests); paths.len()];
     let mut gets = vec![Vec::with_capacity(requests); paths.len()];
     for i in 0..requests {
         let tag = format!("v1.0.{i}");
+        let build = format!("build-{i}");
         // Rotate which path goes first, so none always meets a warm cache.
         for k in 0..paths.len() {
             let at = (i + k) % paths.len();
             let (_, client, name) = &paths[at];
             puts[at].push(put(client, name, &tag));
+            unprotected[at].push(put(client, name, &build));
             gets[at].push(get(client, name));
         }
     }
@@ -147,6 +151,7 @@ fn main() {
     );
     for (what, samples) in [
         ("manifest PUT (new protected tag)", &mut puts),
+        ("manifest PUT (new unprotected tag)", &mut unprotected),
         ("manifest GET (pull)", &mut gets),
     ] {
         println!();

@@ -100,8 +100,15 @@ struct Gateway {
 
 impl Gateway {
     fn start(kind: Kind, policy: &Value) -> Gateway {
+        Gateway::start_with(kind, policy, false)
+    }
+
+    /// A gateway whose registry logs every request it answers when
+    /// `access_log` (only for a registry without authentication).
+    fn start_with(kind: Kind, policy: &Value, access_log: bool) -> Gateway {
         let work = Workdir::new();
         let (registry, tokens) = match kind {
+            Kind::Serve | Kind::Envoy if access_log => (Registry::start_with_access_log(), None),
             Kind::Serve | Kind::Envoy => (Registry::start(), None),
             Kind::ServeBasicUpstream => {
                 let htpasswd = work.path("htpasswd");
@@ -539,6 +546,75 @@ fn immutable_tags_cannot_be_moved_or_deleted_but_others_can() {
         );
         assert_eq!(admin.status, 202, "{admin}");
         assert_eq!(direct.manifest_digest("acme/web", "v1.0.0"), None);
+    });
+}
+
+/// What reached the registry as `METHOD PATH STATUS`, once it has logged the
+/// `PUT` of `image:tag` (its access log is written after it answers).
+fn reached_until_put(registry: &Registry, image: &str, tag: &str) -> Vec<String> {
+    let put = format!("/v2/{image}/manifests/{tag}");
+    let mut reached = Vec::new();
+    wait_until(Duration::from_secs(10), || {
+        let requests = registry.requests();
+        reached = requests
+            .iter()
+            .map(|(method, path, status)| format!("{method} {path} {status}"))
+            .collect();
+        if requests.iter().any(|(m, p, _)| m == "PUT" && *p == put) {
+            Ok(())
+        } else {
+            Err(format!("no PUT {put} yet: {reached:?}"))
+        }
+    })
+    .unwrap();
+    reached
+}
+
+#[test]
+fn a_push_of_an_unprotected_tag_asks_the_registry_nothing_first() {
+    // alice writes to acme/web, a record: whether it exists cannot matter;
+    // `latest` no rule protects, so nothing is looked up, while `v1.0.0` is
+    // read (HEAD) before its push. The registry's access log says what reached it.
+    let policy = policy("enforce");
+    std::thread::scope(|scope| {
+        for kind in [Kind::Serve, Kind::Envoy] {
+            let policy = &policy;
+            scope.spawn(move || {
+                let g = Gateway::start_with(kind, policy, true);
+                let alice = g.client("alice");
+                let image = Image::new("unprotected");
+                alice.push_blob("acme/web", &image.config);
+                alice.push_blob("acme/web", &image.layer);
+                let latest = alice.put_manifest("acme/web", "latest", &image.manifest);
+                assert_eq!(latest.status, 201, "{kind}: {latest}");
+                let reached = reached_until_put(&g.registry, "acme/web", "latest");
+                let looked_up: Vec<&String> = reached
+                    .iter()
+                    .filter(|r| {
+                        r.starts_with("HEAD /v2/acme/web/manifests/") || r.contains("/tags/list")
+                    })
+                    .collect();
+                assert!(
+                    looked_up.is_empty(),
+                    "{kind}: uploads and an unprotected push looked up {looked_up:?}"
+                );
+
+                let release = alice.put_manifest("acme/web", "v1.0.0", &image.manifest);
+                assert_eq!(release.status, 201, "{kind}: {release}");
+                let reached = reached_until_put(&g.registry, "acme/web", "v1.0.0");
+                let looked_up: Vec<&String> = reached
+                    .iter()
+                    .filter(|r| {
+                        r.starts_with("HEAD /v2/acme/web/manifests/") || r.contains("/tags/list")
+                    })
+                    .collect();
+                assert_eq!(
+                    looked_up,
+                    ["HEAD /v2/acme/web/manifests/v1.0.0 404"],
+                    "{kind}: a protected tag's push reads the tag, nothing else"
+                );
+            });
+        }
     });
 }
 

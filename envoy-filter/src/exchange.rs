@@ -668,7 +668,8 @@ impl Flow {
 
     /// With the lock held: starts the gathering and sends the first look-ups.
     fn gather(&mut self, shared: &Rc<Shared>, route: Route, body: Option<&[u8]>) -> Action {
-        let gathering = match Gathering::new(route, self.actor.clone(), body) {
+        // The worker's policy decides, so it says which facts are needed.
+        let gathering = match Gathering::new(route, self.actor.clone(), body, &shared.policy) {
             Ok(gathering) => gathering,
             Err(refusal) => return self.refuse(refusal),
         };

@@ -23,7 +23,7 @@ use std::sync::OnceLock;
 use taglock_gateway::facts::{MAX_INDEX_DEPTH, MAX_INDEXES_READ, MAX_TAGS_PER_DIGEST_DELETE};
 use taglock_gateway::listing::MAX_PAGES;
 use taglock_gateway::route::MAX_TAGS_PER_PUSH;
-use taglock_gateway::{Answer, Gathering, RequestHead, Route};
+use taglock_gateway::{AllFacts, Answer, Gathering, RequestHead, Route};
 use taglock_host_wasmtime::{Host, HostError};
 
 /// The names of the targets, as `cargo xtask fuzz` and the regression test
@@ -271,7 +271,8 @@ pub fn gateway(data: &[u8]) {
     let body = script.bytes;
     let needs_body = route.needs_body();
     let actor = Actor::user("alice", &["devs"]);
-    let Ok(mut gathering) = Gathering::new(route, actor, needs_body.then_some(body)) else {
+    let Ok(mut gathering) = Gathering::new(route, actor, needs_body.then_some(body), &AllFacts)
+    else {
         return;
     };
     let cut_short = script.byte() % 8 == 0;

@@ -6,8 +6,8 @@
 //!
 //! | operation | look-ups | a fact not understood |
 //! | --- | --- | --- |
-//! | push | `HEAD` of each tag, first tag-list page | 503, nothing forwarded |
-//! | upload, mount | first tag-list page | 503 |
+//! | push | `HEAD` of each tag the policy may protect on the image; first tag-list page when the permission check depends on it | 503, nothing forwarded |
+//! | upload, mount | first tag-list page, when the permission check depends on it | 503 |
 //! | tag delete | `HEAD` of the tag | `tags: null` (fail closed) |
 //! | digest delete | every tag-list page, `HEAD` of each tag, `GET` of each index reachable from a tag | `tags: null` |
 //! | pull | none | — |
@@ -17,6 +17,14 @@
 //! depth) is part of that tag's image, so the tag is among those the delete
 //! affects, with the path of indexes that leads to the digest.
 //!
+//! A write asks only for the facts its decision depends on, as the host's
+//! policy says ([`Needs`], over [`Policy::push_needs`] and
+//! [`Policy::existence_matters`]): a tag no rule can protect may move whatever
+//! it points at, and whether the image exists only matters to a permission
+//! check that asks more to create an image than to write to it. A push of an
+//! unprotected tag under an immutability-only policy therefore makes no
+//! look-up at all. A host whose policy cannot say gathers every fact.
+//!
 //! The registry is the only truth; a gateway keeps no state of its own.
 
 use crate::listing;
@@ -25,8 +33,8 @@ use crate::reply::Refusal;
 use crate::route::{Reference, Route};
 use policy_core::names;
 use policy_core::{
-    Actor, DeleteRequest, DeleteTarget, MountRequest, PullRequest, PushRequest, Request, TagState,
-    UploadRequest,
+    Actor, DeleteRequest, DeleteTarget, MountRequest, Policy, PullRequest, PushNeeds, PushRequest,
+    Request, TagState, UploadRequest,
 };
 use std::collections::{HashMap, VecDeque};
 
@@ -73,6 +81,46 @@ pub enum Answer {
     },
     /// No answer: connecting, sending or reading failed, or timed out.
     Failed(String),
+}
+
+/// What the host's policy says a write's decision depends on; a [`Gathering`]
+/// asks the upstream only for those facts.
+///
+/// Implemented for [`Policy`] (a host deciding natively, like the Envoy
+/// filter); a host deciding through another engine implements it over that
+/// engine, which must be the very policy that decides the request. `None`
+/// means the policy could not say: every fact is gathered (fail closed).
+pub trait Needs {
+    /// Which facts of `request` (its names and actor; its `image_exists` and
+    /// its tags' `current` are what is asked about) the decision depends on.
+    fn push_needs(&self, request: &PushRequest) -> Option<PushNeeds>;
+    /// Whether the decision of a write of `actor` to `image` depends on
+    /// whether the image exists.
+    fn existence_matters(&self, image: &str, actor: &Actor) -> Option<bool>;
+}
+
+impl Needs for Policy {
+    fn push_needs(&self, request: &PushRequest) -> Option<PushNeeds> {
+        Some(Policy::push_needs(self, request))
+    }
+
+    fn existence_matters(&self, image: &str, actor: &Actor) -> Option<bool> {
+        Some(Policy::existence_matters(self, image, actor))
+    }
+}
+
+/// Every fact, whatever the policy: for a caller with no policy at hand.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllFacts;
+
+impl Needs for AllFacts {
+    fn push_needs(&self, _: &PushRequest) -> Option<PushNeeds> {
+        None
+    }
+
+    fn existence_matters(&self, _: &str, _: &Actor) -> Option<bool> {
+        None
+    }
 }
 
 /// The facts gathered: the core's request, and why some fact stayed unknown
@@ -169,11 +217,17 @@ impl Gathering {
     /// Starts gathering the facts of `route` for `actor`; `body` is the
     /// request's body for a route that [needs one](Route::needs_body) (a
     /// manifest push: its digest is computed here, and must match a digest
-    /// reference).
+    /// reference). `needs` is the policy that will decide the request: only the
+    /// facts it depends on are asked for ([`AllFacts`]: every one).
     ///
     /// `Route::Base` and `Route::Catalog` are answered without a decision of
     /// their own and are refused here.
-    pub fn new(route: Route, actor: Actor, body: Option<&[u8]>) -> Result<Gathering, Refusal> {
+    pub fn new(
+        route: Route,
+        actor: Actor,
+        body: Option<&[u8]>,
+        needs: &dyn Needs,
+    ) -> Result<Gathering, Refusal> {
         let operation = match route {
             Route::Base | Route::Catalog => {
                 return Err(Refusal::unsupported(
@@ -238,7 +292,7 @@ impl Gathering {
             pending: HashMap::new(),
             next_id: 0,
         };
-        gathering.start();
+        gathering.start(needs);
         Ok(gathering)
     }
 
@@ -385,14 +439,30 @@ impl Gathering {
         }
     }
 
-    /// Queues the first look-ups. A malformed name is never asked about: it
-    /// cannot exist upstream, and the core refuses it as `invalid_request`
-    /// whatever the facts say.
-    fn start(&mut self) {
+    /// Queues the first look-ups, only of facts the decision depends on. A
+    /// malformed name is never asked about: it cannot exist upstream, and the
+    /// core refuses it as `invalid_request` whatever the facts say.
+    fn start(&mut self, needs: &dyn Needs) {
+        let actor = &self.actor;
         match &mut self.operation {
             Operation::Pull { .. } => {}
-            Operation::Upload { image, exists } | Operation::Mount { image, exists, .. } => {
-                if askable(image) {
+            Operation::Upload { image, exists } => {
+                if askable(image) && needs.existence_matters(image, actor).unwrap_or(true) {
+                    let path = exists_path(image);
+                    self.send("GET", path, &[], Purpose::Exists);
+                } else {
+                    *exists = Fact::Known(false);
+                }
+            }
+            Operation::Mount {
+                image,
+                from,
+                exists,
+            } => {
+                if askable(image)
+                    && askable(from)
+                    && needs.existence_matters(image, actor).unwrap_or(true)
+                {
                     let path = exists_path(image);
                     self.send("GET", path, &[], Purpose::Exists);
                 } else {
@@ -401,9 +471,9 @@ impl Gathering {
             }
             Operation::Push {
                 image,
+                digest,
                 tags,
                 exists,
-                ..
             } => {
                 if !askable(image) {
                     *exists = Fact::Known(false);
@@ -412,19 +482,43 @@ impl Gathering {
                     }
                     return;
                 }
-                let mut heads = Vec::new();
-                for (index, (tag, current)) in tags.iter_mut().enumerate() {
-                    if names::check_tag(tag).is_ok() {
-                        heads.push((manifest_path(image, tag), Purpose::PushTag(index)));
-                    } else {
+                let asked = PushRequest {
+                    image: image.clone(),
+                    digest: digest.clone(),
+                    tags: tags
+                        .iter()
+                        .map(|(tag, _)| TagState::new_tag(tag.clone()))
+                        .collect(),
+                    image_exists: false,
+                    actor: actor.clone(),
+                };
+                let needed = needs
+                    .push_needs(&asked)
+                    .filter(|needed| needed.current.len() == tags.len())
+                    .unwrap_or_else(|| PushNeeds::all(tags.len()));
+                // A tag not asked about is judged new: whatever it points at,
+                // the decision is the same.
+                for ((tag, current), needed) in tags.iter_mut().zip(&needed.current) {
+                    if !*needed || names::check_tag(tag).is_err() {
                         *current = Fact::Known(None);
                     }
                 }
-                let exists = exists_path(image);
+                let heads: Vec<_> = tags
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, current))| matches!(current, Fact::Pending))
+                    .map(|(index, (tag, _))| (manifest_path(image, tag), Purpose::PushTag(index)))
+                    .collect();
+                let list = needed.image_exists.then(|| exists_path(image));
+                if list.is_none() {
+                    *exists = Fact::Known(false);
+                }
                 for (path, purpose) in heads {
                     self.send("HEAD", path, MANIFEST_MEDIA_TYPES, purpose);
                 }
-                self.send("GET", exists, &[], Purpose::Exists);
+                if let Some(path) = list {
+                    self.send("GET", path, &[], Purpose::Exists);
+                }
             }
             Operation::TagDelete {
                 image,
@@ -935,7 +1029,18 @@ mod tests {
         }
 
         fn gather(&mut self, route: Route, body: Option<&[u8]>) -> Result<Gathered, Refusal> {
-            let mut gathering = Gathering::new(route, Actor::user("alice", &[]), body)?;
+            self.gather_for(route, body, Actor::user("alice", &[]), &AllFacts)
+        }
+
+        /// Gathers for `actor` what `needs` says the decision depends on.
+        fn gather_for(
+            &mut self,
+            route: Route,
+            body: Option<&[u8]>,
+            actor: Actor,
+            needs: &dyn Needs,
+        ) -> Result<Gathered, Refusal> {
+            let mut gathering = Gathering::new(route, actor, body, needs)?;
             self.drive(&mut gathering, 100_000);
             assert!(gathering.is_done(), "every look-up answered");
             gathering.finish()
@@ -1268,16 +1373,26 @@ mod tests {
             .tags(&listing::first_tag_page("acme/web"), &["a", "b"], None)
             .tag("a", OTHER, IMAGE)
             .tag("b", DELETED, IMAGE);
-        let mut gathering =
-            Gathering::new(digest_delete(DELETED), Actor::user("alice", &[]), None).unwrap();
+        let mut gathering = Gathering::new(
+            digest_delete(DELETED),
+            Actor::user("alice", &[]),
+            None,
+            &AllFacts,
+        )
+        .unwrap();
         // The tag list and one HEAD answered; the other never is.
         registry.drive(&mut gathering, 2);
         assert!(!gathering.is_done());
         let gathered = gathering.finish().unwrap();
         assert_eq!(delete_tags(&gathered), None);
 
-        let mut gathering =
-            Gathering::new(push(&["v1"]), Actor::user("alice", &[]), Some(b"{}")).unwrap();
+        let mut gathering = Gathering::new(
+            push(&["v1"]),
+            Actor::user("alice", &[]),
+            Some(b"{}"),
+            &AllFacts,
+        )
+        .unwrap();
         registry.drive(&mut gathering, 1);
         assert_eq!(gathering.finish().unwrap_err().status, 503);
     }
@@ -1309,5 +1424,212 @@ mod tests {
         let gathered = registry.gather(digest_delete(DELETED), None).unwrap();
         assert_eq!(delete_tags(&gathered), None);
         assert!(registry.asked.len() == 1, "no tag was looked up");
+    }
+
+    /// A policy protecting semver tags, and (when `permissions`) linking
+    /// `acme/web` by a record and `acme/web-*` by a pattern to a repository
+    /// where `dev` writes and `ops` administers.
+    fn semver(permissions: bool) -> Policy {
+        let permissions = if permissions {
+            r#", "permissions": {
+                "repositories": {"web-app": {"write": ["user:dev"], "admin": ["user:ops"]}},
+                "images": [
+                  {"name": "acme/web", "repository": "web-app"},
+                  {"pattern": "acme/web-*", "repository": "web-app"}
+                ]}"#
+        } else {
+            ""
+        };
+        Policy::from_json(&format!(
+            r#"{{"version": 1, "immutability": {{"protect": "some",
+                "rules": [{{"name": "semver", "tags": {{"regex": "^v\\d+\\.\\d+\\.\\d+$"}}}}]}}{permissions}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn push_to(image: &str, tags: &[&str]) -> Route {
+        Route::PushManifest {
+            image: image.into(),
+            reference: Reference::Tag(tags[0].into()),
+            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+        }
+    }
+
+    fn pushed(gathered: &Gathered) -> &PushRequest {
+        let Request::Push(push) = &gathered.request else {
+            panic!("not a push: {:?}", gathered.request);
+        };
+        push
+    }
+
+    #[test]
+    fn a_push_of_an_unprotectable_tag_by_a_writer_looks_nothing_up() {
+        let body = br#"{"schemaVersion":2}"#;
+        for (policy, actor) in [
+            (semver(false), Actor::anonymous()),
+            (semver(true), Actor::user("dev", &[])),
+        ] {
+            let mut registry = Registry::default();
+            registry.tag("latest", OTHER, IMAGE).tags(
+                "/v2/acme/web/tags/list?n=1",
+                &["latest"],
+                None,
+            );
+            let gathered = registry
+                .gather_for(push(&["latest", "main"]), Some(body), actor, &policy)
+                .unwrap();
+            assert!(registry.asked.is_empty(), "{:?}", registry.asked);
+            // Asked of nothing, judged new and in a new image: the decision is
+            // the one the real facts give.
+            let push = pushed(&gathered);
+            assert_eq!(push.tags[0].current, None);
+            assert!(!push.image_exists);
+            let mut real = push.clone();
+            real.tags[0].current = Some(OTHER.into());
+            real.image_exists = true;
+            assert_eq!(policy.evaluate_push(push), policy.evaluate_push(&real));
+            assert!(policy.evaluate_push(push).allowed());
+        }
+    }
+
+    #[test]
+    fn a_protected_tag_is_still_looked_up() {
+        let policy = semver(false);
+        let mut registry = Registry::default();
+        registry
+            .tag("v1.0.0", OTHER, IMAGE)
+            .tags("/v2/acme/web/tags/list?n=1", &["v1.0.0"], None);
+        let gathered = registry
+            .gather_for(
+                push(&["latest", "v1.0.0"]),
+                Some(b"{}"),
+                Actor::anonymous(),
+                &policy,
+            )
+            .unwrap();
+        assert_eq!(registry.asked, ["HEAD /v2/acme/web/manifests/v1.0.0"]);
+        let push = pushed(&gathered);
+        assert_eq!(push.tags[1].current.as_deref(), Some(OTHER));
+        // The tag proves the image exists, even unasked.
+        assert!(push.image_exists);
+        assert!(!policy.evaluate_push(push).allowed());
+    }
+
+    #[test]
+    fn existence_is_asked_only_when_the_permission_check_depends_on_it() {
+        let policy = semver(true);
+        let list = "GET /v2/acme/web-api/tags/list?n=1";
+        let dev = || Actor::user("dev", &[]);
+        let ops = || Actor::user("ops", &[]);
+        // A pattern link: creating the image needs admin, so a writer's push,
+        // upload and mount ask; an admin's do not.
+        let upload = || Route::Upload {
+            image: "acme/web-api".into(),
+        };
+        let mount = || Route::Mount {
+            image: "acme/web-api".into(),
+            from: "acme/web".into(),
+        };
+        for (route, body) in [
+            (push_to("acme/web-api", &["latest"]), Some(&b"{}"[..])),
+            (upload(), None),
+            (mount(), None),
+        ] {
+            let mut registry = Registry::default();
+            registry.tags("/v2/acme/web-api/tags/list?n=1", &["old"], None);
+            let gathered = registry
+                .gather_for(route.clone(), body, dev(), &policy)
+                .unwrap();
+            assert_eq!(registry.asked, [list], "{route:?}");
+            assert!(policy.evaluate(&gathered.request).allowed(), "{route:?}");
+
+            let mut registry = Registry::default();
+            registry
+                .gather_for(route.clone(), body, ops(), &policy)
+                .unwrap();
+            assert!(registry.asked.is_empty(), "{route:?}: {:?}", registry.asked);
+        }
+        // A record: writers may create it, nothing to ask.
+        let mut registry = Registry::default();
+        registry
+            .gather_for(
+                Route::Upload {
+                    image: "acme/web".into(),
+                },
+                None,
+                dev(),
+                &policy,
+            )
+            .unwrap();
+        assert!(registry.asked.is_empty(), "{:?}", registry.asked);
+    }
+
+    /// A policy that cannot say, or says something that does not fit the request.
+    struct Broken {
+        answer: Option<PushNeeds>,
+    }
+
+    impl Needs for Broken {
+        fn push_needs(&self, _: &PushRequest) -> Option<PushNeeds> {
+            self.answer.clone()
+        }
+
+        fn existence_matters(&self, _: &str, _: &Actor) -> Option<bool> {
+            None
+        }
+    }
+
+    #[test]
+    fn needs_not_known_gather_every_fact() {
+        let everything = [
+            "HEAD /v2/acme/web/manifests/latest",
+            "HEAD /v2/acme/web/manifests/main",
+            "GET /v2/acme/web/tags/list?n=1",
+        ];
+        let cannot_say = Broken { answer: None };
+        let too_short = Broken {
+            answer: Some(PushNeeds::default()),
+        };
+        for needs in [&AllFacts as &dyn Needs, &cannot_say, &too_short] {
+            let mut registry = Registry::default();
+            registry
+                .gather_for(
+                    push(&["latest", "main"]),
+                    Some(b"{}"),
+                    Actor::anonymous(),
+                    needs,
+                )
+                .unwrap();
+            assert_eq!(registry.asked, everything);
+
+            let mut registry = Registry::default();
+            registry
+                .gather_for(
+                    Route::Upload {
+                        image: "acme/web".into(),
+                    },
+                    None,
+                    Actor::anonymous(),
+                    needs,
+                )
+                .unwrap();
+            assert_eq!(registry.asked, ["GET /v2/acme/web/tags/list?n=1"]);
+        }
+        // Unknown and needed is still a 503.
+        let mut registry = Registry::default();
+        registry.on(
+            "GET",
+            "/v2/acme/web/tags/list?n=1",
+            Answer::Failed("reset".into()),
+        );
+        let refused = registry
+            .gather_for(
+                push(&["latest"]),
+                Some(b"{}"),
+                Actor::anonymous(),
+                &cannot_say,
+            )
+            .unwrap_err();
+        assert_eq!(refused.status, 503);
     }
 }

@@ -9,8 +9,9 @@
 //! 2. The host authenticates the actor (its own business: Basic, trusted
 //!    headers, a verified JWT) and, for a write, serializes it against other
 //!    writes as [`Route::write_lock`] says.
-//! 3. [`Gathering`] says which look-ups the facts need ([`Lookup`]); the host
-//!    sends them to the upstream with its own client and hands back each
+//! 3. [`Gathering`] says which look-ups the facts need ([`Lookup`]), only
+//!    those the deciding policy says its decision depends on ([`Needs`]); the
+//!    host sends them to the upstream with its own client and hands back each
 //!    [`Answer`]; [`Gathering::finish`] gives the core's request — or a 503
 //!    refusal when a push's facts are unknown. A fact not understood is
 //!    unknown, and unknown fails closed.
@@ -26,7 +27,7 @@
 //! and the bounded token cache of the Docker/OCI token protocol.
 //!
 //! ```
-//! use taglock_gateway::{Answer, Gathering, RequestHead, Route};
+//! use taglock_gateway::{AllFacts, Answer, Gathering, RequestHead, Route};
 //! use policy_core::{Actor, Request};
 //!
 //! let head = RequestHead {
@@ -36,7 +37,8 @@
 //!     content_types: &[],
 //! };
 //! let route = Route::classify(&head).unwrap();
-//! let mut gathering = Gathering::new(route, Actor::user("alice", &[]), None).unwrap();
+//! // `AllFacts`: every fact; a host passes the policy that will decide.
+//! let mut gathering = Gathering::new(route, Actor::user("alice", &[]), None, &AllFacts).unwrap();
 //! while let Some(lookup) = gathering.next_lookup() {
 //!     assert_eq!(lookup.path, "/v2/acme/web/tags/list?n=1");
 //!     let answer = Answer::Reply { status: 404, headers: vec![], body: vec![] };
@@ -61,7 +63,7 @@ pub mod upstream_auth;
 
 pub use audit::{AuditRecord, Exchange};
 pub use claims::ClaimNames;
-pub use facts::{Answer, Gathered, Gathering, Lookup, LookupId};
+pub use facts::{AllFacts, Answer, Gathered, Gathering, Lookup, LookupId, Needs};
 pub use login::Credentials;
 pub use reply::{Refusal, RefusalCode, Reply, audit_warning};
 pub use route::{Reference, RequestHead, Route, WriteLock};

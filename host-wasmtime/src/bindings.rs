@@ -120,6 +120,43 @@ impl Strings {
     }
 }
 
+/// A push request lowered for the component: its strings and tag states, kept
+/// while the record borrows them.
+pub(crate) struct LoweredPush {
+    strings: Strings,
+    image: wit::Span,
+    digest: wit::Span,
+    tags: Vec<wit::TagState>,
+    image_exists: bool,
+    actor: wit::Actor,
+}
+
+impl LoweredPush {
+    pub(crate) fn new(request: &core::PushRequest) -> Result<LoweredPush, HostError> {
+        let mut strings = Strings::new();
+        Ok(LoweredPush {
+            image: strings.span(&request.image)?,
+            digest: strings.span(&request.digest)?,
+            tags: strings.tags(&request.tags)?,
+            image_exists: request.image_exists,
+            actor: strings.actor(&request.actor)?,
+            strings,
+        })
+    }
+
+    /// The `push-request` record.
+    pub(crate) fn record(&self) -> wit::PushRequest<'_> {
+        wit::PushRequest {
+            strings: self.strings.lower(),
+            image: self.image,
+            digest: self.digest,
+            tags: &self.tags,
+            image_exists: self.image_exists,
+            actor: self.actor,
+        }
+    }
+}
+
 /// An offset or length in a request's strings, which the interface holds in 32 bits.
 fn offset(value: usize) -> Result<u32, HostError> {
     u32::try_from(value)
@@ -145,6 +182,21 @@ pub(crate) fn protected_tags(mask: u64, tags: &[core::TagState]) -> Result<Vec<S
         names.push(tag.name.clone());
     }
     Ok(names)
+}
+
+/// Lifts the facts a push depends on: one entry per tag of the request, or
+/// the component does not match this host.
+pub(crate) fn push_needs(needs: wit::PushNeeds, tags: usize) -> Result<core::PushNeeds, String> {
+    if needs.current.len() != tags {
+        return Err(format!(
+            "the component answered the needs of {} tags for a push of {tags}",
+            needs.current.len()
+        ));
+    }
+    Ok(core::PushNeeds {
+        image_exists: needs.image_exists,
+        current: needs.current,
+    })
 }
 
 /// Lifts a decision. `status` is derived from the other fields in the core, so

@@ -7,13 +7,13 @@
 //! compile; a store that trapped is dropped, never reused. See the README for the
 //! measurements behind this choice.
 
-use crate::bindings::{self, Strings, Taglock, wit};
+use crate::bindings::{self, LoweredPush, Strings, Taglock, wit};
 use crate::error::HostError;
 use crate::host::Host;
 use crate::runtime;
 use policy_core::{
-    Decision, DeleteRequest, Lint, LoadErrors, MountRequest, Operation, PullRequest, PushRequest,
-    Request, TagState, TagTest, UploadRequest,
+    Actor, Decision, DeleteRequest, Lint, LoadErrors, MountRequest, Operation, PullRequest,
+    PushNeeds, PushRequest, Request, TagState, TagTest, UploadRequest,
 };
 use std::sync::{Mutex, PoisonError};
 use wasmtime::component::ResourceAny;
@@ -152,23 +152,11 @@ impl WasmPolicy {
 
     /// Decides a manifest push.
     pub fn evaluate_push(&self, request: &PushRequest) -> Result<Decision, HostError> {
-        let mut strings = Strings::new();
-        let image = strings.span(&request.image)?;
-        let digest = strings.span(&request.digest)?;
-        let tags = strings.tags(&request.tags)?;
-        let actor = strings.actor(&request.actor)?;
-        let lowered = wit::PushRequest {
-            strings: strings.lower(),
-            image,
-            digest,
-            tags: &tags,
-            image_exists: request.image_exists,
-            actor,
-        };
+        let lowered = LoweredPush::new(request)?;
         self.decide(Operation::Push, &request.tags, |b, store, policy| {
             b.taglock_policy_engine()
                 .policy()
-                .call_evaluate_push(store, policy, lowered)
+                .call_evaluate_push(store, policy, lowered.record())
         })
     }
 
@@ -260,6 +248,40 @@ impl WasmPolicy {
                 .call_test_tag(store, policy, image, tag)
         })
         .map(bindings::tag_test)
+    }
+
+    /// Which facts a push's decision depends on (see
+    /// [`policy_core::Policy::push_needs`]). An answer that does not fit the
+    /// request (one entry per tag) is an error.
+    pub fn push_needs(&self, request: &PushRequest) -> Result<PushNeeds, HostError> {
+        let lowered = LoweredPush::new(request)?;
+        let needs = self.with_slot(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_push_needs(store, policy, lowered.record())
+        })?;
+        bindings::push_needs(needs, request.tags.len()).map_err(HostError::InvalidResponse)
+    }
+
+    /// Whether a write of `actor` to `image` is decided differently when the
+    /// image exists and when it does not (see
+    /// [`policy_core::Policy::existence_matters`]).
+    pub fn existence_matters(&self, image: &str, actor: &Actor) -> Result<bool, HostError> {
+        let mut strings = Strings::new();
+        let image = strings.span(image)?;
+        let actor = strings.actor(actor)?;
+        // Asked as an upload: a write with no tags, whose `image-exists` is not read.
+        let lowered = wit::UploadRequest {
+            strings: strings.lower(),
+            image,
+            image_exists: false,
+            actor,
+        };
+        self.with_slot(|b, store, policy| {
+            b.taglock_policy_engine()
+                .policy()
+                .call_existence_matters(store, policy, lowered)
+        })
     }
 
     /// Runs one `evaluate-*` call for a request that pushed `tags` (none for other

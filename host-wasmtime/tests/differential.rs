@@ -65,6 +65,21 @@ proptest! {
             prop_assert_eq!(&actual.detail(), &expected.detail());
             prop_assert_eq!(serde_json::to_value(&actual).unwrap(), serde_json::to_value(&expected).unwrap());
             prop_assert_eq!(actual, expected);
+            // Which facts the decision depends on: the same answers.
+            match &request {
+                Request::Push(push) => {
+                    prop_assert_eq!(wasm.push_needs(push).unwrap(), native.push_needs(push));
+                }
+                Request::Upload(upload) => prop_assert_eq!(
+                    wasm.existence_matters(&upload.image, &upload.actor).unwrap(),
+                    native.existence_matters(&upload.image, &upload.actor)
+                ),
+                Request::Mount(mount) => prop_assert_eq!(
+                    wasm.existence_matters(&mount.image, &mount.actor).unwrap(),
+                    native.existence_matters(&mount.image, &mount.actor)
+                ),
+                Request::Delete(_) | Request::Pull(_) => {}
+            }
         }
         for (image, tag) in probes {
             prop_assert_eq!(wasm.test_tag(&image, &tag).unwrap(), native.test_tag(&image, &tag));

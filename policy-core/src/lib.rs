@@ -40,7 +40,9 @@
 //! # The API
 //! A host needs a handful of types, all at the crate root: [`Policy`] (load once,
 //! ask many times), the [`Request`] kinds, the [`Decision`] and the reports beside it
-//! ([`LoadErrors`], [`Lint`], [`TagTest`]), the [`Limits`] and bounds, and
+//! ([`LoadErrors`], [`Lint`], [`TagTest`]), what a write's decision depends on
+//! ([`PushNeeds`], [`Policy::existence_matters`]: the facts a host may leave
+//! out), the [`Limits`] and bounds, and
 //! [`JsonError`] for located JSON problems. Two modules are public because they are
 //! contracts of their own: [`document`], the policy document as JSON spells it, and
 //! [`names`], the OCI name grammars every host checks names with. Everything else
@@ -66,6 +68,7 @@ mod limits;
 mod lint;
 mod load;
 mod matcher;
+mod needs;
 mod pattern;
 mod permissions;
 mod policy;
@@ -85,6 +88,7 @@ pub use immutability::{RuleMatch, TagTest, TagVerdict};
 pub use json::{FromJson, JsonError, from_json};
 pub use limits::Limits;
 pub use lint::{Lint, LintCode};
+pub use needs::PushNeeds;
 pub use policy::Policy;
 pub use request::{
     Actor, ActorKind, DeleteRequest, DeleteTarget, MountRequest, Operation, PullRequest,

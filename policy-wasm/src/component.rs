@@ -176,6 +176,34 @@ impl wit::GuestPolicy for LoadedPolicy {
     fn lints(&self) -> Vec<wit::Lint> {
         self.policy.lints().iter().map(lint).collect()
     }
+
+    fn push_needs(&self, request: wit::PushRequest) -> wit::PushNeeds {
+        let tags = request.tags.len();
+        match push_request(request) {
+            Ok(request) => {
+                let needs = self.policy.push_needs(&request);
+                wit::PushNeeds {
+                    image_exists: needs.image_exists,
+                    current: needs.current,
+                }
+            }
+            // Unreadable: every fact is needed (the evaluation then answers
+            // `unreadable` itself).
+            Err(Unreadable) => wit::PushNeeds {
+                image_exists: true,
+                current: vec![true; tags],
+            },
+        }
+    }
+
+    fn existence_matters(&self, request: wit::UploadRequest) -> bool {
+        match upload_request(request) {
+            Ok(write) => self
+                .policy
+                .existence_matters(&write.image, &write.actor),
+            Err(Unreadable) => true,
+        }
+    }
 }
 
 /// Offsets and indexes: `usize` is 32 bits on wasm32, so this never saturates there.

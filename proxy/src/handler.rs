@@ -22,14 +22,15 @@ use futures_util::stream::FuturesUnordered;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
-use policy_core::{Actor, Decision};
+use policy_core::{Actor, Decision, PushNeeds, PushRequest};
 use std::sync::Arc;
 use std::time::Instant;
 use taglock_gateway::manifest::MAX_MANIFEST_BYTES;
 use taglock_gateway::{
-    Exchange, Gathered, Gathering, Reference, Refusal, Reply, RequestHead, Route, WriteLock,
+    Exchange, Gathered, Gathering, Needs, Reference, Refusal, Reply, RequestHead, Route, WriteLock,
     audit_warning, catalog,
 };
+use taglock_host_wasmtime::WasmPolicy;
 
 /// The most a catalog page from the upstream may hold.
 const MAX_CATALOG_BYTES: usize = 16 << 20;
@@ -141,7 +142,12 @@ async fn decide(
             ..
         }
     );
-    let gathering = match Gathering::new(route, actor.clone(), manifest.as_deref()) {
+    // One policy from the facts to the decision: the facts left out are those
+    // this policy's decision does not depend on, even if another is loaded
+    // meanwhile.
+    let policy = state.policy.load_full();
+    let needs = ComponentNeeds(&policy);
+    let gathering = match Gathering::new(route, actor.clone(), manifest.as_deref(), &needs) {
         Ok(gathering) => gathering,
         Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
     };
@@ -149,7 +155,7 @@ async fn decide(
         Ok(gathered) => gathered,
         Err(refusal) => return state.refuse(exchange, Some(&actor), refusal),
     };
-    let decision = match state.decide(exchange, &gathered) {
+    let decision = match state.decide(exchange, &gathered, &policy) {
         Ok(decision) => decision,
         Err(refused) => return *refused,
     };
@@ -174,6 +180,31 @@ async fn decide(
             held,
         )
         .await
+}
+
+/// Which facts the component says a write's decision depends on. A call that
+/// fails says nothing, so the gathering asks for every fact (and the decision,
+/// asked of the same component, fails closed on its own if it fails too).
+struct ComponentNeeds<'a>(&'a WasmPolicy);
+
+impl Needs for ComponentNeeds<'_> {
+    fn push_needs(&self, request: &PushRequest) -> Option<PushNeeds> {
+        self.0
+            .push_needs(request)
+            .inspect_err(|err| tracing::warn!("the component could not say which facts a push needs ({err}); gathering every one"))
+            .ok()
+    }
+
+    fn existence_matters(&self, image: &str, actor: &Actor) -> Option<bool> {
+        self.0
+            .existence_matters(image, actor)
+            .inspect_err(|err| {
+                tracing::warn!(
+                    "the component could not say whether {image} existing matters ({err}); asking"
+                )
+            })
+            .ok()
+    }
 }
 
 /// `GET /v2/_catalog`: the upstream's page, keeping only the images the actor may
@@ -287,6 +318,7 @@ impl AppState {
             self.config.upstream_timeout
         };
         let concurrency = self.config.facts_concurrency.max(1);
+        let mut asked = false;
         let walk = async {
             let mut in_flight = FuturesUnordered::new();
             loop {
@@ -294,6 +326,7 @@ impl AppState {
                     let Some(lookup) = gathering.next_lookup() else {
                         break;
                     };
+                    asked = true;
                     in_flight.push(self.upstream.lookup(lookup, pass.cloned()));
                 }
                 if gathering.is_done() {
@@ -308,8 +341,11 @@ impl AppState {
         if tokio::time::timeout(bound, walk).await.is_err() {
             tracing::warn!("gathering the facts took over {bound:?}");
         }
-        self.metrics
-            .upstream(UpstreamKind::Facts, started.elapsed());
+        // A decision that depends on no fact asked the upstream nothing.
+        if asked {
+            self.metrics
+                .upstream(UpstreamKind::Facts, started.elapsed());
+        }
         let gathered = gathering.finish();
         match &gathered {
             Ok(Gathered {
@@ -328,11 +364,16 @@ impl AppState {
         gathered
     }
 
-    /// Asks the component and records the decision; a denial (or no decision at
-    /// all) becomes the response.
-    fn decide(&self, exchange: Exchange<'_>, gathered: &Gathered) -> Result<Decision, Refused> {
+    /// Asks the component (`policy`, the one the facts were gathered for) and
+    /// records the decision; a denial (or no decision at all) becomes the
+    /// response.
+    fn decide(
+        &self,
+        exchange: Exchange<'_>,
+        gathered: &Gathered,
+        policy: &WasmPolicy,
+    ) -> Result<Decision, Refused> {
         let request = &gathered.request;
-        let policy = self.policy.load();
         let started = Instant::now();
         let evaluated = policy.evaluate(request);
         let took = started.elapsed();
