@@ -198,9 +198,7 @@ impl wit::GuestPolicy for LoadedPolicy {
 
     fn existence_matters(&self, request: wit::UploadRequest) -> bool {
         match upload_request(request) {
-            Ok(write) => self
-                .policy
-                .existence_matters(&write.image, &write.actor),
+            Ok(write) => self.policy.existence_matters(&write.image, &write.actor),
             Err(Unreadable) => true,
         }
     }
