@@ -84,7 +84,9 @@ impl<const N: usize> Arena<N> {
             .checked_next_multiple_of(layout.align())?
             .checked_sub(base)?;
         let end = start.checked_add(layout.size())?;
-        if end > N {
+        // Every block starts inside the buffer, so `offset` recognises it when it
+        // is freed (a zero-sized request at the very end would not).
+        if start >= N || end > N {
             return None;
         }
         self.top.store(end, Relaxed);
