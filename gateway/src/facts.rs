@@ -444,23 +444,16 @@ impl Gathering {
     /// core refuses it as `invalid_request` whatever the facts say.
     fn start(&mut self, needs: &dyn Needs) {
         let actor = &self.actor;
+        // A mount's source must be a valid name too before anything is asked.
+        let source_askable = match &self.operation {
+            Operation::Mount { from, .. } => askable(from),
+            _ => true,
+        };
         match &mut self.operation {
             Operation::Pull { .. } => {}
-            Operation::Upload { image, exists } => {
-                if askable(image) && needs.existence_matters(image, actor).unwrap_or(true) {
-                    let path = exists_path(image);
-                    self.send("GET", path, &[], Purpose::Exists);
-                } else {
-                    *exists = Fact::Known(false);
-                }
-            }
-            Operation::Mount {
-                image,
-                from,
-                exists,
-            } => {
-                if askable(image)
-                    && askable(from)
+            Operation::Upload { image, exists } | Operation::Mount { image, exists, .. } => {
+                if source_askable
+                    && askable(image)
                     && needs.existence_matters(image, actor).unwrap_or(true)
                 {
                     let path = exists_path(image);
