@@ -33,7 +33,7 @@ proptest! {
     #[test]
     fn component_decides_like_native(
         policy in maybe_broken_policy(),
-        requests in prop::collection::vec(request(), 1..=8),
+        requests in prop::collection::vec(request(), 1..=16),
         probes in prop::collection::vec((some_image(), some_tag()), 1..=4),
     ) {
         let text = policy.to_string();

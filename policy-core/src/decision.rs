@@ -188,6 +188,19 @@ impl Decision {
         }
     }
 
+    /// The tags this decision protects, when it is exactly
+    /// [`Decision::allow`]`(operation, those tags)`: then the operation and the
+    /// tags are all a host needs to give the same decision back.
+    pub fn as_allow(&self, operation: Operation) -> Option<&[String]> {
+        let plain = self.allowed
+            && !self.would_deny
+            && self.reason == Reason::Allowed
+            && self.message == operation.allowed_message()
+            && self.rule.is_none()
+            && self.detail.is_none();
+        plain.then_some(self.protected_tags.as_slice())
+    }
+
     /// Whether the host lets the request through (always true in audit mode).
     pub fn allowed(&self) -> bool {
         self.allowed
@@ -334,7 +347,7 @@ pub struct ErrorDetail<'a> {
 #[cfg(test)]
 mod tests {
     use super::{Decision, DecisionParts, Detail, ErrorCode, Reason};
-    use crate::{Policy, Request};
+    use crate::{Operation, Policy, Request};
 
     fn decisions() -> Vec<Decision> {
         let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
@@ -375,6 +388,42 @@ mod tests {
             let again = Decision::try_from(decision.clone().into_parts());
             assert_eq!(again.as_ref(), Ok(&decision));
         }
+    }
+
+    /// `as_allow` says yes exactly for the decisions `Decision::allow` rebuilds:
+    /// a host that rebuilds from it gives the same decision back, and a denial, an
+    /// audit-mode pass or another operation's allow is never taken for one.
+    #[test]
+    fn only_a_plain_allow_is_read_as_one() {
+        let operations = [
+            Operation::Push,
+            Operation::Delete,
+            Operation::Upload,
+            Operation::Pull,
+            Operation::Mount,
+        ];
+        let mut plain = 0;
+        for decision in decisions() {
+            for operation in operations {
+                match decision.as_allow(operation) {
+                    Some(tags) => {
+                        plain += 1;
+                        assert_eq!(Decision::allow(operation, tags.to_vec()), decision);
+                    }
+                    None => assert_ne!(
+                        Decision::allow(operation, decision.protected_tags().to_vec()),
+                        decision
+                    ),
+                }
+            }
+        }
+        assert!(plain > 0, "no plain allow among the decisions");
+        let protected = Decision::allow(Operation::Push, vec!["v1".to_owned()]);
+        assert_eq!(
+            protected.as_allow(Operation::Push),
+            Some(&["v1".to_owned()][..])
+        );
+        assert_eq!(protected.as_allow(Operation::Pull), None);
     }
 
     #[test]

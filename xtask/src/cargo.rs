@@ -22,7 +22,9 @@ const FILTER_PACKAGE: &str = "taglock-envoy";
 const FILTER_LIB_NAME: &str = "taglock_envoy";
 
 /// Compiles `policy-wasm` with exactly `features` (no default features) to a
-/// core wasm module and returns the path cargo wrote it to.
+/// core wasm module and returns the path cargo wrote it to. `opt_level`, when
+/// given, replaces the profile's for `policy-wasm`, the crate whose whole-program
+/// (LTO) code generation makes the module.
 ///
 /// `--locked`, and with the source paths remapped: panic locations name
 /// `/taglock/…` and `/crates/<crate>-<version>/…` wherever the checkout and the
@@ -34,6 +36,7 @@ pub fn build_wasm_lib(
     target_dir: &Path,
     features: &str,
     keep_sections: bool,
+    opt_level: Option<&str>,
 ) -> Result<PathBuf> {
     build(
         root,
@@ -42,6 +45,7 @@ pub fn build_wasm_lib(
         LIB_NAME,
         Some(features),
         keep_sections,
+        opt_level,
     )
 }
 
@@ -55,6 +59,7 @@ pub fn build_filter(root: &Path, target_dir: &Path) -> Result<PathBuf> {
         FILTER_LIB_NAME,
         None,
         false,
+        None,
     )
 }
 
@@ -65,6 +70,7 @@ fn build(
     lib_name: &str,
     features: Option<&str>,
     keep_sections: bool,
+    opt_level: Option<&str>,
 ) -> Result<PathBuf> {
     ensure_target()?;
     let mut command = Command::new(cargo());
@@ -81,6 +87,12 @@ fn build(
         .env_remove("RUSTFLAGS");
     if keep_sections {
         command.args(["--config", &format!("profile.{WASM_PROFILE}.strip=false")]);
+    }
+    if let Some(level) = opt_level {
+        command.args([
+            "--config",
+            &format!("profile.{WASM_PROFILE}.package.{package}.opt-level={level}"),
+        ]);
     }
     let status = command.status().context("cannot run cargo")?;
     if !status.success() {

@@ -23,7 +23,7 @@ pub fn build(workspace_root: &Path, target_dir: &Path, out_dir: &Path) -> Result
     let wasm_bindgen = ensure_wasm_bindgen(workspace_root)?;
     // Unstripped, so wasm-bindgen sees the `target_features` section (reference
     // types, multi-value); wasm-bindgen then drops the name and producers sections.
-    let raw = crate::cargo::build_wasm_lib(workspace_root, target_dir, "web", true)?;
+    let raw = crate::cargo::build_wasm_lib(workspace_root, target_dir, "web", true, None)?;
 
     // `out_dir` may hold other builds' artifacts: only this build's files are replaced.
     std::fs::create_dir_all(out_dir)

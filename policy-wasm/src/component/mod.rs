@@ -6,9 +6,12 @@
 //! the core fails to compile here until the WIT interface names it too.
 
 use crate::component::bindings::exports::taglock::policy::engine as wit;
-use crate::spans::{self, Unreadable};
+use crate::spans::Unreadable;
 use policy_core as core;
-use std::cell::Cell;
+use requests::Requests;
+use std::cell::{Cell, RefCell};
+
+mod requests;
 
 /// The generated canonical-ABI glue. It is the only code allowed `unsafe`.
 #[allow(unsafe_code, missing_docs, clippy::all)]
@@ -34,6 +37,8 @@ impl wit::Guest for Component {
 struct LoadedPolicy {
     policy: core::Policy,
     last: Cell<Option<core::Decision>>,
+    /// The requests each call refills (see [`requests`]).
+    requests: RefCell<Requests>,
 }
 
 impl LoadedPolicy {
@@ -47,10 +52,9 @@ impl LoadedPolicy {
         tags: &[core::TagState],
         decision: core::Decision,
     ) -> wit::Verdict {
-        let verdict = protected_mask(tags, decision.protected_tags())
-            .filter(|_| {
-                decision == core::Decision::allow(operation, decision.protected_tags().to_vec())
-            })
+        let verdict = decision
+            .as_allow(operation)
+            .and_then(|protected| protected_mask(tags, protected))
             .map(|mask| match mask {
                 0 => wit::Verdict::Allowed,
                 mask => wit::Verdict::AllowedProtecting(mask),
@@ -84,15 +88,17 @@ impl wit::GuestPolicy for LoadedPolicy {
             Ok(policy) => Ok(wit::Policy::new(LoadedPolicy {
                 policy,
                 last: Cell::new(None),
+                requests: RefCell::new(Requests::new()),
             })),
             Err(errors) => Err(errors.into_iter().map(load_error).collect()),
         }
     }
 
     fn evaluate_push(&self, request: wit::PushRequest) -> wit::Verdict {
-        match push_request(request) {
+        let mut requests = self.requests.borrow_mut();
+        match requests.push(&request) {
             Ok(request) => {
-                let decision = self.policy.evaluate_push(&request);
+                let decision = self.policy.evaluate_push(request);
                 self.answer(core::Operation::Push, &request.tags, decision)
             }
             Err(Unreadable) => wit::Verdict::Unreadable,
@@ -100,9 +106,10 @@ impl wit::GuestPolicy for LoadedPolicy {
     }
 
     fn evaluate_delete(&self, request: wit::DeleteRequest) -> wit::Verdict {
-        match delete_request(request) {
+        let mut requests = self.requests.borrow_mut();
+        match requests.delete(&request) {
             Ok(request) => {
-                let decision = self.policy.evaluate_delete(&request);
+                let decision = self.policy.evaluate_delete(request);
                 self.answer(core::Operation::Delete, &[], decision)
             }
             Err(Unreadable) => wit::Verdict::Unreadable,
@@ -110,9 +117,10 @@ impl wit::GuestPolicy for LoadedPolicy {
     }
 
     fn evaluate_upload(&self, request: wit::UploadRequest) -> wit::Verdict {
-        match upload_request(request) {
+        let mut requests = self.requests.borrow_mut();
+        match requests.upload(&request) {
             Ok(request) => {
-                let decision = self.policy.evaluate_upload(&request);
+                let decision = self.policy.evaluate_upload(request);
                 self.answer(core::Operation::Upload, &[], decision)
             }
             Err(Unreadable) => wit::Verdict::Unreadable,
@@ -120,9 +128,10 @@ impl wit::GuestPolicy for LoadedPolicy {
     }
 
     fn evaluate_pull(&self, request: wit::PullRequest) -> wit::Verdict {
-        match pull_request(request) {
+        let mut requests = self.requests.borrow_mut();
+        match requests.pull(&request) {
             Ok(request) => {
-                let decision = self.policy.evaluate_pull(&request);
+                let decision = self.policy.evaluate_pull(request);
                 self.answer(core::Operation::Pull, &[], decision)
             }
             Err(Unreadable) => wit::Verdict::Unreadable,
@@ -130,9 +139,10 @@ impl wit::GuestPolicy for LoadedPolicy {
     }
 
     fn evaluate_mount(&self, request: wit::MountRequest) -> wit::Verdict {
-        match mount_request(request) {
+        let mut requests = self.requests.borrow_mut();
+        match requests.mount(&request) {
             Ok(request) => {
-                let decision = self.policy.evaluate_mount(&request);
+                let decision = self.policy.evaluate_mount(request);
                 self.answer(core::Operation::Mount, &[], decision)
             }
             Err(Unreadable) => wit::Verdict::Unreadable,
@@ -179,9 +189,10 @@ impl wit::GuestPolicy for LoadedPolicy {
 
     fn push_needs(&self, request: wit::PushRequest) -> wit::PushNeeds {
         let tags = request.tags.len();
-        match push_request(request) {
+        let mut requests = self.requests.borrow_mut();
+        match requests.push(&request) {
             Ok(request) => {
-                let needs = self.policy.push_needs(&request);
+                let needs = self.policy.push_needs(request);
                 wit::PushNeeds {
                     image_exists: needs.image_exists,
                     current: needs.current,
@@ -197,7 +208,8 @@ impl wit::GuestPolicy for LoadedPolicy {
     }
 
     fn existence_matters(&self, request: wit::UploadRequest) -> bool {
-        match upload_request(request) {
+        let mut requests = self.requests.borrow_mut();
+        match requests.upload(&request) {
             Ok(write) => self.policy.existence_matters(&write.image, &write.actor),
             Err(Unreadable) => true,
         }
@@ -207,127 +219,6 @@ impl wit::GuestPolicy for LoadedPolicy {
 /// Offsets and indexes: `usize` is 32 bits on wasm32, so this never saturates there.
 fn index(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
-}
-
-/// A request's `strings`, read by span.
-struct Strings<'a> {
-    text: &'a str,
-    lists: &'a [wit::Span],
-}
-
-impl<'a> Strings<'a> {
-    fn new(strings: &'a wit::Strings) -> Strings<'a> {
-        Strings {
-            text: &strings.text,
-            lists: &strings.lists,
-        }
-    }
-
-    /// The string at `span`.
-    fn string(&self, span: wit::Span) -> Result<String, Unreadable> {
-        spans::string(self.text, span.start, span.len).map(str::to_owned)
-    }
-
-    /// The strings of `list`.
-    fn list(&self, list: wit::SpanList) -> Result<Vec<String>, Unreadable> {
-        spans::run(self.lists, list.first, list.count)?
-            .iter()
-            .map(|span| self.string(*span))
-            .collect()
-    }
-}
-
-fn push_request(request: wit::PushRequest) -> Result<core::PushRequest, Unreadable> {
-    let strings = Strings::new(&request.strings);
-    Ok(core::PushRequest {
-        image: strings.string(request.image)?,
-        digest: strings.string(request.digest)?,
-        tags: tag_states(&strings, &request.tags)?,
-        image_exists: request.image_exists,
-        actor: actor(&strings, request.actor)?,
-    })
-}
-
-fn delete_request(request: wit::DeleteRequest) -> Result<core::DeleteRequest, Unreadable> {
-    let strings = Strings::new(&request.strings);
-    Ok(core::DeleteRequest {
-        image: strings.string(request.image)?,
-        target: match request.target {
-            wit::DeleteTarget::Tag(tag) => core::DeleteTarget::Tag(strings.string(tag)?),
-            wit::DeleteTarget::Digest(digest) => {
-                core::DeleteTarget::Digest(strings.string(digest)?)
-            }
-            wit::DeleteTarget::Image => core::DeleteTarget::Image,
-        },
-        tags: match &request.tags {
-            Some(tags) => Some(tag_states(&strings, tags)?),
-            None => None,
-        },
-        actor: actor(&strings, request.actor)?,
-    })
-}
-
-fn upload_request(request: wit::UploadRequest) -> Result<core::UploadRequest, Unreadable> {
-    let strings = Strings::new(&request.strings);
-    Ok(core::UploadRequest {
-        image: strings.string(request.image)?,
-        image_exists: request.image_exists,
-        actor: actor(&strings, request.actor)?,
-    })
-}
-
-fn pull_request(request: wit::PullRequest) -> Result<core::PullRequest, Unreadable> {
-    let strings = Strings::new(&request.strings);
-    Ok(core::PullRequest {
-        image: strings.string(request.image)?,
-        actor: actor(&strings, request.actor)?,
-    })
-}
-
-fn mount_request(request: wit::MountRequest) -> Result<core::MountRequest, Unreadable> {
-    let strings = Strings::new(&request.strings);
-    Ok(core::MountRequest {
-        image: strings.string(request.image)?,
-        from: strings.string(request.from)?,
-        image_exists: request.image_exists,
-        actor: actor(&strings, request.actor)?,
-    })
-}
-
-fn tag_states(
-    strings: &Strings<'_>,
-    tags: &[wit::TagState],
-) -> Result<Vec<core::TagState>, Unreadable> {
-    tags.iter()
-        .map(|tag| {
-            Ok(core::TagState {
-                name: strings.string(tag.name)?,
-                current: tag.current.map(|c| strings.string(c)).transpose()?,
-                locked: tag.locked,
-                via: strings.list(tag.via)?,
-            })
-        })
-        .collect()
-}
-
-fn actor(strings: &Strings<'_>, actor: wit::Actor) -> Result<core::Actor, Unreadable> {
-    Ok(core::Actor {
-        kind: match actor.kind {
-            wit::ActorKind::User => core::ActorKind::User,
-            wit::ActorKind::Pipeline => core::ActorKind::Pipeline,
-            wit::ActorKind::Token => core::ActorKind::Token,
-            wit::ActorKind::Anonymous => core::ActorKind::Anonymous,
-        },
-        id: strings.string(actor.id)?,
-        groups: strings.list(actor.groups)?,
-        workspace_admin: actor.workspace_admin,
-        role: actor.role.map(|role| match role {
-            wit::Role::None => core::Role::None,
-            wit::Role::Read => core::Role::Read,
-            wit::Role::Write => core::Role::Write,
-            wit::Role::Admin => core::Role::Admin,
-        }),
-    })
 }
 
 fn decision(decision: core::Decision) -> wit::Decision {
