@@ -34,13 +34,21 @@ impl<'p> Protection<'p> {
     }
 }
 
-/// How a message names a protection: `rule "semver"` or `all tags are protected`.
+impl<'p> Protection<'p> {
+    /// How a message names the protection, in pieces to concatenate: `rule
+    /// "semver"` or `all tags are protected`.
+    pub(crate) fn words(self) -> [&'p str; 3] {
+        match self {
+            Protection::All => ["all tags are protected", "", ""],
+            Protection::Rule(rule) => ["rule \"", &rule.name, "\""],
+        }
+    }
+}
+
+/// How a message names a protection (see [`Protection::words`]).
 impl std::fmt::Display for Protection<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Protection::All => f.write_str("all tags are protected"),
-            Protection::Rule(rule) => write!(f, "rule \"{}\"", rule.name),
-        }
+        self.words().iter().try_for_each(|word| f.write_str(word))
     }
 }
 

@@ -563,15 +563,24 @@ pub fn short_digest(digest: &str) -> ShortDigest<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct ShortDigest<'a>(&'a str);
 
+impl<'a> ShortDigest<'a> {
+    /// The short form in two pieces to concatenate: the digest up to the 12th
+    /// character of its encoded part, and `…` when that left something out.
+    pub(crate) fn words(self) -> [&'a str; 2] {
+        let digest = self.0;
+        let head = digest.split_once(':').and_then(|(algorithm, encoded)| {
+            (encoded.len() > 12).then(|| digest.get(..algorithm.len() + 1 + 12))?
+        });
+        match head {
+            Some(head) => [head, "…"],
+            None => [digest, ""],
+        }
+    }
+}
+
 impl fmt::Display for ShortDigest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.split_once(':') {
-            Some((algorithm, encoded)) if encoded.len() > 12 => match encoded.get(..12) {
-                Some(head) => write!(f, "{algorithm}:{head}…"),
-                None => f.write_str(self.0),
-            },
-            _ => f.write_str(self.0),
-        }
+        self.words().iter().try_for_each(|word| f.write_str(word))
     }
 }
 
