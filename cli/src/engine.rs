@@ -29,7 +29,7 @@ pub enum EngineKind {
 pub enum Engine {
     /// `policy_core::Policy` (boxed: it is much larger than a component handle).
     Native(Box<Policy>),
-    /// The component's policy resource.
+    /// The policy, loaded into the component.
     Wasm(WasmPolicy),
 }
 

@@ -34,11 +34,11 @@ const flavours = {
   },
   async component() {
     const component = await import('./component/component.js');
-    const { engine, cleanup } = await component.loadComponent();
+    const { instantiate, cleanup } = await component.loadComponent();
     process.on('exit', cleanup);
     return {
       load(text) {
-        const { policy, errors } = component.load(engine, text);
+        const { policy, errors } = component.load(instantiate, text);
         return policy === null ? { errors } : { policy };
       },
       evaluate: (policy, request) => component.evaluate(policy, JSON.parse(request)),

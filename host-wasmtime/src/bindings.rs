@@ -186,7 +186,7 @@ pub(crate) fn protected_tags(mask: u64, tags: &[core::TagState]) -> Result<Vec<S
 
 /// Lifts the facts a push depends on: one entry per tag of the request, or
 /// the component does not match this host.
-pub(crate) fn push_needs(needs: wit::PushNeeds, tags: usize) -> Result<core::PushNeeds, String> {
+pub(crate) fn push_needs(needs: wit::NeededFacts, tags: usize) -> Result<core::PushNeeds, String> {
     if needs.current.len() != tags {
         return Err(format!(
             "the component answered the needs of {} tags for a push of {tags}",

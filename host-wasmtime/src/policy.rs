@@ -16,7 +16,6 @@ use policy_core::{
     PushNeeds, PushRequest, Request, TagState, TagTest, UploadRequest,
 };
 use std::sync::{Mutex, PoisonError};
-use wasmtime::component::ResourceAny;
 use wasmtime::{ResourceLimiter, Store, Trap};
 
 /// Per-store data: the memory limiter.
@@ -74,16 +73,11 @@ enum Answer {
     Unreadable,
 }
 
-/// One store with one instance of the component.
+/// One store with one instance of the component, the policy loaded in it (an
+/// instance holds one policy).
 struct Instance {
     store: Store<StoreState>,
     bindings: Taglock,
-}
-
-/// An instance with the policy loaded in it.
-struct Slot {
-    instance: Instance,
-    policy: ResourceAny,
 }
 
 /// A policy loaded into the decision component. `Send + Sync`: share it (e.g. in
@@ -96,10 +90,10 @@ pub struct WasmPolicy {
     host: Host,
     json: Box<str>,
     lints: Vec<Lint>,
-    /// Boxed: a slot moves out of the pool and back on every call, and the
+    /// Boxed: an instance moves out of the pool and back on every call, and the
     /// bindings it holds are a few hundred bytes (copying them was 2 % of a pull).
     #[allow(clippy::vec_box)]
-    idle: Mutex<Vec<Box<Slot>>>,
+    idle: Mutex<Vec<Box<Instance>>>,
 }
 
 impl std::fmt::Debug for WasmPolicy {
@@ -114,21 +108,15 @@ impl std::fmt::Debug for WasmPolicy {
 impl WasmPolicy {
     pub(crate) fn load(host: Host, json: &str) -> Result<WasmPolicy, HostError> {
         let mut instance = instantiate(&host)?;
-        let policy = match load_into(&host, &mut instance, json)? {
-            Ok(policy) => policy,
-            Err(errors) => return Err(HostError::Policy(errors)),
-        };
+        load_into(&host, &mut instance, json)?.map_err(HostError::Policy)?;
         let lints = call(&host, &mut instance, Budget::Load, |bindings, store| {
-            bindings
-                .taglock_policy_engine()
-                .policy()
-                .call_lints(store, policy)
+            bindings.taglock_policy_engine().call_lints(store)
         })?;
         Ok(WasmPolicy {
             host,
             json: json.into(),
             lints: bindings::lints(lints)?,
-            idle: Mutex::new(vec![Box::new(Slot { instance, policy })]),
+            idle: Mutex::new(vec![Box::new(instance)]),
         })
     }
 
@@ -156,10 +144,9 @@ impl WasmPolicy {
     /// Decides a manifest push.
     pub fn evaluate_push(&self, request: &PushRequest) -> Result<Decision, HostError> {
         let lowered = LoweredPush::new(request)?;
-        self.decide(Operation::Push, &request.tags, |b, store, policy| {
+        self.decide(Operation::Push, &request.tags, |b, store| {
             b.taglock_policy_engine()
-                .policy()
-                .call_evaluate_push(store, policy, lowered.record())
+                .call_evaluate_push(store, lowered.record())
         })
     }
 
@@ -181,10 +168,9 @@ impl WasmPolicy {
             tags: tags.as_deref(),
             actor,
         };
-        self.decide(Operation::Delete, &[], |b, store, policy| {
+        self.decide(Operation::Delete, &[], |b, store| {
             b.taglock_policy_engine()
-                .policy()
-                .call_evaluate_delete(store, policy, lowered)
+                .call_evaluate_delete(store, lowered)
         })
     }
 
@@ -199,10 +185,9 @@ impl WasmPolicy {
             image_exists: request.image_exists,
             actor,
         };
-        self.decide(Operation::Upload, &[], |b, store, policy| {
+        self.decide(Operation::Upload, &[], |b, store| {
             b.taglock_policy_engine()
-                .policy()
-                .call_evaluate_upload(store, policy, lowered)
+                .call_evaluate_upload(store, lowered)
         })
     }
 
@@ -216,10 +201,8 @@ impl WasmPolicy {
             image,
             actor,
         };
-        self.decide(Operation::Pull, &[], |b, store, policy| {
-            b.taglock_policy_engine()
-                .policy()
-                .call_evaluate_pull(store, policy, lowered)
+        self.decide(Operation::Pull, &[], |b, store| {
+            b.taglock_policy_engine().call_evaluate_pull(store, lowered)
         })
     }
 
@@ -236,21 +219,16 @@ impl WasmPolicy {
             image_exists: request.image_exists,
             actor,
         };
-        self.decide(Operation::Mount, &[], |b, store, policy| {
+        self.decide(Operation::Mount, &[], |b, store| {
             b.taglock_policy_engine()
-                .policy()
-                .call_evaluate_mount(store, policy, lowered)
+                .call_evaluate_mount(store, lowered)
         })
     }
 
     /// Tests one tag of one image against the immutability rules.
     pub fn test_tag(&self, image: &str, tag: &str) -> Result<TagTest, HostError> {
-        self.with_slot(|b, store, policy| {
-            b.taglock_policy_engine()
-                .policy()
-                .call_test_tag(store, policy, image, tag)
-        })
-        .map(bindings::tag_test)
+        self.with_instance(|b, store| b.taglock_policy_engine().call_test_tag(store, image, tag))
+            .map(bindings::tag_test)
     }
 
     /// Which facts a push's decision depends on (see
@@ -258,10 +236,9 @@ impl WasmPolicy {
     /// request (one entry per tag) is an error.
     pub fn push_needs(&self, request: &PushRequest) -> Result<PushNeeds, HostError> {
         let lowered = LoweredPush::new(request)?;
-        let needs = self.with_slot(|b, store, policy| {
+        let needs = self.with_instance(|b, store| {
             b.taglock_policy_engine()
-                .policy()
-                .call_push_needs(store, policy, lowered.record())
+                .call_push_needs(store, lowered.record())
         })?;
         bindings::push_needs(needs, request.tags.len()).map_err(HostError::InvalidResponse)
     }
@@ -280,10 +257,9 @@ impl WasmPolicy {
             image_exists: false,
             actor,
         };
-        self.with_slot(|b, store, policy| {
+        self.with_instance(|b, store| {
             b.taglock_policy_engine()
-                .policy()
-                .call_existence_matters(store, policy, lowered)
+                .call_existence_matters(store, lowered)
         })
     }
 
@@ -295,17 +271,15 @@ impl WasmPolicy {
         &self,
         operation: Operation,
         tags: &[TagState],
-        f: impl FnOnce(&Taglock, &mut Store<StoreState>, ResourceAny) -> wasmtime::Result<wit::Verdict>,
+        f: impl FnOnce(&Taglock, &mut Store<StoreState>) -> wasmtime::Result<wit::Verdict>,
     ) -> Result<Decision, HostError> {
-        let answer = self.with_slot(|b, store, policy| {
-            Ok(match f(b, store, policy)? {
+        let answer = self.with_instance(|b, store| {
+            Ok(match f(b, store)? {
                 wit::Verdict::Allowed => Answer::Allowed(0),
                 wit::Verdict::AllowedProtecting(mask) => Answer::Allowed(mask),
-                wit::Verdict::Detailed => Answer::Detailed(
-                    b.taglock_policy_engine()
-                        .policy()
-                        .call_last_decision(store, policy)?,
-                ),
+                wit::Verdict::Detailed => {
+                    Answer::Detailed(b.taglock_policy_engine().call_last_decision(store)?)
+                }
                 wit::Verdict::Unreadable => Answer::Unreadable,
             })
         })?;
@@ -326,40 +300,34 @@ impl WasmPolicy {
 
     /// Runs `f` on an idle instance (or a new one), bounded by the host's limits.
     /// The instance goes back to the pool only if the call succeeded.
-    fn with_slot<R>(
+    fn with_instance<R>(
         &self,
-        f: impl FnOnce(&Taglock, &mut Store<StoreState>, ResourceAny) -> wasmtime::Result<R>,
+        f: impl FnOnce(&Taglock, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, HostError> {
         let idle = self
             .idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
-        let mut slot = match idle {
-            Some(slot) => slot,
-            None => self.new_slot()?,
+        let mut instance = match idle {
+            Some(instance) => instance,
+            None => self.new_instance()?,
         };
-        let policy = slot.policy;
-        let result = call(
-            &self.host,
-            &mut slot.instance,
-            Budget::Decision,
-            |bindings, store| f(bindings, store, policy),
-        )?;
+        let result = call(&self.host, &mut instance, Budget::Decision, f)?;
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < self.host.inner.limits.max_idle_instances {
-            idle.push(slot);
+            idle.push(instance);
         }
         Ok(result)
     }
 
     /// A fresh instance with this policy loaded (it loaded before, so it loads again).
-    fn new_slot(&self) -> Result<Box<Slot>, HostError> {
+    fn new_instance(&self) -> Result<Box<Instance>, HostError> {
         let mut instance = instantiate(&self.host)?;
-        let policy = load_into(&self.host, &mut instance, &self.json)?.map_err(|errors| {
+        load_into(&self.host, &mut instance, &self.json)?.map_err(|errors| {
             HostError::InvalidResponse(format!("a policy that loaded before was refused: {errors}"))
         })?;
-        Ok(Box::new(Slot { instance, policy }))
+        Ok(Box::new(instance))
     }
 }
 
@@ -390,21 +358,18 @@ fn instantiate(host: &Host) -> Result<Instance, HostError> {
     Ok(Instance { store, bindings })
 }
 
-/// Creates the `policy` resource in `instance`: the outer `Result` is the call,
-/// the inner one the policy's verdict.
+/// Loads the policy into `instance`: the outer `Result` is the call, the inner
+/// one the policy's verdict.
 fn load_into(
     host: &Host,
     instance: &mut Instance,
     json: &str,
-) -> Result<Result<ResourceAny, LoadErrors>, HostError> {
+) -> Result<Result<(), LoadErrors>, HostError> {
     let loaded = call(host, instance, Budget::Load, |bindings, store| {
-        bindings
-            .taglock_policy_engine()
-            .policy()
-            .call_from_json(store, json)
+        bindings.taglock_policy_engine().call_load(store, json)
     })?;
     match loaded {
-        Ok(policy) => Ok(Ok(policy)),
+        Ok(()) => Ok(Ok(())),
         Err(errors) => bindings::load_errors(errors)
             .map(Err)
             .map_err(HostError::InvalidResponse),
@@ -456,5 +421,47 @@ fn classify(
         Some(Trap::Interrupt) => HostError::Timeout(limits.timeout),
         Some(trap) => HostError::Trap(trap.to_string()),
         None => HostError::Trap(format!("{err:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Budget, call, instantiate, load_into};
+    use crate::bindings::LoweredPush;
+    use crate::{Host, HostError};
+    use policy_core::{Actor, PushRequest, TagState};
+
+    /// The interface's contract: an instance decides nothing before a policy
+    /// has loaded into it. The call traps (an error, never a verdict), and the
+    /// same request is decided once a policy is in.
+    #[test]
+    fn an_instance_without_a_policy_traps_instead_of_deciding() {
+        let host = Host::embedded().unwrap();
+        let push = PushRequest {
+            image: "acme/web".into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            tags: vec![TagState::new_tag("v1")],
+            image_exists: true,
+            actor: Actor::user("alice", &[]),
+        };
+        let lowered = LoweredPush::new(&push).unwrap();
+        let mut instance = instantiate(&host).unwrap();
+        let evaluate = |instance: &mut _| {
+            call(&host, instance, Budget::Decision, |bindings, store| {
+                bindings
+                    .taglock_policy_engine()
+                    .call_evaluate_push(store, lowered.record())
+            })
+        };
+        assert!(
+            matches!(evaluate(&mut instance), Err(HostError::Trap(_))),
+            "an evaluation before `load` must trap"
+        );
+        // A trapped instance is never reused: a fresh one, with a policy.
+        let mut instance = instantiate(&host).unwrap();
+        load_into(&host, &mut instance, r#"{"version": 1}"#)
+            .unwrap()
+            .unwrap();
+        assert!(evaluate(&mut instance).is_ok());
     }
 }

@@ -6,7 +6,7 @@
 // records, and its typed answers back into the JSON shapes every host prints.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,13 +14,26 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const COMPONENT = join(here, '../../../host-wasmtime/component/taglock_policy.wasm');
 
-/** Transpiles the component with jco and imports it; returns `{engine, cleanup}`. */
+/** Transpiles the component with jco and imports it; returns `{instantiate, cleanup}`.
+ * An instance of the component holds one policy (its `load`), so each policy gets its
+ * own: `instantiate()` makes one (the core modules are compiled once) and returns its
+ * `engine` exports. */
 export async function loadComponent() {
   const out = mkdtempSync(join(tmpdir(), 'taglock-jco-'));
   const jco = join(here, '../../node_modules/.bin/jco');
-  execFileSync(jco, ['transpile', COMPONENT, '-o', out, '--name', 'taglock_policy', '--quiet'], { stdio: 'pipe' });
+  execFileSync(jco, ['transpile', COMPONENT, '-o', out, '--name', 'taglock_policy', '--instantiation', 'sync', '--quiet'], {
+    stdio: 'pipe',
+  });
   const module = await import(pathToFileURL(join(out, 'taglock_policy.js')).href);
-  return { engine: module.engine, cleanup: () => rmSync(out, { recursive: true, force: true }) };
+  const cores = new Map();
+  const core = (name) => {
+    if (!cores.has(name)) cores.set(name, new WebAssembly.Module(readFileSync(join(out, name))));
+    return cores.get(name);
+  };
+  return {
+    instantiate: () => module.instantiate(core, {}).engine,
+    cleanup: () => rmSync(out, { recursive: true, force: true }),
+  };
 }
 
 const snake = (text) => text.replaceAll('-', '_');
@@ -79,7 +92,7 @@ function target(strings, t) {
   return 'tag' in t ? { tag: 'tag', val: strings.span(t.tag) } : { tag: 'digest', val: strings.span(t.digest) };
 }
 
-/** Decides a JSON request with the component's typed methods: a `verdict`, and the full
+/** Decides a JSON request with the component's typed functions: a `verdict`, and the full
  * decision from `lastDecision` when the verdict is `detailed`. */
 export function evaluate(policy, r) {
   return answer(policy, r, verdict(policy, r));
@@ -175,10 +188,13 @@ function decision(d) {
   };
 }
 
-/** Loads a policy: `{policy}` or `{errors}` (the located load errors, as JSON). */
-export function load(engine, text) {
+/** Loads a policy into a new instance: `{policy}` (the instance's `engine`) or `{errors}`
+ * (the located load errors, as JSON). */
+export function load(instantiate, text) {
+  const engine = instantiate();
   try {
-    return { policy: engine.Policy.fromJson(text), errors: null };
+    engine.load(text);
+    return { policy: engine, errors: null };
   } catch (err) {
     if (!Array.isArray(err?.payload)) throw err;
     return {

@@ -4,6 +4,10 @@
 //! core decision, WIT verdict out (and the decision itself, when the verdict says
 //! the host needs it). Every `match` is exhaustive, so a new code in
 //! the core fails to compile here until the WIT interface names it too.
+//!
+//! An instance holds one policy, loaded by `load`; every other function traps
+//! until one has loaded (the interface's contract: nothing is decided without a
+//! policy).
 
 use crate::component::bindings::exports::taglock::policy::engine as wit;
 use crate::spans::Unreadable;
@@ -28,11 +32,23 @@ mod bindings {
 /// The component: implements the exported `engine` interface.
 struct Component;
 
-impl wit::Guest for Component {
-    type Policy = LoadedPolicy;
+thread_local! {
+    /// The instance's policy, once loaded. (The component is single-threaded:
+    /// this is one static.)
+    static LOADED: RefCell<Option<LoadedPolicy>> = const { RefCell::new(None) };
 }
 
-/// The `policy` resource: a compiled core policy, and the last decision that
+/// Runs `f` on the instance's policy; traps when none has loaded.
+fn loaded<R>(f: impl FnOnce(&LoadedPolicy) -> R) -> R {
+    LOADED.with_borrow(|loaded| match loaded {
+        Some(policy) => f(policy),
+        // `abort` is the `unreachable` instruction here: the call traps, and
+        // the host gets an error, never a decision.
+        None => std::process::abort(),
+    })
+}
+
+/// The instance's policy: a compiled core policy, and the last decision that
 /// did not fit in a bare `allowed` verdict, until the host takes it.
 struct LoadedPolicy {
     policy: core::Policy,
@@ -79,24 +95,67 @@ fn protected_mask(tags: &[core::TagState], protected: &[String]) -> Option<u64> 
     rest.peek().is_none().then_some(mask)
 }
 
-impl wit::GuestPolicy for LoadedPolicy {
-    fn from_json(json: String) -> Result<wit::Policy, Vec<wit::LoadError>> {
-        // The policy and its handle outlive the call; the load errors do not,
-        // but a refused load is rare enough not to matter.
+impl wit::Guest for Component {
+    fn load(json: String) -> Result<(), Vec<wit::LoadError>> {
+        // The policy outlives the call; the load errors do not, but a refused
+        // load is rare enough not to matter.
         let _long_lived = crate::long_lived();
-        match core::Policy::from_json(&json) {
-            Ok(policy) => Ok(wit::Policy::new(LoadedPolicy {
-                policy,
-                last: Cell::new(None),
-                requests: RefCell::new(Requests::new()),
-            })),
-            Err(errors) => Err(errors.into_iter().map(load_error).collect()),
-        }
+        let policy = core::Policy::from_json(&json)
+            .map_err(|errors| errors.into_iter().map(load_error).collect::<Vec<_>>())?;
+        let policy = LoadedPolicy {
+            policy,
+            last: Cell::new(None),
+            requests: RefCell::new(Requests::new()),
+        };
+        LOADED.with_borrow_mut(|loaded| *loaded = Some(policy));
+        Ok(())
     }
 
-    fn evaluate_push(&self, request: wit::PushRequest) -> wit::Verdict {
+    fn evaluate_push(request: wit::PushRequest) -> wit::Verdict {
+        loaded(|policy| policy.evaluate_push(&request))
+    }
+
+    fn evaluate_delete(request: wit::DeleteRequest) -> wit::Verdict {
+        loaded(|policy| policy.evaluate_delete(&request))
+    }
+
+    fn evaluate_upload(request: wit::UploadRequest) -> wit::Verdict {
+        loaded(|policy| policy.evaluate_upload(&request))
+    }
+
+    fn evaluate_pull(request: wit::PullRequest) -> wit::Verdict {
+        loaded(|policy| policy.evaluate_pull(&request))
+    }
+
+    fn evaluate_mount(request: wit::MountRequest) -> wit::Verdict {
+        loaded(|policy| policy.evaluate_mount(&request))
+    }
+
+    fn last_decision() -> Option<wit::Decision> {
+        loaded(|policy| policy.last.take().map(decision))
+    }
+
+    fn test_tag(image: String, tag: String) -> wit::TagTest {
+        loaded(|policy| policy.test_tag(&image, &tag))
+    }
+
+    fn lints() -> Vec<wit::Lint> {
+        loaded(|policy| policy.policy.lints().iter().map(lint).collect())
+    }
+
+    fn push_needs(request: wit::PushRequest) -> wit::NeededFacts {
+        loaded(|policy| policy.push_needs(&request))
+    }
+
+    fn existence_matters(request: wit::UploadRequest) -> bool {
+        loaded(|policy| policy.existence_matters(&request))
+    }
+}
+
+impl LoadedPolicy {
+    fn evaluate_push(&self, request: &wit::PushRequest) -> wit::Verdict {
         let mut requests = self.requests.borrow_mut();
-        match requests.push(&request) {
+        match requests.push(request) {
             Ok(request) => {
                 let decision = self.policy.evaluate_push(request);
                 self.answer(core::Operation::Push, &request.tags, decision)
@@ -105,9 +164,9 @@ impl wit::GuestPolicy for LoadedPolicy {
         }
     }
 
-    fn evaluate_delete(&self, request: wit::DeleteRequest) -> wit::Verdict {
+    fn evaluate_delete(&self, request: &wit::DeleteRequest) -> wit::Verdict {
         let mut requests = self.requests.borrow_mut();
-        match requests.delete(&request) {
+        match requests.delete(request) {
             Ok(request) => {
                 let decision = self.policy.evaluate_delete(request);
                 self.answer(core::Operation::Delete, &[], decision)
@@ -116,9 +175,9 @@ impl wit::GuestPolicy for LoadedPolicy {
         }
     }
 
-    fn evaluate_upload(&self, request: wit::UploadRequest) -> wit::Verdict {
+    fn evaluate_upload(&self, request: &wit::UploadRequest) -> wit::Verdict {
         let mut requests = self.requests.borrow_mut();
-        match requests.upload(&request) {
+        match requests.upload(request) {
             Ok(request) => {
                 let decision = self.policy.evaluate_upload(request);
                 self.answer(core::Operation::Upload, &[], decision)
@@ -127,9 +186,9 @@ impl wit::GuestPolicy for LoadedPolicy {
         }
     }
 
-    fn evaluate_pull(&self, request: wit::PullRequest) -> wit::Verdict {
+    fn evaluate_pull(&self, request: &wit::PullRequest) -> wit::Verdict {
         let mut requests = self.requests.borrow_mut();
-        match requests.pull(&request) {
+        match requests.pull(request) {
             Ok(request) => {
                 let decision = self.policy.evaluate_pull(request);
                 self.answer(core::Operation::Pull, &[], decision)
@@ -138,9 +197,9 @@ impl wit::GuestPolicy for LoadedPolicy {
         }
     }
 
-    fn evaluate_mount(&self, request: wit::MountRequest) -> wit::Verdict {
+    fn evaluate_mount(&self, request: &wit::MountRequest) -> wit::Verdict {
         let mut requests = self.requests.borrow_mut();
-        match requests.mount(&request) {
+        match requests.mount(request) {
             Ok(request) => {
                 let decision = self.policy.evaluate_mount(request);
                 self.answer(core::Operation::Mount, &[], decision)
@@ -149,12 +208,8 @@ impl wit::GuestPolicy for LoadedPolicy {
         }
     }
 
-    fn last_decision(&self) -> Option<wit::Decision> {
-        self.last.take().map(decision)
-    }
-
-    fn test_tag(&self, image: String, tag: String) -> wit::TagTest {
-        let test = self.policy.test_tag(&image, &tag);
+    fn test_tag(&self, image: &str, tag: &str) -> wit::TagTest {
+        let test = self.policy.test_tag(image, tag);
         wit::TagTest {
             tag: test.tag,
             error: test.error,
@@ -183,33 +238,29 @@ impl wit::GuestPolicy for LoadedPolicy {
         }
     }
 
-    fn lints(&self) -> Vec<wit::Lint> {
-        self.policy.lints().iter().map(lint).collect()
-    }
-
-    fn push_needs(&self, request: wit::PushRequest) -> wit::PushNeeds {
+    fn push_needs(&self, request: &wit::PushRequest) -> wit::NeededFacts {
         let tags = request.tags.len();
         let mut requests = self.requests.borrow_mut();
-        match requests.push(&request) {
+        match requests.push(request) {
             Ok(request) => {
                 let needs = self.policy.push_needs(request);
-                wit::PushNeeds {
+                wit::NeededFacts {
                     image_exists: needs.image_exists,
                     current: needs.current,
                 }
             }
             // Unreadable: every fact is needed (the evaluation then answers
             // `unreadable` itself).
-            Err(Unreadable) => wit::PushNeeds {
+            Err(Unreadable) => wit::NeededFacts {
                 image_exists: true,
                 current: vec![true; tags],
             },
         }
     }
 
-    fn existence_matters(&self, request: wit::UploadRequest) -> bool {
+    fn existence_matters(&self, request: &wit::UploadRequest) -> bool {
         let mut requests = self.requests.borrow_mut();
-        match requests.upload(&request) {
+        match requests.upload(request) {
             Ok(write) => self.policy.existence_matters(&write.image, &write.actor),
             Err(Unreadable) => true,
         }
