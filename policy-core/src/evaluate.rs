@@ -2,7 +2,7 @@
 //! `invalid_request`, `authentication_required`, `image_not_linked`,
 //! `permission_denied`, `pipelines_only`, `tag_immutable`.
 
-use crate::decision::{Decision, Detail, ErrorCode, Reason};
+use crate::decision::{Decision, Detail, ErrorCode, Reason, concat};
 use crate::document::{IdenticalRepush, Mode};
 use crate::immutability::Protection;
 use crate::limits::MAX_VIA;
@@ -105,15 +105,6 @@ impl Denial {
 
 /// How a refused overwrite ends.
 const NEW_TAG: &str = "; push a new tag instead";
-
-/// Runs of pieces as one string, allocated once: denial messages are built this
-/// way rather than with `format!`, which cost several times more.
-fn concat(runs: &[&[&str]]) -> String {
-    let pieces = || runs.iter().flat_map(|run| run.iter());
-    let mut text = String::with_capacity(pieces().map(|piece| piece.len()).sum());
-    pieces().for_each(|piece| text.push_str(piece));
-    text
-}
 
 /// The indexes of a path, shortened and joined by arrows.
 struct Path<'a>(&'a [String]);

@@ -1,7 +1,7 @@
 //! The repository-linked permission model: which repository an image
 //! belongs to, the actor's role on it, and what each action needs.
 
-use crate::decision::Reason;
+use crate::decision::{Reason, concat};
 use crate::document::Publish;
 use crate::evaluate::Denial;
 use crate::pattern::Found;
@@ -252,7 +252,7 @@ impl Access<'_> {
         } else {
             ["", "", ""]
         };
-        [
+        concat(&[&[
             kind,
             id,
             " needs ",
@@ -268,8 +268,7 @@ impl Access<'_> {
             why,
             why_image,
             why_end,
-        ]
-        .concat()
+        ]])
     }
 
     /// A refusal in words: `verb` completes "… needs write to {verb} {image}".
@@ -286,25 +285,23 @@ impl Access<'_> {
         match refusal {
             Refusal::AuthenticationRequired => Denial::new(
                 Reason::AuthenticationRequired,
-                [
+                concat(&[&[
                     "authentication required to ",
                     verb,
                     " ",
                     image,
                     ": log in (docker login) and retry",
-                ]
-                .concat(),
+                ]]),
             ),
             Refusal::ImageNotLinked => Denial::new(
                 Reason::ImageNotLinked,
-                [
+                concat(&[&[
                     "image ",
                     image,
                     " is not linked to a repository; a workspace admin must link it in the policy before anyone can ",
                     verb,
                     " it",
-                ]
-                .concat(),
+                ]]),
             ),
             Refusal::PermissionDenied => Denial::new(
                 Reason::PermissionDenied,
@@ -318,7 +315,7 @@ impl Access<'_> {
                 };
                 Denial::new(
                     Reason::PipelinesOnly,
-                    [
+                    concat(&[&[
                         "image ",
                         image,
                         " accepts pushes from pipelines only; ",
@@ -327,8 +324,7 @@ impl Access<'_> {
                         " must publish it through a pipeline",
                         of,
                         repository,
-                    ]
-                    .concat(),
+                    ]]),
                 )
             }
         }
