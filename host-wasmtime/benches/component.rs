@@ -121,7 +121,7 @@ fn load(c: &mut Criterion) {
     group.bench_function("native", |b| {
         b.iter(|| Policy::from_json(black_box(POLICY)).unwrap())
     });
-    // Instantiate + `from-json` + `lints`: also the price of an instance per call.
+    // Instantiate + `load` + `lints`: also the price of an instance per call.
     group.bench_function("component", |b| {
         b.iter(|| host.load_policy(black_box(POLICY)).unwrap())
     });

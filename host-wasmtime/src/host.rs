@@ -26,7 +26,7 @@ pub struct Limits {
     /// CPU budget of one decision (an evaluation, a tag test, the lints), enforced
     /// by epoch interruption to within [`runtime::EPOCH_TICK`](crate::runtime::EPOCH_TICK).
     pub timeout: Duration,
-    /// Budget of loading a policy (instantiating the component and `from-json`),
+    /// Budget of loading a policy (instantiating the component and `load`),
     /// enforced the same way. Separate from `timeout` so that whether a policy
     /// loads never depends on a per-decision budget: the default,
     /// [`DEFAULT_LOAD_TIMEOUT`], is many times what the largest policy the

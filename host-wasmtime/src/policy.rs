@@ -426,10 +426,35 @@ fn classify(
 
 #[cfg(test)]
 mod tests {
-    use super::{Budget, call, instantiate, load_into};
-    use crate::bindings::LoweredPush;
+    use super::{Budget, Instance, call, instantiate, load_into};
+    use crate::bindings::{LoweredPush, wit};
     use crate::{Host, HostError};
     use policy_core::{Actor, PushRequest, TagState};
+
+    /// An overwrite of tag `v1`, lowered.
+    fn overwrite() -> LoweredPush {
+        let digest = |c: &str| format!("sha256:{}", c.repeat(64));
+        LoweredPush::new(&PushRequest {
+            image: "acme/web".into(),
+            digest: digest("a"),
+            tags: vec![TagState::existing("v1", digest("b"))],
+            image_exists: true,
+            actor: Actor::user("alice", &[]),
+        })
+        .unwrap()
+    }
+
+    fn evaluate(
+        host: &Host,
+        instance: &mut Instance,
+        push: &LoweredPush,
+    ) -> Result<wit::Verdict, HostError> {
+        call(host, instance, Budget::Decision, |bindings, store| {
+            bindings
+                .taglock_policy_engine()
+                .call_evaluate_push(store, push.record())
+        })
+    }
 
     /// The interface's contract: an instance decides nothing before a policy
     /// has loaded into it. The call traps (an error, never a verdict), and the
@@ -437,22 +462,9 @@ mod tests {
     #[test]
     fn an_instance_without_a_policy_traps_instead_of_deciding() {
         let host = Host::embedded().unwrap();
-        let push = PushRequest {
-            image: "acme/web".into(),
-            digest: format!("sha256:{}", "a".repeat(64)),
-            tags: vec![TagState::new_tag("v1")],
-            image_exists: true,
-            actor: Actor::user("alice", &[]),
-        };
-        let lowered = LoweredPush::new(&push).unwrap();
+        let lowered = overwrite();
         let mut instance = instantiate(&host).unwrap();
-        let evaluate = |instance: &mut _| {
-            call(&host, instance, Budget::Decision, |bindings, store| {
-                bindings
-                    .taglock_policy_engine()
-                    .call_evaluate_push(store, lowered.record())
-            })
-        };
+        let evaluate = |instance: &mut _| evaluate(&host, instance, &lowered);
         assert!(
             matches!(evaluate(&mut instance), Err(HostError::Trap(_))),
             "an evaluation before `load` must trap"
@@ -463,5 +475,34 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(evaluate(&mut instance).is_ok());
+    }
+
+    /// A refused policy leaves the instance's policy as it was (the
+    /// interface's `load`): the overwrite stays denied under `protect: all`.
+    #[test]
+    fn a_refused_load_keeps_the_policy_loaded_before() {
+        let host = Host::embedded().unwrap();
+        let push = overwrite();
+        let mut instance = instantiate(&host).unwrap();
+        load_into(
+            &host,
+            &mut instance,
+            r#"{"version": 1, "immutability": {"protect": "all"}}"#,
+        )
+        .unwrap()
+        .unwrap();
+        let denied = |verdict| matches!(verdict, Ok(wit::Verdict::Detailed));
+        assert!(denied(evaluate(&host, &mut instance, &push)));
+        let refused = load_into(&host, &mut instance, r#"{"version": 99}"#).unwrap();
+        assert!(refused.is_err(), "an unsupported version loads");
+        assert!(denied(evaluate(&host, &mut instance, &push)));
+        // And a policy that does load replaces it.
+        load_into(&host, &mut instance, r#"{"version": 1}"#)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            evaluate(&host, &mut instance, &push),
+            Ok(wit::Verdict::Allowed)
+        ));
     }
 }
