@@ -345,7 +345,7 @@ pub struct ErrorDetail<'a> {
 }
 
 /// Runs of pieces as one string, allocated once and filled by appending: how
-/// denial messages on the request path are built (`format!` cost several times
+/// every denial message is built (`format!` cost several times
 /// more: a denied pull took ~650 ns natively, now ~130 ns). Empty pieces are
 /// skipped, not appended: in the component every copy is a `memory.copy`, a call
 /// out to the host, whatever its length.

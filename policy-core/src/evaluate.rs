@@ -15,7 +15,6 @@ use crate::request::{
     TagState, UploadRequest,
 };
 use std::borrow::Cow;
-use std::fmt;
 use std::sync::Arc;
 
 /// A denial on its way to becoming a [`Decision`].
@@ -69,11 +68,15 @@ impl Denial {
     fn via_too_long(tag: &TagState) -> Denial {
         Denial {
             reason: Reason::InvalidRequest,
-            message: format!(
-                "invalid `via` of tag {}: {} digests, more than the {MAX_VIA} a tag may list",
-                tag.name,
-                tag.via.len()
-            ),
+            message: concat(&[&[
+                "invalid `via` of tag ",
+                &tag.name,
+                ": ",
+                &tag.via.len().to_string(),
+                " digests, more than the ",
+                &MAX_VIA.to_string(),
+                " a tag may list",
+            ]]),
             rule: None,
             detail: Box::new(Detail {
                 code: Some(ErrorCode::DigestInvalid),
@@ -107,18 +110,16 @@ impl Denial {
 const NEW_TAG: &str = "; push a new tag instead";
 
 /// The indexes of a path, shortened and joined by arrows.
-struct Path<'a>(&'a [String]);
-
-impl fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, digest) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(" → ")?;
-            }
-            write!(f, "{}", short_digest(digest))?;
-        }
-        Ok(())
-    }
+fn path(indexes: &[String]) -> String {
+    let pieces: Vec<&str> = indexes
+        .iter()
+        .enumerate()
+        .flat_map(|(i, digest)| {
+            let [short, ellipsis] = short_digest(digest).words();
+            [if i > 0 { " → " } else { "" }, short, ellipsis]
+        })
+        .collect();
+    concat(&[&pieces])
 }
 
 /// The first denial in check order; `a` when both come at the same point.
@@ -280,10 +281,11 @@ impl Policy {
             .flatten()
             .find(|t| t.name == tag)
             .and_then(|t| t.current.as_deref());
-        let message = format!(
-            "tag {tag} of {image} is immutable ({protection}); {}",
-            self.delete_tail()
-        );
+        let message = concat(&[
+            &["tag ", tag, " of ", image, " is immutable ("],
+            &protection.words(),
+            &["); ", self.delete_tail()],
+        ]);
         Some(Denial::immutable(protection, Some(tag), current, message))
     }
 
@@ -293,18 +295,26 @@ impl Policy {
         let protection = self.immutability.could_protect(image)?;
         let what = match target {
             DeleteTarget::Digest(digest) => {
-                format!("manifest {} of {image}", short_digest(digest))
+                let [short, ellipsis] = short_digest(digest).words();
+                ["manifest ", short, ellipsis, " of "]
             }
-            _ => format!("image {image}"),
+            _ => ["image ", "", "", ""],
         };
-        let message = format!(
-            "the tags of {what} are unknown and {} could protect them, so the delete is refused (fail closed); {}",
-            match protection {
-                Protection::All => "protect: all".to_owned(),
-                Protection::Rule(rule) => format!("rule \"{}\"", rule.name),
-            },
-            self.delete_tail()
-        );
+        // Named as the policy writes it: `protect: all`, not the sentence.
+        let rule = match protection {
+            Protection::All => ["protect: all", "", ""],
+            Protection::Rule(_) => protection.words(),
+        };
+        let message = concat(&[
+            &["the tags of "],
+            &what,
+            &[image, " are unknown and "],
+            &rule,
+            &[
+                " could protect them, so the delete is refused (fail closed); ",
+                self.delete_tail(),
+            ],
+        ]);
         Some(Denial::immutable(protection, None, None, message))
     }
 
@@ -319,33 +329,31 @@ impl Policy {
             .iter()
             .find_map(|t| self.immutability.protection(image, &t.name).map(|p| (t, p)))?;
         let name = &tag.name;
-        let why = protection;
-        let tail = self.delete_tail();
+        let why = protection.words();
+        let tail = ["); ", self.delete_tail()];
         let (message, via) = match target {
-            DeleteTarget::Digest(digest) if tag.via.is_empty() => (
-                format!(
-                    "manifest {} of {image} is referenced by immutable tag {name} ({why}); {tail}",
-                    short_digest(digest)
-                ),
-                Vec::new(),
-            ),
-            DeleteTarget::Digest(digest) => (
-                format!(
-                    "manifest {} of {image} is reachable from immutable tag {name} ({why}) through {} {}; {tail}",
-                    short_digest(digest),
-                    if tag.via.len() == 1 {
-                        "index"
+            DeleteTarget::Digest(digest) => {
+                let [short, ellipsis] = short_digest(digest).words();
+                let manifest = ["manifest ", short, ellipsis, " of ", image];
+                if tag.via.is_empty() {
+                    let by = [" is referenced by immutable tag ", name, " ("];
+                    (concat(&[&manifest, &by, &why, &tail]), Vec::new())
+                } else {
+                    let from = [" is reachable from immutable tag ", name, " ("];
+                    let indexes = if tag.via.len() == 1 {
+                        ") through index "
                     } else {
-                        "indexes"
-                    },
-                    Path(&tag.via)
-                ),
-                tag.via.clone(),
-            ),
-            _ => (
-                format!("image {image} holds immutable tag {name} ({why}); {tail}"),
-                Vec::new(),
-            ),
+                        ") through indexes "
+                    };
+                    let path = path(&tag.via);
+                    let through = [indexes, &path, "; ", self.delete_tail()];
+                    (concat(&[&manifest, &from, &why, &through]), tag.via.clone())
+                }
+            }
+            _ => {
+                let holds = ["image ", image, " holds immutable tag ", name, " ("];
+                (concat(&[&holds, &why, &tail]), Vec::new())
+            }
         };
         let mut denial = Denial::immutable(protection, Some(name), tag.current.as_deref(), message);
         denial.detail.via = via;

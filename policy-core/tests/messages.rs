@@ -36,6 +36,9 @@ const POLICY: &str = r#"{
 const ALL: &str =
     r#"{ "version": 1, "immutability": { "protect": "all", "identical_repush": "deny" } }"#;
 
+const ALL_NO_ADMIN_DELETE: &str =
+    r#"{ "version": 1, "immutability": { "protect": "all", "admin_delete": false } }"#;
+
 fn message(policy: &str, request: &str) -> String {
     let policy = Policy::from_json(policy).unwrap();
     let decision = policy.evaluate(&Request::from_json(request).unwrap());
@@ -114,4 +117,79 @@ fn overwrite_denials_are_worded_exactly() {
     for (policy, request, expected) in cases {
         assert_eq!(message(policy, &request), expected, "{request}");
     }
+}
+
+#[test]
+fn delete_denials_are_worded_exactly() {
+    let (a, b, c) = (digest('a'), digest('b'), digest('c'));
+    let delete = |target: &str, tags: &str| {
+        format!(
+            r#"{{"operation": "delete", "image": "acme/web", "target": {target}, "tags": {tags}, "actor": {{"kind": "user", "id": "alice"}}}}"#
+        )
+    };
+    let tail = "only a workspace admin may delete it";
+    let cases = [
+        (
+            POLICY,
+            delete(r#"{"tag": "v1"}"#, &format!(r#"[{{"name": "v1", "current": "{a}"}}]"#)),
+            format!("tag v1 of acme/web is immutable (rule \"semver\"); {tail}"),
+        ),
+        (
+            POLICY,
+            delete(&format!(r#"{{"digest": "{a}"}}"#), "null"),
+            format!(
+                "the tags of manifest sha256:aaaaaaaaaaaa… of acme/web are unknown and rule \"semver\" could protect them, so the delete is refused (fail closed); {tail}"
+            ),
+        ),
+        (
+            ALL,
+            delete(r#""image""#, "null"),
+            format!(
+                "the tags of image acme/web are unknown and protect: all could protect them, so the delete is refused (fail closed); {tail}"
+            ),
+        ),
+        (
+            POLICY,
+            delete(
+                &format!(r#"{{"digest": "{a}"}}"#),
+                &format!(r#"[{{"name": "dev", "current": "{a}"}}, {{"name": "v2", "current": "{a}"}}]"#),
+            ),
+            format!("manifest sha256:aaaaaaaaaaaa… of acme/web is referenced by immutable tag v2 (rule \"semver\"); {tail}"),
+        ),
+        (
+            POLICY,
+            delete(
+                &format!(r#"{{"digest": "{a}"}}"#),
+                &format!(r#"[{{"name": "v3", "current": "{b}", "via": ["{b}"]}}]"#),
+            ),
+            format!("manifest sha256:aaaaaaaaaaaa… of acme/web is reachable from immutable tag v3 (rule \"semver\") through index sha256:bbbbbbbbbbbb…; {tail}"),
+        ),
+        (
+            POLICY,
+            delete(
+                &format!(r#"{{"digest": "{a}"}}"#),
+                &format!(r#"[{{"name": "v3", "current": "{b}", "via": ["{b}", "{c}"]}}]"#),
+            ),
+            format!("manifest sha256:aaaaaaaaaaaa… of acme/web is reachable from immutable tag v3 (rule \"semver\") through indexes sha256:bbbbbbbbbbbb… → sha256:cccccccccccc…; {tail}"),
+        ),
+        (
+            ALL_NO_ADMIN_DELETE,
+            delete(r#""image""#, &format!(r#"[{{"name": "latest", "current": "{a}"}}]"#)),
+            "image acme/web holds immutable tag latest (all tags are protected); nobody may delete it (admin_delete is off)".to_owned(),
+        ),
+    ];
+    for (policy, request, expected) in cases {
+        assert_eq!(message(policy, &request), expected, "{request}");
+    }
+    let too_long = format!(
+        r#"[{{"name": "v4", "current": "{a}", "via": [{}]}}]"#,
+        vec![format!("\"{b}\""); 17].join(", ")
+    );
+    assert_eq!(
+        message(
+            POLICY,
+            &delete(&format!(r#"{{"digest": "{a}"}}"#), &too_long)
+        ),
+        "invalid `via` of tag v4: 17 digests, more than the 16 a tag may list"
+    );
 }
