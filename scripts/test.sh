@@ -25,6 +25,9 @@ cargo xtask build-wasm --check
 step "cargo test (unit, conformance corpus, properties, component host, CLI, doc tests)"
 cargo test --workspace
 
+step "policy-core as the WebAssembly builds compile it (no fast-matching: the bounded backtracker)"
+cargo test -p taglock-policy-core --no-default-features
+
 step "fuzz targets: a bounded run of each, from the committed regressions and seeds"
 cargo xtask fuzz --seconds 20
 

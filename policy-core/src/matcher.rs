@@ -1,13 +1,17 @@
 //! The matcher behind a selector: plain byte comparisons for the shapes most rules
 //! take — an exact name (`^prod$`, `latest`), a list of names (`^(staging|prod)$`,
 //! `["rc", "test"]`), a prefix (`^release-.*$`, `team-a/**`, `dev-*`), a literal
-//! anywhere (`prod`) — and the regex engine for everything else.
+//! anywhere (`prod`), a run of byte classes (`^v\d+\.\d+\.\d+$`, `?.?.?`), fixed
+//! pieces between stars (`v*.*.*`), and any of those (a list of globs,
+//! `{prod,staging}-*`) — and the regex engine for everything else.
 //!
 //! The shape is read off the pattern's parsed form, so every selector goes through
 //! the same parser and validation; only the (costly) build of a regex engine is
 //! skipped when a comparison does the same job. Matchers only ever see validated
 //! names, whose bytes are `[A-Za-z0-9._/-]`, which is what makes a class such as
-//! `[^/]` or `.` equivalent to "any name byte but `/`" or "any name byte".
+//! `[^/]` or `.` equivalent to "any name byte but `/`" or "any name byte". Each
+//! shape is held to the regex engine's answer (whether, and where, it matches) on
+//! every short name over an alphabet of name bytes, in the tests below.
 
 use crate::pattern::{self, Found, PatternError, Regex};
 use regex_automata::nfa::thompson::WhichCaptures;
@@ -30,6 +34,17 @@ pub(crate) enum Matcher {
     },
     /// The name contains the literal somewhere (an unanchored regex literal).
     Contains(Box<[u8]>),
+    /// The name starts with `prefix`, then runs of byte classes follow, each
+    /// repeated between its bounds (`^v\d+\.\d+\.\d+$`, `^hotfix-\d+`,
+    /// the glob `?.?.?`); with `to_end`, nothing after them. Only built for a
+    /// [`Sequence`] that greedy matching decides exactly.
+    Sequence(Sequence),
+    /// Pieces of fixed length between stars, anchored at both ends
+    /// (`v*.*.*`, `[0-9]*.[0-9]*`, `edge/*/prod`).
+    Wildcard(Wildcard),
+    /// Any of these (a list of globs or an alternation between `^` and `$`
+    /// whose every branch has a simple shape): each matches the whole name.
+    AnyOf(Box<[Matcher]>),
     /// Anything else: the regex engine, behind a check of the first byte.
     Regex {
         /// The engine, built with the implicit whole-match group only, so the
@@ -83,6 +98,14 @@ impl Matcher {
                 Some(set)
             }
             Matcher::Regex { first_bytes, .. } => *first_bytes,
+            Matcher::Sequence(sequence) => sequence.lead(),
+            Matcher::Wildcard(wildcard) => wildcard.lead(),
+            Matcher::AnyOf(matchers) => {
+                for matcher in matchers.iter() {
+                    set.extend(matcher.lead()?);
+                }
+                Some(set)
+            }
             Matcher::Any | Matcher::Contains(_) => None,
             #[cfg(test)]
             Matcher::Failing => None,
@@ -96,9 +119,11 @@ impl Matcher {
     /// ([`Matcher::Any`] may match an empty or a partial span, a regex is one).
     pub(crate) fn span(&self, name: &[u8]) -> Option<Option<Range<usize>>> {
         match self {
-            Matcher::Exact(_) | Matcher::Prefix { .. } => {
-                Some(self.is_match(name).or_match().then_some(0..name.len()))
-            }
+            Matcher::Exact(_)
+            | Matcher::Prefix { .. }
+            | Matcher::Wildcard(_)
+            | Matcher::AnyOf(_) => Some(self.is_match(name).or_match().then_some(0..name.len())),
+            Matcher::Sequence(sequence) => Some(sequence.end(name).map(|end| 0..end)),
             Matcher::Contains(needle) if needle.is_empty() => Some(Some(0..0)),
             Matcher::Contains(needle) => Some(
                 name.windows(needle.len())
@@ -132,6 +157,11 @@ impl Matcher {
             Matcher::Contains(needle) => Found::from_bool(
                 needle.is_empty() || name.windows(needle.len()).any(|w| w == &**needle),
             ),
+            Matcher::Sequence(sequence) => Found::from_bool(sequence.end(name).is_some()),
+            Matcher::Wildcard(wildcard) => Found::from_bool(wildcard.is_match(name)),
+            Matcher::AnyOf(matchers) => {
+                Found::from_bool(matchers.iter().any(|m| m.is_match(name) == Found::Match))
+            }
             Matcher::Regex { regex, first_bytes } => match (first_bytes, name.first()) {
                 (Some(set), Some(&first)) if !set.contains(first) => Found::NoMatch,
                 _ => regex.search(name),
@@ -142,21 +172,37 @@ impl Matcher {
     }
 }
 
+/// How many matchers an alternation may expand into ([`Matcher::AnyOf`]);
+/// a pattern needing more goes to the regex engine.
+const MAX_ALTERNATIVES: usize = 32;
+
 /// The comparison `hir` amounts to, if it is one of the simple shapes.
 fn simple(hir: &Hir) -> Option<Matcher> {
+    let mut budget = MAX_ALTERNATIVES;
+    simple_within(hir, &mut budget)
+}
+
+/// [`simple`], expanding alternations into at most `budget` more matchers.
+fn simple_within(hir: &Hir, budget: &mut usize) -> Option<Matcher> {
     let items: &[Hir] = match hir.kind() {
         HirKind::Concat(items) => items,
         _ => std::slice::from_ref(hir),
     };
-    let (anchored, inner) = match items {
-        [start, inner @ .., end] if is_look(start, Look::Start) && is_look(end, Look::End) => {
-            (true, inner)
-        }
+    let (start, rest) = match items {
+        [first, rest @ ..] if is_look(first, Look::Start) => (true, rest),
         _ => (false, items),
     };
-    if !anchored {
+    let (inner, end) = match rest {
+        [inner @ .., last] if is_look(last, Look::End) => (inner, true),
+        _ => (rest, false),
+    };
+    match (start, end) {
+        (true, true) => whole(inner, budget)
+            .or_else(|| Sequence::new(inner, true).map(Matcher::Sequence))
+            .or_else(|| Wildcard::new(inner).map(Matcher::Wildcard)),
+        (true, false) => Sequence::new(inner, false).map(Matcher::Sequence),
         // Unanchored: a lone literal, or something matching the empty string everywhere.
-        return match inner {
+        (false, false) => match inner {
             [] => Some(Matcher::Any),
             [one] => match one.kind() {
                 HirKind::Literal(lit) => Some(Matcher::Contains(lit.0.clone())),
@@ -165,9 +211,15 @@ fn simple(hir: &Hir) -> Option<Matcher> {
                 _ => None,
             },
             _ => None,
-        };
+        },
+        (false, true) => None,
     }
-    match inner {
+}
+
+/// The matcher for `inner` between `^` and `$` when it is a list of names, a
+/// prefix, or an alternation of such shapes.
+fn whole(inner: &[Hir], budget: &mut usize) -> Option<Matcher> {
+    let shape = match inner {
         [one] => {
             let one = unwrap_capture(one);
             match one.kind() {
@@ -197,7 +249,350 @@ fn simple(hir: &Hir) -> Option<Matcher> {
             _ => None,
         },
         _ => None,
+    };
+    shape.or_else(|| {
+        // An alternation (`{prod,staging}-*`, `mobile/{ios,android}/*`, or
+        // what the parser leaves of a list of globs once it lifts their common
+        // start out): one matcher per branch, with what comes before and after.
+        let at = inner
+            .iter()
+            .position(|item| matches!(unwrap_capture(item).kind(), HirKind::Alternation(_)))?;
+        let HirKind::Alternation(branches) = unwrap_capture(inner.get(at)?).kind() else {
+            return None;
+        };
+        alternatives(branches, inner.get(..at)?, inner.get(at + 1..)?, budget)
+    })
+}
+
+/// [`Matcher::AnyOf`] the branches, each between `before` and `after` and
+/// anchored at both ends, when every one has a simple shape and they fit in
+/// `budget`.
+fn alternatives(
+    branches: &[Hir],
+    before: &[Hir],
+    after: &[Hir],
+    budget: &mut usize,
+) -> Option<Matcher> {
+    *budget = budget.checked_sub(branches.len())?;
+    branches
+        .iter()
+        .map(|branch| {
+            let mut items = Vec::with_capacity(before.len() + after.len() + 3);
+            items.push(Hir::look(Look::Start));
+            items.extend(before.iter().cloned());
+            items.push(branch.clone());
+            items.extend(after.iter().cloned());
+            items.push(Hir::look(Look::End));
+            simple_within(&Hir::concat(items), budget)
+        })
+        .try_fold(Vec::new(), |mut all, matcher| {
+            match matcher? {
+                Matcher::AnyOf(more) => all.extend(more),
+                one => all.push(one),
+            }
+            Some(all)
+        })
+        .map(|all| Matcher::AnyOf(all.into()))
+}
+
+/// One step of a [`Sequence`]: a byte of `set`, between `min` and `max` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Step {
+    set: ByteSet,
+    min: u32,
+    max: u32,
+}
+
+impl Step {
+    /// Exactly the byte `byte`, once.
+    fn byte(byte: u8) -> Step {
+        let mut set = ByteSet::default();
+        set.insert(byte);
+        Step {
+            set,
+            min: 1,
+            max: 1,
+        }
     }
+
+    /// Whether the step is one given byte, once.
+    fn is_byte(&self) -> bool {
+        self.min == 1 && self.max == 1 && self.set.single().is_some()
+    }
+
+    /// Whether the step takes exactly one byte.
+    fn is_once(&self) -> bool {
+        self.min == 1 && self.max == 1
+    }
+}
+
+/// A start-anchored pattern that is a literal prefix and then a run of
+/// [`Step`]s, none of which can take a byte the steps after it would need:
+/// each step then takes every byte it can (up to its maximum), and that is
+/// exactly what any match does, so one pass with no backtracking decides, and
+/// the bytes taken are the regex engine's (greedy, leftmost-first) match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Sequence {
+    prefix: Box<[u8]>,
+    steps: Box<[Step]>,
+    /// Anchored at the end (`$`): the steps must take the whole name.
+    to_end: bool,
+}
+
+impl Sequence {
+    /// The sequence `items` (what follows `^`) amounts to, if greedy matching
+    /// decides it exactly.
+    fn new(items: &[Hir], to_end: bool) -> Option<Sequence> {
+        let mut steps = Vec::new();
+        for item in items {
+            push_steps(item, &mut steps)?;
+        }
+        let fixed = steps.iter().take_while(|step| step.is_byte()).count();
+        let prefix: Vec<u8> = steps
+            .drain(..fixed)
+            .filter_map(|s| s.set.single())
+            .collect();
+        let name_bytes = name_bytes();
+        for (at, step) in steps.iter().enumerate() {
+            if step.min == step.max {
+                continue;
+            }
+            // The bytes the next steps can start with: up to the first that must take one.
+            let mut next = ByteSet::default();
+            for later in steps.get(at + 1..).unwrap_or_default() {
+                next.extend(later.set);
+                if later.min > 0 {
+                    break;
+                }
+            }
+            if step.set.intersect(next).intersect(name_bytes) != ByteSet::default() {
+                return None;
+            }
+        }
+        Some(Sequence {
+            prefix: prefix.into(),
+            steps: steps.into(),
+            to_end,
+        })
+    }
+
+    /// Where the match of `name` ends, if it matches.
+    #[inline]
+    fn end(&self, name: &[u8]) -> Option<usize> {
+        let mut at = self.prefix.len();
+        if name.get(..at)? != &*self.prefix {
+            return None;
+        }
+        for step in self.steps.iter() {
+            let mut taken = 0;
+            while taken < step.max
+                && let Some(&byte) = name.get(at)
+                && step.set.contains(byte)
+            {
+                at += 1;
+                taken += 1;
+            }
+            if taken < step.min {
+                return None;
+            }
+        }
+        (!self.to_end || at == name.len()).then_some(at)
+    }
+
+    /// The bytes a match begins with; `None` when it can be empty.
+    fn lead(&self) -> Option<ByteSet> {
+        let mut set = ByteSet::default();
+        if let Some(&first) = self.prefix.first() {
+            set.insert(first);
+            return Some(set);
+        }
+        for step in self.steps.iter() {
+            set.extend(step.set);
+            if step.min > 0 {
+                return Some(set);
+            }
+        }
+        None
+    }
+}
+
+/// Pieces of fixed length (every step one byte of a class) separated by
+/// stars that take any run of name bytes (`**`, `.*`) or any run without `/`
+/// (`*`, `[^/]*`), all stars alike, anchored at both ends. The first piece
+/// must begin the name, the last end it, and each piece between is placed at
+/// its leftmost fit after the one before: any later fit leaves less of the
+/// name to the pieces after it, so if some placement matches, that one does.
+/// That argument is plain when stars take every byte; stars that cannot take
+/// `/` are only used where it stays plain: with pieces that cannot hold `/`
+/// (a name with `/` then matches no placement, and one without is as above)
+/// or with a single star (there is nothing to place). Other shapes go to the
+/// regex engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Wildcard {
+    /// At least two: before the first star and after the last (either may be empty).
+    pieces: Box<[Box<[ByteSet]>]>,
+    /// Whether the stars take `/`.
+    slash: bool,
+}
+
+impl Wildcard {
+    /// The wildcard `inner` (what lies between `^` and `$`) amounts to, if any.
+    fn new(inner: &[Hir]) -> Option<Wildcard> {
+        let mut pieces = vec![Vec::new()];
+        let mut slash = None;
+        for item in inner {
+            push_pieces(item, &mut pieces, &mut slash)?;
+        }
+        let slash = slash?;
+        let slash_in_pieces = pieces.iter().flatten().any(|set| set.contains(b'/'));
+        if !slash && slash_in_pieces && pieces.len() > 2 {
+            return None;
+        }
+        Some(Wildcard {
+            pieces: pieces.into_iter().map(Vec::into_boxed_slice).collect(),
+            slash,
+        })
+    }
+
+    /// Whether `name` matches.
+    fn is_match(&self, name: &[u8]) -> bool {
+        let [first, middle @ .., last] = &*self.pieces else {
+            return false;
+        };
+        let Some(end) = name.len().checked_sub(last.len()) else {
+            return false;
+        };
+        if end < first.len() || !fits(first, name, 0) || !fits(last, name, end) {
+            return false;
+        }
+        let star_ok = |gap: &[u8]| self.slash || !gap.contains(&b'/');
+        let mut at = first.len();
+        for piece in middle {
+            let Some(found) = (at..=end.saturating_sub(piece.len()))
+                .take_while(|&start| start + piece.len() <= end)
+                .find(|&start| fits(piece, name, start))
+            else {
+                return false;
+            };
+            if !name.get(at..found).is_some_and(star_ok) {
+                return false;
+            }
+            at = found + piece.len();
+        }
+        name.get(at..end).is_some_and(star_ok)
+    }
+
+    /// The bytes a match begins with, when the first piece is not empty.
+    fn lead(&self) -> Option<ByteSet> {
+        self.pieces.first()?.first().copied()
+    }
+}
+
+/// Whether `piece` fits `name` from byte `start`.
+fn fits(piece: &[ByteSet], name: &[u8], start: usize) -> bool {
+    name.get(start..start + piece.len())
+        .is_some_and(|bytes| piece.iter().zip(bytes).all(|(set, &b)| set.contains(b)))
+}
+
+/// Appends `item` to the [`Wildcard`] being read: a star starts a new piece
+/// (all stars must agree on `/`), a byte of a class extends the last.
+fn push_pieces(item: &Hir, pieces: &mut Vec<Vec<ByteSet>>, slash: &mut Option<bool>) -> Option<()> {
+    if let Some(takes_slash) = rest_class(item) {
+        if *slash.get_or_insert(takes_slash) != takes_slash {
+            return None;
+        }
+        pieces.push(Vec::new());
+        return Some(());
+    }
+    match item.kind() {
+        HirKind::Capture(capture) => push_pieces(&capture.sub, pieces, slash),
+        HirKind::Concat(items) => items
+            .iter()
+            .try_for_each(|item| push_pieces(item, pieces, slash)),
+        _ => {
+            let mut steps = Vec::new();
+            push_steps(item, &mut steps)?;
+            let piece = pieces.last_mut()?;
+            for step in steps {
+                if !step.is_once() {
+                    return None;
+                }
+                piece.push(step.set);
+            }
+            Some(())
+        }
+    }
+}
+
+/// Appends the steps `item` amounts to, in order; `None` when it is not a
+/// run of bytes, classes and greedy repetitions of one.
+fn push_steps(item: &Hir, steps: &mut Vec<Step>) -> Option<()> {
+    match item.kind() {
+        HirKind::Empty => {}
+        HirKind::Literal(literal) => {
+            steps.extend(literal.0.iter().map(|&byte| Step::byte(byte)));
+        }
+        HirKind::Class(class) => steps.push(Step {
+            set: class_set(class)?,
+            min: 1,
+            max: 1,
+        }),
+        HirKind::Repetition(repetition) if repetition.greedy => {
+            let set = match unwrap_capture(&repetition.sub).kind() {
+                HirKind::Literal(literal) if literal.0.len() == 1 => {
+                    Step::byte(*literal.0.first()?).set
+                }
+                HirKind::Class(class) => class_set(class)?,
+                _ => return None,
+            };
+            steps.push(Step {
+                set,
+                min: repetition.min,
+                max: repetition.max.unwrap_or(u32::MAX),
+            });
+        }
+        HirKind::Capture(capture) => return push_steps(&capture.sub, steps),
+        HirKind::Concat(items) => {
+            for item in items {
+                push_steps(item, steps)?;
+            }
+        }
+        HirKind::Repetition(_) | HirKind::Look(_) | HirKind::Alternation(_) => return None,
+    }
+    Some(())
+}
+
+/// The bytes of `class` a valid name can hold; `None` for a class reaching
+/// past ASCII (it would match characters, not bytes).
+fn class_set(class: &Class) -> Option<ByteSet> {
+    let mut set = ByteSet::default();
+    match class {
+        Class::Bytes(class) => {
+            for range in class.ranges() {
+                (range.start()..=range.end()).for_each(|byte| set.insert(byte));
+            }
+        }
+        Class::Unicode(class) => {
+            for range in class.ranges() {
+                let start = u8::try_from(range.start()).ok()?;
+                let end = u8::try_from(range.end()).ok().filter(u8::is_ascii)?;
+                (start..=end).for_each(|byte| set.insert(byte));
+            }
+        }
+    }
+    Some(set)
+}
+
+/// Every byte a valid image name or tag can hold.
+fn name_bytes() -> ByteSet {
+    let mut set = ByteSet::default();
+    (0u8..=127)
+        .filter(|&b| {
+            crate::names::is_image_name_char(char::from(b))
+                || crate::names::is_tag_char(char::from(b))
+        })
+        .for_each(|byte| set.insert(byte));
+    set
 }
 
 fn is_look(hir: &Hir, look: Look) -> bool {
@@ -235,13 +630,11 @@ fn rest_class(hir: &Hir) -> Option<bool> {
             .any(|r| (r.start()..=r.end()).contains(&char::from(byte))),
         _ => false,
     };
-    let name_bytes = || {
-        (0u8..=127).filter(|&b| {
-            crate::names::is_image_name_char(char::from(b))
-                || crate::names::is_tag_char(char::from(b))
-        })
-    };
-    if !name_bytes().filter(|&b| b != b'/').all(contains) {
+    let name_bytes = name_bytes();
+    if !(0u8..=127)
+        .filter(|&b| b != b'/' && name_bytes.contains(b))
+        .all(contains)
+    {
         return None;
     }
     Some(contains(b'/'))
@@ -314,6 +707,30 @@ fn leading(hir: &Hir) -> Option<ByteSet> {
 pub(crate) struct ByteSet([u64; 4]);
 
 impl ByteSet {
+    /// The bytes in both sets.
+    fn intersect(self, other: ByteSet) -> ByteSet {
+        let mut both = self;
+        for (word, other) in both.0.iter_mut().zip(other.0) {
+            *word &= other;
+        }
+        both
+    }
+
+    /// The set's only byte, if it holds exactly one.
+    fn single(&self) -> Option<u8> {
+        let mut found = None;
+        for (index, &word) in (0u32..).zip(self.0.iter()) {
+            if word == 0 {
+                continue;
+            }
+            if found.is_some() || word.count_ones() != 1 {
+                return None;
+            }
+            found = u8::try_from(index * 64 + word.trailing_zeros()).ok();
+        }
+        found
+    }
+
     /// Adds every byte of `other`.
     fn extend(&mut self, other: ByteSet) {
         for (word, more) in self.0.iter_mut().zip(other.0) {
@@ -360,7 +777,36 @@ mod tests {
         assert!(matches!(matcher("prod"), Matcher::Contains(_)));
         assert!(matches!(matcher(""), Matcher::Any));
         assert!(matches!(matcher(".*"), Matcher::Any));
-        assert!(matches!(matcher(r"^v\d+$"), Matcher::Regex { .. }));
+        assert!(matches!(matcher(r"^v\d+$"), Matcher::Sequence(_)));
+        assert!(matches!(
+            matcher(r"^v\d+\.\d+\.\d+-rc\.\d+$"),
+            Matcher::Sequence(_)
+        ));
+        assert!(matches!(matcher(r"^hotfix-\d+"), Matcher::Sequence(_)));
+        assert!(matches!(glob(&["?.??.?"]), Matcher::Sequence(_)));
+        assert!(matches!(glob(&["release-[0-9]*"]), Matcher::Sequence(_)));
+        assert!(matches!(
+            glob(&["legacy/**", "archive/**"]),
+            Matcher::AnyOf(_)
+        ));
+        assert!(matches!(glob(&["{prod,staging}-*"]), Matcher::AnyOf(_)));
+        // A step that could take what the next one needs: greedy matching
+        // would decide wrongly, so the regex engine does it.
+        assert!(matches!(matcher(r"^\d+1$"), Matcher::Regex { .. }));
+        assert!(matches!(glob(&["v*.*.*"]), Matcher::Wildcard(_)));
+        assert!(matches!(glob(&["[0-9]*.[0-9]*"]), Matcher::Wildcard(_)));
+        assert!(matches!(glob(&["edge/*/prod"]), Matcher::Sequence(_)));
+        assert!(matches!(glob(&["**/prod"]), Matcher::Wildcard(_)));
+        assert!(matches!(glob(&["a/*b/c"]), Matcher::Wildcard(_)));
+        assert!(matches!(glob(&["**/x/**"]), Matcher::Wildcard(_)));
+        // Stars without `/` around pieces with `/`: where each piece goes matters.
+        assert!(matches!(glob(&["*a/*a/x"]), Matcher::Regex { .. }));
+        // Stars that disagree on `/`.
+        assert!(matches!(glob(&["a/**/*.tar"]), Matcher::Regex { .. }));
+        assert!(matches!(matcher(r"^a+?b"), Matcher::Regex { .. }));
+        // More alternatives than an expansion may make.
+        let many = (0..6).map(|_| "{ab,cd}").collect::<String>();
+        assert!(matches!(glob(&[many.as_str()]), Matcher::Regex { .. }));
         assert!(matches!(
             glob(&["team-a/**"]),
             Matcher::Prefix { slash: true, .. }
@@ -374,6 +820,129 @@ mod tests {
             Matcher::Exact(_)
         ));
         assert!(matches!(glob(&["**"]), Matcher::Prefix { slash: true, .. }));
+    }
+
+    /// Every string up to `len` bytes over `alphabet`.
+    fn strings(alphabet: &[u8], len: usize) -> Vec<Vec<u8>> {
+        let mut all = vec![Vec::new()];
+        let mut last = vec![Vec::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|s| {
+                    alphabet.iter().map(move |&b| {
+                        let mut longer = s.clone();
+                        longer.push(b);
+                        longer
+                    })
+                })
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// The shapes decide like the regex engine on every short name: whether
+    /// they match, where (leftmost-first), and which bytes a match starts with.
+    #[test]
+    fn shapes_agree_with_the_regex_engine_on_every_short_name() {
+        let regexes = [
+            r"^v\d+\.\d+\.\d+$",
+            r"^v\d+",
+            r"^v\d*$",
+            r"^\d+1$",
+            r"^a*a$",
+            r"^a?b",
+            r"^[ab]{2,3}c?",
+            r"^a{2}b*$",
+            r"^(?:v|)1",
+            r"^x*",
+            r"^$",
+            r"^",
+            r"^a*",
+            r"^.{0,3}z",
+            r"^(v\d+)\.x",
+            r"^\d*$",
+            r"^a+?b",
+            r"^ab*?",
+            r"^(?:a|b1)$",
+            r"^(?:a|b\d+)$",
+            r"^(a|)$",
+            r"^(?:ab|a)(?:b|)$",
+            r"^[a-c]+-\d{1,2}$",
+            r"^v.*\..*$",
+            r"^[^/]*/[^/]*/x$",
+            r"^.*a.*a$",
+        ];
+        let globs: [&[&str]; 31] = [
+            &["a/{b,c}/*"],
+            &["?.?", "??.?", "?.??"],
+            &["[0-9]*.[0-9]*", "[0-9]*.[0-9]*.[0-9]*"],
+            &["{ab,c}-*", "b*", "x"],
+            &["v*.*.*"],
+            &["*.*.*"],
+            &["*a*"],
+            &["a*a"],
+            &["*a/*"],
+            &["a/*/b"],
+            &["a/*b/c"],
+            &["*a/*a/x"],
+            &["a/*/b/*"],
+            &["*/*"],
+            &["**/a/**"],
+            &["a/**/*.x"],
+            &["[0-9]*.[0-9]*"],
+            &["?.?"],
+            &["{a,b}-*"],
+            &["{a,{b,c}}x"],
+            &["a/**"],
+            &["{a,b}/*"],
+            &["*.*"],
+            &["[0-9]*"],
+            &["a{,b}"],
+            &["{a,b}{c,d}"],
+            &["v[0-9]*"],
+            &["a/**", "b/**"],
+            &["v*", "1"],
+            &["{a,b}-?", "x"],
+            &["?", "??"],
+        ];
+        let mut sources: Vec<String> = regexes.iter().map(|s| (*s).to_owned()).collect();
+        for g in globs {
+            let g: Vec<String> = g.iter().map(|s| (*s).to_owned()).collect();
+            sources.push(crate::glob::to_regex(&g).unwrap());
+        }
+        let names = strings(b"abcd1.-/vxz", 4);
+        for source in &sources {
+            let hir = pattern::parse(source).unwrap().hir;
+            let fast = Matcher::new(&hir).unwrap();
+            let engine = pattern::build(&hir, WhichCaptures::None).unwrap();
+            let finder = pattern::build(&hir, WhichCaptures::Implicit).unwrap();
+            for name in &names {
+                let expected = engine.search(name);
+                assert_eq!(
+                    fast.is_match(name),
+                    expected,
+                    "{source} on {}",
+                    String::from_utf8_lossy(name)
+                );
+                if let (Some(lead), Some(&first)) = (fast.lead(), name.first()) {
+                    assert!(
+                        lead.contains(first) || expected == Found::NoMatch,
+                        "{source} on {}",
+                        String::from_utf8_lossy(name)
+                    );
+                }
+                if let Some(span) = fast.span(name) {
+                    assert_eq!(
+                        Ok(span),
+                        finder.find(name),
+                        "{source} on {}",
+                        String::from_utf8_lossy(name)
+                    );
+                }
+            }
+        }
     }
 
     /// The first-byte pre-check never turns away a name the engine matches.

@@ -394,7 +394,7 @@ mod fail_closed {
     fn no_search_scratch_outlives_a_call() {
         let policy = policy(
             r#"{"version": 1, "immutability": {"protect": "some",
-                "rules": [{"name": "semver", "tags": {"regex": "^v\\d+$"}},
+                "rules": [{"name": "semver", "tags": {"regex": "^v\\d*\\d$"}},
                           {"name": "any", "tags": {"regex": "x*"}}]}}"#,
         );
         assert!(!crate::pattern::scratch_held());
@@ -403,6 +403,10 @@ mod fail_closed {
         assert_eq!(policy.test_tag("acme/web", "y1").matches[0].end, 0);
         assert!(!crate::pattern::scratch_held());
         let rule = &policy.immutability.rules[0];
+        assert!(
+            rule.tags.matcher.regex().is_some(),
+            "a search that needs scratch"
+        );
         assert_eq!(rule.tags.matches("v1"), crate::pattern::Found::Match);
         assert!(!crate::pattern::scratch_held());
     }
