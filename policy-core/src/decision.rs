@@ -1,5 +1,6 @@
 //! The decision every host returns (`docs/policy.md`, "Decisions"), and the OCI error a registry sends.
 
+use crate::protected::ProtectedTags;
 use crate::request::Operation;
 use crate::unit_enum::codes;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
@@ -101,7 +102,7 @@ pub struct Decision {
     pub(crate) reason: Reason,
     pub(crate) message: Cow<'static, str>,
     pub(crate) rule: Option<Arc<str>>,
-    pub(crate) protected_tags: Vec<String>,
+    pub(crate) protected_tags: ProtectedTags,
     pub(crate) detail: Option<Box<Detail>>,
 }
 
@@ -143,7 +144,7 @@ impl TryFrom<DecisionParts> for Decision {
             reason: parts.reason,
             message: Cow::Owned(parts.message),
             rule: parts.rule.map(Arc::from),
-            protected_tags: parts.protected_tags,
+            protected_tags: parts.protected_tags.into(),
             detail: parts.detail.map(Box::new),
         })
     }
@@ -177,6 +178,11 @@ impl Decision {
     /// a push, the pushed tags immutable once it is done. What a host rebuilds
     /// from a bare "allowed" answer that crossed a boundary.
     pub fn allow(operation: Operation, protected_tags: Vec<String>) -> Decision {
+        Decision::allowing(operation, protected_tags.into())
+    }
+
+    /// [`Decision::allow`], from the engine's own list.
+    pub(crate) fn allowing(operation: Operation, protected_tags: ProtectedTags) -> Decision {
         Decision {
             allowed: true,
             would_deny: false,
@@ -228,7 +234,7 @@ impl Decision {
 
     /// For an allowed push: the pushed tags that are immutable once it is done.
     pub fn protected_tags(&self) -> &[String] {
-        &self.protected_tags
+        self.protected_tags.as_slice()
     }
 
     /// For a denial (kept in audit mode): the facts behind it.
@@ -245,7 +251,7 @@ impl Decision {
             reason: self.reason,
             message: self.message.into_owned(),
             rule: self.rule.map(|rule| rule.as_ref().to_owned()),
-            protected_tags: self.protected_tags,
+            protected_tags: self.protected_tags.into_vec(),
             detail: self.detail.map(|detail| *detail),
         }
     }
@@ -300,7 +306,7 @@ impl Serialize for Decision {
         s.serialize_field("reason", &self.reason)?;
         s.serialize_field("message", &self.message)?;
         s.serialize_field("rule", &self.rule.as_deref())?;
-        s.serialize_field("protected_tags", &self.protected_tags)?;
+        s.serialize_field("protected_tags", self.protected_tags.as_slice())?;
         s.serialize_field("status", &self.status())?;
         s.serialize_field("error", &self.error())?;
         s.end()

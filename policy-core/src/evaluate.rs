@@ -10,6 +10,7 @@ use crate::names::{self, NameError, NameKind, short_digest};
 use crate::pattern;
 use crate::permissions::Action;
 use crate::policy::Policy;
+use crate::protected::ProtectedTags;
 use crate::request::{
     Actor, DeleteRequest, DeleteTarget, MountRequest, Operation, PullRequest, PushRequest, Request,
     TagState, UploadRequest,
@@ -153,7 +154,7 @@ impl Policy {
     /// [`Policy::evaluate_push`], inside its search scope.
     fn decide_push(&self, request: &PushRequest) -> Decision {
         if let Err(invalid) = validate_push(request) {
-            return self.finish(Some(invalid.into()), Vec::new(), Operation::Push);
+            return self.finish(Some(invalid.into()), ProtectedTags::None, Operation::Push);
         }
         let image = request.image.as_str();
         let access = self.check_access(
@@ -164,19 +165,13 @@ impl Policy {
             },
             "push to",
         );
-        let mut protected = Vec::new();
+        let mut protected = ProtectedTags::None;
         let mut immutable = None;
-        for tag in &request.tags {
+        for (at, tag) in request.tags.iter().enumerate() {
             let Some(protection) = self.immutability.protection(image, &tag.name) else {
                 continue;
             };
-            if protected.is_empty() {
-                // Sized once: most pushes set one tag, and every tag may be protected.
-                protected.reserve_exact(request.tags.len());
-                protected.push(tag.name.clone());
-            } else if !protected.contains(&tag.name) {
-                protected.push(tag.name.clone());
-            }
+            protected.add(&tag.name, request.tags.len() - at - 1);
             if immutable.is_none() && tag.exists() {
                 immutable = self.overwrite(protection, image, &request.digest, tag);
             }
@@ -234,7 +229,7 @@ impl Policy {
     /// [`Policy::evaluate_delete`], inside its search scope.
     fn decide_delete(&self, request: &DeleteRequest) -> Decision {
         if let Err(invalid) = validate_delete(request) {
-            return self.finish(Some(invalid.into()), Vec::new(), Operation::Delete);
+            return self.finish(Some(invalid.into()), ProtectedTags::None, Operation::Delete);
         }
         let image = request.image.as_str();
         let (action, verb) = match &request.target {
@@ -244,7 +239,11 @@ impl Policy {
         };
         let access = self.check_access(image, &request.actor, action, verb);
         let immutable = self.delete_immutability(request);
-        self.finish(first(access, immutable), Vec::new(), Operation::Delete)
+        self.finish(
+            first(access, immutable),
+            ProtectedTags::None,
+            Operation::Delete,
+        )
     }
 
     /// For deletes: an immutable tag among those removed denies it, unless a
@@ -368,13 +367,17 @@ impl Policy {
     /// [`Policy::evaluate_upload`], inside its search scope.
     fn decide_upload(&self, request: &UploadRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Upload);
+            return self.finish(
+                Some(Denial::invalid(err)),
+                ProtectedTags::None,
+                Operation::Upload,
+            );
         }
         let action = Action::Publish {
             image_exists: request.image_exists,
         };
         let access = self.check_access(&request.image, &request.actor, action, "upload to");
-        self.finish(access, Vec::new(), Operation::Upload)
+        self.finish(access, ProtectedTags::None, Operation::Upload)
     }
 
     /// Decides a pull (manifests, blobs, tag lists, referrers).
@@ -385,10 +388,14 @@ impl Policy {
     /// [`Policy::evaluate_pull`], inside its search scope.
     fn decide_pull(&self, request: &PullRequest) -> Decision {
         if let Err(err) = names::check_image_name(&request.image) {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Pull);
+            return self.finish(
+                Some(Denial::invalid(err)),
+                ProtectedTags::None,
+                Operation::Pull,
+            );
         }
         let access = self.check_access(&request.image, &request.actor, Action::Read, "pull");
-        self.finish(access, Vec::new(), Operation::Pull)
+        self.finish(access, ProtectedTags::None, Operation::Pull)
     }
 
     /// Decides a cross-repository mount: read on `from`, write on `image`.
@@ -401,7 +408,11 @@ impl Policy {
         let valid = names::check_image_name(&request.image)
             .and_then(|()| names::check_image_name(&request.from));
         if let Err(err) = valid {
-            return self.finish(Some(Denial::invalid(err)), Vec::new(), Operation::Mount);
+            return self.finish(
+                Some(Denial::invalid(err)),
+                ProtectedTags::None,
+                Operation::Mount,
+            );
         }
         let actor: &Actor = &request.actor;
         let source = self.check_access(&request.from, actor, Action::Read, "mount blobs from");
@@ -413,7 +424,7 @@ impl Policy {
             },
             "mount blobs into",
         );
-        self.finish(first(source, target), Vec::new(), Operation::Mount)
+        self.finish(first(source, target), ProtectedTags::None, Operation::Mount)
     }
 
     /// Turns the outcome into a decision, applying audit mode: a policy denial is let
@@ -421,11 +432,11 @@ impl Policy {
     fn finish(
         &self,
         denial: Option<Denial>,
-        protected_tags: Vec<String>,
+        protected_tags: ProtectedTags,
         operation: Operation,
     ) -> Decision {
         let Some(denial) = denial else {
-            return Decision::allow(operation, protected_tags);
+            return Decision::allowing(operation, protected_tags);
         };
         let audit = self.mode == Mode::Audit && denial.reason != Reason::InvalidRequest;
         Decision {
@@ -434,7 +445,11 @@ impl Policy {
             reason: denial.reason,
             message: Cow::Owned(denial.message),
             rule: denial.rule,
-            protected_tags: if audit { protected_tags } else { Vec::new() },
+            protected_tags: if audit {
+                protected_tags
+            } else {
+                ProtectedTags::None
+            },
             detail: Some(denial.detail),
         }
     }

@@ -73,6 +73,7 @@ mod pattern;
 mod permissions;
 mod policy;
 mod principal;
+mod protected;
 mod request;
 mod role;
 mod selector;
