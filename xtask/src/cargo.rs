@@ -107,9 +107,13 @@ fn build(
         .join(format!("{lib_name}.wasm")))
 }
 
-/// The flags of every wasm build: the path remapping, then `TAGLOCK_WASM_RUSTFLAGS`.
+/// The flags of every wasm build: WebAssembly SIMD ([`crate::opt`] says why),
+/// the path remapping, then `TAGLOCK_WASM_RUSTFLAGS`.
 fn rustflags(root: &Path) -> Vec<String> {
-    let mut flags = vec![format!("--remap-path-prefix={}=/taglock", root.display())];
+    let mut flags = vec![
+        "-Ctarget-feature=+simd128".to_owned(),
+        format!("--remap-path-prefix={}=/taglock", root.display()),
+    ];
     // Crates from a registry sit in `<cargo home>/registry/src/<index>-<hash>/`.
     let registries = cargo_home().join("registry").join("src");
     let mut indexes: Vec<PathBuf> = std::fs::read_dir(&registries)

@@ -16,9 +16,13 @@ use std::process::Command;
 /// The binaryen release whose `wasm-opt` the artifacts are built with.
 pub const WASM_OPT_VERSION: &str = "108";
 
-/// The WebAssembly features rustc enables by default for `wasm32-unknown-unknown`
-/// (the stripped module carries no `target_features` section to detect them
-/// from). `wasm-opt` uses no feature outside this list.
+/// The WebAssembly features the artifacts are built with (the stripped module
+/// carries no `target_features` section to detect them from): those rustc
+/// enables by default for `wasm32-unknown-unknown`, and SIMD (`simd128`, which
+/// the cargo builds turn on). Every runtime taglock runs on has SIMD (wasmtime;
+/// V8 in Envoy, Node and Chromium), and with it each artifact is 5–7 KB smaller
+/// (wider loads and stores for copies and comparisons) at the same speed.
+/// `wasm-opt` uses no feature outside this list.
 const FEATURES: &[&str] = &[
     "--enable-bulk-memory",
     "--enable-mutable-globals",
@@ -26,6 +30,7 @@ const FEATURES: &[&str] = &[
     "--enable-sign-ext",
     "--enable-multivalue",
     "--enable-reference-types",
+    "--enable-simd",
 ];
 
 /// Lets binaryen fold a constant added to an address into the load's or store's
