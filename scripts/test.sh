@@ -18,6 +18,7 @@ cargo fmt --all -- --check
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p taglock-envoy --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p taglock-policy-core --no-default-features --all-targets -- -D warnings
 
 step "wasm artifacts build from source; the embedded component and Envoy filter are up to date"
 cargo xtask build-wasm --check

@@ -365,7 +365,7 @@ mod fail_closed {
     #[cfg(not(feature = "fast-matching"))]
     #[test]
     fn the_backtrackers_failure_protects() {
-        use crate::matcher::{ByteSet, Matcher};
+        use crate::matcher::Matcher;
         use crate::pattern::{self, Found, Regex};
         let hir = pattern::parse(r"^v\d+$").unwrap().hir;
         let tiny = Regex::with_visited_capacity(&hir, 1).unwrap();
