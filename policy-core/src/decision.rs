@@ -446,6 +446,13 @@ mod tests {
             Some(&["v1".to_owned()][..])
         );
         assert_eq!(protected.as_allow(Operation::Pull), None);
+        // Rebuilt from its parts (the message now a copy, not the engine's own
+        // text), an allow is still read as one.
+        let rebuilt = Decision::try_from(protected.clone().into_parts()).unwrap();
+        assert_eq!(
+            rebuilt.as_allow(Operation::Push),
+            Some(&["v1".to_owned()][..])
+        );
     }
 
     #[test]
