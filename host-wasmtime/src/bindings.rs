@@ -8,6 +8,7 @@
 use crate::HostError;
 use policy_core as core;
 use policy_core::Detail;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// The generated code of `wasmtime::component::bindgen!`.
@@ -23,19 +24,41 @@ pub(crate) mod generated {
 pub(crate) use generated::exports::taglock::policy::engine as wit;
 pub(crate) use generated::{Taglock, TaglockPre};
 
-/// A request's strings gathered for the component (the WIT `strings`): one
-/// text, and the entries of the request's lists of strings. Each string is named
-/// by its span, so a request crosses in a few copies.
+/// A request's strings gathered for the component: one text, and the spans of
+/// the actor's groups and of the tags' `via` lists. Each string is named by its
+/// span, so a request crosses in a few copies.
 pub(crate) struct Strings {
     text: String,
-    lists: Vec<wit::Span>,
+    groups: Vec<wit::Span>,
+    vias: Vec<wit::Span>,
+}
+
+/// An actor lowered but for its groups, which its [`Strings`] hold
+/// ([`Strings::actor_record`] puts them together).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoweredActor {
+    kind: wit::ActorKind,
+    id: wit::Span,
+    workspace_admin: bool,
+    role: wit::HostRole,
+}
+
+/// A tag state lowered but for its `via` list, which its [`Strings`] hold
+/// ([`Strings::tag_records`] puts them together).
+#[derive(Debug, Clone)]
+pub(crate) struct LoweredTag {
+    name: wit::Span,
+    current: Option<wit::Span>,
+    locked: bool,
+    via: Range<usize>,
 }
 
 impl Strings {
     pub(crate) fn new() -> Strings {
         Strings {
             text: String::with_capacity(256),
-            lists: Vec::new(),
+            groups: Vec::new(),
+            vias: Vec::new(),
         }
     }
 
@@ -48,22 +71,13 @@ impl Strings {
         Ok(wit::Span { start, len })
     }
 
-    /// Adds every string of `items`; their list.
-    pub(crate) fn list(&mut self, items: &[String]) -> Result<wit::SpanList, HostError> {
-        let first = offset(self.lists.len())?;
-        for item in items {
-            let span = self.span(item)?;
-            self.lists.push(span);
+    /// The actor, its strings added (its groups kept here).
+    pub(crate) fn actor(&mut self, actor: &core::Actor) -> Result<LoweredActor, HostError> {
+        for group in &actor.groups {
+            let span = self.span(group)?;
+            self.groups.push(span);
         }
-        Ok(wit::SpanList {
-            first,
-            count: offset(items.len())?,
-        })
-    }
-
-    /// The actor, its strings added.
-    pub(crate) fn actor(&mut self, actor: &core::Actor) -> Result<wit::Actor, HostError> {
-        Ok(wit::Actor {
+        Ok(LoweredActor {
             kind: match actor.kind {
                 core::ActorKind::User => wit::ActorKind::User,
                 core::ActorKind::Pipeline => wit::ActorKind::Pipeline,
@@ -71,30 +85,58 @@ impl Strings {
                 core::ActorKind::Anonymous => wit::ActorKind::Anonymous,
             },
             id: self.span(&actor.id)?,
-            groups: self.list(&actor.groups)?,
             workspace_admin: actor.workspace_admin,
-            role: actor.role.map(|role| match role {
-                core::Role::None => wit::Role::None,
-                core::Role::Read => wit::Role::Read,
-                core::Role::Write => wit::Role::Write,
-                core::Role::Admin => wit::Role::Admin,
-            }),
+            role: match actor.role {
+                None => wit::HostRole::Unresolved,
+                Some(core::Role::None) => wit::HostRole::None,
+                Some(core::Role::Read) => wit::HostRole::Read,
+                Some(core::Role::Write) => wit::HostRole::Write,
+                Some(core::Role::Admin) => wit::HostRole::Admin,
+            },
         })
     }
 
-    /// The tag states, their strings added.
-    pub(crate) fn tags(
-        &mut self,
-        tags: &[core::TagState],
-    ) -> Result<Vec<wit::TagState>, HostError> {
+    /// The `actor` record of `actor`, with its groups.
+    pub(crate) fn actor_record(&self, actor: LoweredActor) -> wit::Actor<'_> {
+        wit::Actor {
+            kind: actor.kind,
+            id: actor.id,
+            groups: &self.groups,
+            workspace_admin: actor.workspace_admin,
+            role: actor.role,
+        }
+    }
+
+    /// The tag states, their strings added (their `via` lists kept here).
+    pub(crate) fn tags(&mut self, tags: &[core::TagState]) -> Result<Vec<LoweredTag>, HostError> {
         tags.iter()
             .map(|tag| {
-                Ok(wit::TagState {
-                    name: self.span(&tag.name)?,
-                    current: tag.current.as_deref().map(|c| self.span(c)).transpose()?,
+                let name = self.span(&tag.name)?;
+                let current = tag.current.as_deref().map(|c| self.span(c)).transpose()?;
+                let first = self.vias.len();
+                for digest in &tag.via {
+                    let span = self.span(digest)?;
+                    self.vias.push(span);
+                }
+                Ok(LoweredTag {
+                    name,
+                    current,
                     locked: tag.locked,
-                    via: self.list(&tag.via)?,
+                    via: first..self.vias.len(),
                 })
+            })
+            .collect()
+    }
+
+    /// The `tag-state` records of `tags`, with their `via` lists (`none` when
+    /// empty: no list to lower).
+    pub(crate) fn tag_records(&self, tags: &[LoweredTag]) -> Vec<wit::TagState<'_>> {
+        tags.iter()
+            .map(|tag| wit::TagState {
+                name: tag.name,
+                current: tag.current,
+                locked: tag.locked,
+                via: self.vias.get(tag.via.clone()).filter(|via| !via.is_empty()),
             })
             .collect()
     }
@@ -111,12 +153,9 @@ impl Strings {
         })
     }
 
-    /// The strings, as the request record holds them.
-    pub(crate) fn lower(&self) -> wit::Strings<'_> {
-        wit::Strings {
-            text: &self.text,
-            lists: &self.lists,
-        }
+    /// The text, as the request record holds it.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
     }
 }
 
@@ -126,9 +165,9 @@ pub(crate) struct LoweredPush {
     strings: Strings,
     image: wit::Span,
     digest: wit::Span,
-    tags: Vec<wit::TagState>,
+    tags: Vec<LoweredTag>,
     image_exists: bool,
-    actor: wit::Actor,
+    actor: LoweredActor,
 }
 
 impl LoweredPush {
@@ -144,16 +183,17 @@ impl LoweredPush {
         })
     }
 
-    /// The `push-request` record.
-    pub(crate) fn record(&self) -> wit::PushRequest<'_> {
-        wit::PushRequest {
-            strings: self.strings.lower(),
+    /// Calls `f` with the `push-request` record.
+    pub(crate) fn with_record<R>(&self, f: impl FnOnce(wit::PushRequest<'_>) -> R) -> R {
+        let tags = self.strings.tag_records(&self.tags);
+        f(wit::PushRequest {
+            text: self.strings.text(),
             image: self.image,
             digest: self.digest,
-            tags: &self.tags,
+            tags: &tags,
             image_exists: self.image_exists,
-            actor: self.actor,
-        }
+            actor: self.strings.actor_record(self.actor),
+        })
     }
 }
 

@@ -145,8 +145,8 @@ impl WasmPolicy {
     pub fn evaluate_push(&self, request: &PushRequest) -> Result<Decision, HostError> {
         let lowered = LoweredPush::new(request)?;
         self.decide(Operation::Push, &request.tags, |b, store| {
-            b.taglock_policy_engine()
-                .call_evaluate_push(store, lowered.record())
+            lowered
+                .with_record(|record| b.taglock_policy_engine().call_evaluate_push(store, record))
         })
     }
 
@@ -161,12 +161,13 @@ impl WasmPolicy {
             .map(|tags| strings.tags(tags))
             .transpose()?;
         let actor = strings.actor(&request.actor)?;
+        let tags = tags.map(|tags| strings.tag_records(&tags));
         let lowered = wit::DeleteRequest {
-            strings: strings.lower(),
+            text: strings.text(),
             image,
             target,
             tags: tags.as_deref(),
-            actor,
+            actor: strings.actor_record(actor),
         };
         self.decide(Operation::Delete, &[], |b, store| {
             b.taglock_policy_engine()
@@ -180,10 +181,10 @@ impl WasmPolicy {
         let image = strings.span(&request.image)?;
         let actor = strings.actor(&request.actor)?;
         let lowered = wit::UploadRequest {
-            strings: strings.lower(),
+            text: strings.text(),
             image,
             image_exists: request.image_exists,
-            actor,
+            actor: strings.actor_record(actor),
         };
         self.decide(Operation::Upload, &[], |b, store| {
             b.taglock_policy_engine()
@@ -197,9 +198,9 @@ impl WasmPolicy {
         let image = strings.span(&request.image)?;
         let actor = strings.actor(&request.actor)?;
         let lowered = wit::PullRequest {
-            strings: strings.lower(),
+            text: strings.text(),
             image,
-            actor,
+            actor: strings.actor_record(actor),
         };
         self.decide(Operation::Pull, &[], |b, store| {
             b.taglock_policy_engine().call_evaluate_pull(store, lowered)
@@ -213,11 +214,11 @@ impl WasmPolicy {
         let from = strings.span(&request.from)?;
         let actor = strings.actor(&request.actor)?;
         let lowered = wit::MountRequest {
-            strings: strings.lower(),
+            text: strings.text(),
             image,
             from,
             image_exists: request.image_exists,
-            actor,
+            actor: strings.actor_record(actor),
         };
         self.decide(Operation::Mount, &[], |b, store| {
             b.taglock_policy_engine()
@@ -237,8 +238,7 @@ impl WasmPolicy {
     pub fn push_needs(&self, request: &PushRequest) -> Result<PushNeeds, HostError> {
         let lowered = LoweredPush::new(request)?;
         let needs = self.with_instance(|b, store| {
-            b.taglock_policy_engine()
-                .call_push_needs(store, lowered.record())
+            lowered.with_record(|record| b.taglock_policy_engine().call_push_needs(store, record))
         })?;
         bindings::push_needs(needs, request.tags.len()).map_err(HostError::InvalidResponse)
     }
@@ -252,10 +252,10 @@ impl WasmPolicy {
         let actor = strings.actor(actor)?;
         // Asked as an upload: a write with no tags, whose `image-exists` is not read.
         let lowered = wit::UploadRequest {
-            strings: strings.lower(),
+            text: strings.text(),
             image,
             image_exists: false,
-            actor,
+            actor: strings.actor_record(actor),
         };
         self.with_instance(|b, store| {
             b.taglock_policy_engine()
@@ -450,9 +450,11 @@ mod tests {
         push: &LoweredPush,
     ) -> Result<wit::Verdict, HostError> {
         call(host, instance, Budget::Decision, |bindings, store| {
-            bindings
-                .taglock_policy_engine()
-                .call_evaluate_push(store, push.record())
+            push.with_record(|record| {
+                bindings
+                    .taglock_policy_engine()
+                    .call_evaluate_push(store, record)
+            })
         })
     }
 

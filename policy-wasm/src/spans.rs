@@ -1,9 +1,8 @@
 //! Reading a request's strings by span: the component's requests carry one text
-//! and name each string by its byte range in it (`span`), each list of strings by
-//! a run of entries (`span-list`). What does not fit is [`Unreadable`], never
-//! clamped or guessed at.
+//! and name each string by its byte range in it (`span`). What does not fit is
+//! [`Unreadable`], never clamped or guessed at.
 
-/// A span or span list that does not fit the request's strings.
+/// A span that does not fit the request's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unreadable;
 
@@ -14,12 +13,6 @@ pub fn string(text: &str, start: u32, len: u32) -> Result<&str, Unreadable> {
     text.get(start..end).ok_or(Unreadable)
 }
 
-/// The `count` entries of `entries` from `first`, if they are all there.
-pub fn run<T>(entries: &[T], first: u32, count: u32) -> Result<&[T], Unreadable> {
-    let (first, end) = range(first, count)?;
-    entries.get(first..end).ok_or(Unreadable)
-}
-
 fn range(start: u32, len: u32) -> Result<(usize, usize), Unreadable> {
     let start = usize::try_from(start).map_err(|_| Unreadable)?;
     let len = usize::try_from(len).map_err(|_| Unreadable)?;
@@ -28,7 +21,7 @@ fn range(start: u32, len: u32) -> Result<(usize, usize), Unreadable> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Unreadable, run, string};
+    use super::{Unreadable, string};
 
     #[test]
     fn a_span_reads_exactly_its_bytes() {
@@ -46,15 +39,5 @@ mod tests {
         assert_eq!(string(text, 5, 1), Err(Unreadable), "starts inside `é`");
         assert_eq!(string(text, u32::MAX, u32::MAX), Err(Unreadable));
         assert_eq!(string(text, 0, 6), Ok("tag-é"));
-    }
-
-    #[test]
-    fn a_run_reads_exactly_its_entries() {
-        let entries = [1, 2, 3];
-        assert_eq!(run(&entries, 1, 2), Ok(&entries[1..]));
-        assert_eq!(run(&entries, 3, 0), Ok(&entries[3..]));
-        assert_eq!(run(&entries, 2, 2), Err(Unreadable));
-        assert_eq!(run(&entries, 4, 0), Err(Unreadable));
-        assert_eq!(run(&entries, u32::MAX, 1), Err(Unreadable));
     }
 }

@@ -42,12 +42,11 @@ const orNull = (value) => (value === undefined ? null : value);
 const utf8 = new TextEncoder();
 
 /** A request's strings as the component takes them: one text, each string named by
- * its span (UTF-8 byte offset and length), lists as runs of spans in `lists`. */
+ * its span (UTF-8 byte offset and length). */
 class Strings {
   constructor() {
     this.parts = [];
     this.bytes = 0;
-    this.lists = [];
   }
 
   span(text) {
@@ -57,14 +56,12 @@ class Strings {
     return span;
   }
 
-  list(items) {
-    const first = this.lists.length;
-    for (const item of items) this.lists.push(this.span(item));
-    return { first, count: items.length };
+  spans(items) {
+    return items.map((item) => this.span(item));
   }
 
-  lower() {
-    return { text: this.parts.join(''), lists: this.lists };
+  text() {
+    return this.parts.join('');
   }
 }
 
@@ -72,18 +69,20 @@ function actor(strings, a = {}) {
   return {
     kind: a.kind ?? 'anonymous',
     id: strings.span(a.id ?? ''),
-    groups: strings.list(a.groups ?? []),
+    groups: strings.spans(a.groups ?? []),
     workspaceAdmin: a.workspace_admin ?? false,
-    role: a.role ?? undefined,
+    role: a.role ?? 'unresolved',
   };
 }
 
+/** A tag's state; an empty `via` crosses as none. */
 function tagState(strings, t) {
+  const via = t.via ?? [];
   return {
     name: strings.span(t.name),
     current: t.current == null ? undefined : strings.span(t.current),
     locked: t.locked ?? false,
-    via: strings.list(t.via ?? []),
+    via: via.length === 0 ? undefined : strings.spans(via),
   };
 }
 
@@ -106,28 +105,28 @@ function verdict(policy, r) {
         image: s.span(r.image), digest: s.span(r.digest), tags: (r.tags ?? []).map((t) => tagState(s, t)),
         imageExists: r.image_exists ?? false, actor: actor(s, r.actor),
       };
-      return policy.evaluatePush({ strings: s.lower(), ...request });
+      return policy.evaluatePush({ text: s.text(), ...request });
     }
     case 'delete': {
       const request = {
         image: s.span(r.image), target: target(s, r.target),
         tags: r.tags == null ? undefined : r.tags.map((t) => tagState(s, t)), actor: actor(s, r.actor),
       };
-      return policy.evaluateDelete({ strings: s.lower(), ...request });
+      return policy.evaluateDelete({ text: s.text(), ...request });
     }
     case 'upload': {
       const request = { image: s.span(r.image), imageExists: r.image_exists ?? false, actor: actor(s, r.actor) };
-      return policy.evaluateUpload({ strings: s.lower(), ...request });
+      return policy.evaluateUpload({ text: s.text(), ...request });
     }
     case 'pull': {
       const request = { image: s.span(r.image), actor: actor(s, r.actor) };
-      return policy.evaluatePull({ strings: s.lower(), ...request });
+      return policy.evaluatePull({ text: s.text(), ...request });
     }
     case 'mount': {
       const request = {
         image: s.span(r.image), from: s.span(r.from), imageExists: r.image_exists ?? false, actor: actor(s, r.actor),
       };
-      return policy.evaluateMount({ strings: s.lower(), ...request });
+      return policy.evaluateMount({ text: s.text(), ...request });
     }
     default:
       throw new Error(`unknown operation ${r.operation}`);

@@ -15,19 +15,15 @@ use super::wit;
 use crate::spans::{self, Unreadable};
 use policy_core as core;
 
-/// A request's `strings`, read by span.
+/// A request's `text`, read by span.
 #[derive(Clone, Copy)]
 struct Strings<'a> {
     text: &'a str,
-    lists: &'a [wit::Span],
 }
 
 impl<'a> Strings<'a> {
-    fn new(strings: &'a wit::Strings) -> Strings<'a> {
-        Strings {
-            text: &strings.text,
-            lists: &strings.lists,
-        }
+    fn new(text: &'a str) -> Strings<'a> {
+        Strings { text }
     }
 
     /// The string at `span`.
@@ -43,9 +39,8 @@ impl<'a> Strings<'a> {
         Ok(())
     }
 
-    /// Sets `into` to the strings of `list`, keeping the strings it has.
-    fn set_list(self, into: &mut Vec<String>, list: wit::SpanList) -> Result<(), Unreadable> {
-        let spans = spans::run(self.lists, list.first, list.count)?;
+    /// Sets `into` to the strings at `spans`, keeping the strings it has.
+    fn set_spans(self, into: &mut Vec<String>, spans: &[wit::Span]) -> Result<(), Unreadable> {
         into.truncate(spans.len());
         for (i, span) in spans.iter().enumerate() {
             match into.get_mut(i) {
@@ -70,7 +65,7 @@ impl<'a> Strings<'a> {
                 None => slot.current = None,
             }
             slot.locked = tag.locked;
-            self.set_list(&mut slot.via, tag.via)?;
+            self.set_spans(&mut slot.via, tag.via.as_deref().unwrap_or_default())?;
         }
         Ok(())
     }
@@ -83,14 +78,15 @@ impl<'a> Strings<'a> {
             wit::ActorKind::Anonymous => core::ActorKind::Anonymous,
         };
         self.set(&mut into.id, actor.id)?;
-        self.set_list(&mut into.groups, actor.groups)?;
+        self.set_spans(&mut into.groups, &actor.groups)?;
         into.workspace_admin = actor.workspace_admin;
-        into.role = actor.role.map(|role| match role {
-            wit::Role::None => core::Role::None,
-            wit::Role::Read => core::Role::Read,
-            wit::Role::Write => core::Role::Write,
-            wit::Role::Admin => core::Role::Admin,
-        });
+        into.role = match actor.role {
+            wit::HostRole::Unresolved => None,
+            wit::HostRole::None => Some(core::Role::None),
+            wit::HostRole::Read => Some(core::Role::Read),
+            wit::HostRole::Write => Some(core::Role::Write),
+            wit::HostRole::Admin => Some(core::Role::Admin),
+        };
         Ok(())
     }
 }
@@ -145,7 +141,7 @@ impl Requests {
         request: &wit::PushRequest,
     ) -> Result<&core::PushRequest, Unreadable> {
         let _long_lived = crate::long_lived();
-        let strings = Strings::new(&request.strings);
+        let strings = Strings::new(&request.text);
         let push = &mut self.push;
         strings.set(&mut push.image, request.image)?;
         strings.set(&mut push.digest, request.digest)?;
@@ -161,7 +157,7 @@ impl Requests {
         request: &wit::DeleteRequest,
     ) -> Result<&core::DeleteRequest, Unreadable> {
         let _long_lived = crate::long_lived();
-        let strings = Strings::new(&request.strings);
+        let strings = Strings::new(&request.text);
         let delete = &mut self.delete;
         strings.set(&mut delete.image, request.image)?;
         match (request.target, &mut delete.target) {
@@ -191,7 +187,7 @@ impl Requests {
         request: &wit::UploadRequest,
     ) -> Result<&core::UploadRequest, Unreadable> {
         let _long_lived = crate::long_lived();
-        let strings = Strings::new(&request.strings);
+        let strings = Strings::new(&request.text);
         let upload = &mut self.upload;
         strings.set(&mut upload.image, request.image)?;
         upload.image_exists = request.image_exists;
@@ -205,7 +201,7 @@ impl Requests {
         request: &wit::PullRequest,
     ) -> Result<&core::PullRequest, Unreadable> {
         let _long_lived = crate::long_lived();
-        let strings = Strings::new(&request.strings);
+        let strings = Strings::new(&request.text);
         let pull = &mut self.pull;
         strings.set(&mut pull.image, request.image)?;
         strings.set_actor(&mut pull.actor, &request.actor)?;
@@ -218,7 +214,7 @@ impl Requests {
         request: &wit::MountRequest,
     ) -> Result<&core::MountRequest, Unreadable> {
         let _long_lived = crate::long_lived();
-        let strings = Strings::new(&request.strings);
+        let strings = Strings::new(&request.text);
         let mount = &mut self.mount;
         strings.set(&mut mount.image, request.image)?;
         strings.set(&mut mount.from, request.from)?;
