@@ -137,10 +137,12 @@ fn the_wit_enums_are_the_core_codes() {
         wit_enum(&wit, "tag-verdict"),
         &kebab(&verdicts()),
     );
+    let mut host_roles = names(Role::ALL, Role::as_str);
+    host_roles.insert("unresolved".to_owned());
     same(
-        "WIT `enum role`",
-        wit_enum(&wit, "role"),
-        &names(Role::ALL, Role::as_str),
+        "WIT `enum host-role` (the roles, and `unresolved`)",
+        wit_enum(&wit, "host-role"),
+        &host_roles,
     );
     same(
         "WIT `enum actor-kind`",
