@@ -533,7 +533,7 @@ fn push_steps(item: &Hir, steps: &mut Vec<Step>) -> Option<()> {
             steps.extend(literal.0.iter().map(|&byte| Step::byte(byte)));
         }
         HirKind::Class(class) => steps.push(Step {
-            set: class_set(class)?,
+            set: class_set(class),
             min: 1,
             max: 1,
         }),
@@ -542,7 +542,7 @@ fn push_steps(item: &Hir, steps: &mut Vec<Step>) -> Option<()> {
                 HirKind::Literal(literal) if literal.0.len() == 1 => {
                     Step::byte(*literal.0.first()?).set
                 }
-                HirKind::Class(class) => class_set(class)?,
+                HirKind::Class(class) => class_set(class),
                 _ => return None,
             };
             steps.push(Step {
@@ -562,9 +562,11 @@ fn push_steps(item: &Hir, steps: &mut Vec<Step>) -> Option<()> {
     Some(())
 }
 
-/// The bytes of `class` a valid name can hold; `None` for a class reaching
-/// past ASCII (it would match characters, not bytes).
-fn class_set(class: &Class) -> Option<ByteSet> {
+/// The bytes of `class` a valid name can hold. Names are ASCII, so a class of
+/// characters counts by its ASCII part: one character is one byte there, and
+/// the rest never matches a name. The one conversion every shape, the
+/// first-byte sets and the star check use.
+fn class_set(class: &Class) -> ByteSet {
     let mut set = ByteSet::default();
     match class {
         Class::Bytes(class) => {
@@ -574,13 +576,15 @@ fn class_set(class: &Class) -> Option<ByteSet> {
         }
         Class::Unicode(class) => {
             for range in class.ranges() {
-                let start = u8::try_from(range.start()).ok()?;
-                let end = u8::try_from(range.end()).ok().filter(u8::is_ascii)?;
-                (start..=end).for_each(|byte| set.insert(byte));
+                let start = u32::from(range.start());
+                let end = u32::from(range.end()).min(0x7F);
+                (start..=end)
+                    .filter_map(|code| u8::try_from(code).ok())
+                    .for_each(|byte| set.insert(byte));
             }
         }
     }
-    Some(set)
+    set
 }
 
 /// Every byte a valid image name or tag can hold.
@@ -619,25 +623,18 @@ fn rest_class(hir: &Hir) -> Option<bool> {
     if rep.min != 0 || rep.max.is_some() {
         return None;
     }
-    let contains = |byte: u8| match rep.sub.kind() {
-        HirKind::Class(Class::Bytes(class)) => class
-            .ranges()
-            .iter()
-            .any(|r| (r.start()..=r.end()).contains(&byte)),
-        HirKind::Class(Class::Unicode(class)) => class
-            .ranges()
-            .iter()
-            .any(|r| (r.start()..=r.end()).contains(&char::from(byte))),
-        _ => false,
+    let HirKind::Class(class) = rep.sub.kind() else {
+        return None;
     };
+    let set = class_set(class);
     let name_bytes = name_bytes();
     if !(0u8..=127)
         .filter(|&b| b != b'/' && name_bytes.contains(b))
-        .all(contains)
+        .all(|b| set.contains(b))
     {
         return None;
     }
-    Some(contains(b'/'))
+    Some(set.contains(b'/'))
 }
 
 /// The bytes every match of a start-anchored pattern can begin with, when they can
@@ -663,26 +660,7 @@ fn leading(hir: &Hir) -> Option<ByteSet> {
                 set.insert(first);
             }
         }
-        HirKind::Class(Class::Bytes(class)) => {
-            for range in class.ranges() {
-                (range.start()..=range.end()).for_each(|byte| set.insert(byte));
-            }
-        }
-        HirKind::Class(Class::Unicode(class)) => {
-            for range in class.ranges() {
-                let (start, end) = (
-                    u8::try_from(range.start()).ok(),
-                    u8::try_from(range.end()).ok(),
-                );
-                let (Some(start), Some(end)) = (start, end) else {
-                    return None;
-                };
-                if !end.is_ascii() {
-                    return None;
-                }
-                (start..=end).for_each(|byte| set.insert(byte));
-            }
-        }
+        HirKind::Class(class) => set = class_set(class),
         HirKind::Repetition(repetition) => return leading(&repetition.sub),
         HirKind::Capture(capture) => return leading(&capture.sub),
         HirKind::Alternation(branches) => {
@@ -873,6 +851,10 @@ mod tests {
             r"^v.*\..*$",
             r"^[^/]*/[^/]*/x$",
             r"^.*a.*a$",
+            // Classes of characters: only their ASCII part can meet a name.
+            r"^(?u:[a-cé])+-?$",
+            r"^(?u:.)*x$",
+            r"^(?u:[^a])\d",
         ];
         let globs: [&[&str]; 31] = [
             &["a/{b,c}/*"],
